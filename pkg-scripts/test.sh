@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Every test of the project: formatting, clippy on both targets, the no-`lightning/std` check,
+# the wasm32 release build, the native tests of each package, the browser tests in headless
+# Chromium, and any JS/e2e suites present. One summary line per suite; the last line is
+# `N passed, N failed`, counting each test of a test suite and each check as one.
+# Exits non-zero on any failure.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+"$root/pkg-scripts/setup.sh" || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+# A target dir outside the clone, shared by every clone on this machine: reruns stay warm.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wasm-ln/target}
+export CARGO_TERM_COLOR=never
+logs=${WASM_LN_TEST_LOGS:-$CARGO_TARGET_DIR/test-logs}
+mkdir -p "$logs"
+BITCOIND_EXE=${BITCOIND_EXE:-$("$root/pkg-scripts/bitcoind.sh" 2>/dev/null)}
+export BITCOIND_EXE
+
+passed=0
+failed=0
+failed_suites=()
+bitcoinds_before=$(pgrep -x bitcoind | sort || true)
+
+# run NAME KIND CMD...: KIND is "tests" (count cargo's `test result:` lines) or "check" (one).
+run() {
+  local name=$1 kind=$2; shift 2
+  local log="$logs/$name.log" start rc p=0 f=0
+  start=$(date +%s)
+  "$@" >"$log" 2>&1
+  rc=$?
+  if [ "$kind" = tests ]; then
+    # cargo test and wasm-bindgen-test-runner both print `test result: ok. N passed; M failed`.
+    read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+                        END { print p + 0, f + 0 }' "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a build error or crash counts as a failure
+    if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ]; then f=1; rc=1; echo "ran no test" >>"$log"; fi
+  else
+    if [ "$rc" -eq 0 ]; then p=1; else f=1; fi
+  fi
+  passed=$((passed + p)); failed=$((failed + f))
+  local took=$(( $(date +%s) - start ))
+  if [ "$rc" -eq 0 ]; then
+    printf 'suite %-24s ok      %4d passed  %4ds\n' "$name" "$p" "$took"
+  else
+    failed_suites+=("$name")
+    printf 'suite %-24s FAILED  %4d passed %3d failed  %4ds  (log: %s)\n' "$name" "$p" "$f" "$took" "$log"
+    tail -n 60 "$log" | sed 's/^/    | /'
+  fi
+}
+
+no_lightning_std() {
+  # Feature unification must never turn on lightning/std for wasm-ln (DESIGN.md §1, §6):
+  # neither in the browser build nor in the native test build (dev-dependencies included).
+  local out
+  for target in "" "--target wasm32-unknown-unknown"; do
+    # shellcheck disable=SC2086
+    out=$(cargo tree -p wasm-ln $target -e features,normal,dev -i lightning) || return 1
+    echo "== cargo tree -p wasm-ln $target -i lightning"; echo "$out"
+    if echo "$out" | grep -q 'lightning feature "std"'; then echo "lightning/std is enabled"; return 1; fi
+  done
+}
+
+run fmt                   check cargo fmt --all --check
+run no-lightning-std      check no_lightning_std
+# wasm-ln alone, the rest together: one cargo invocation unifies features across the packages
+# it builds, and wasm-ln must be built with exactly its own (DESIGN.md §3).
+run clippy-wasm-ln        check cargo clippy -p wasm-ln --all-targets -- -D warnings
+run clippy-wasm-ln-wasm32 check cargo clippy -p wasm-ln --target wasm32-unknown-unknown --all-targets -- -D warnings
+run clippy-others         check cargo clippy --workspace --exclude wasm-ln --all-targets -- -D warnings
+run wasm32-release-build  check cargo build -p wasm-ln --target wasm32-unknown-unknown --release
+run test-wasm-ln          tests cargo test -p wasm-ln
+run test-regtest-esplora  tests cargo test -p regtest-esplora
+run test-proxy            tests cargo test -p wasm-ln-proxy
+
+# Browser tests: wasm-bindgen-test in headless Chromium through chromedriver. Chromium's flags
+# (root needs --no-sandbox; no background traffic) are in crate/webdriver.json.
+run test-wasm-ln-chromium tests env CHROMEDRIVER=/usr/bin/chromedriver \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  WASM_BINDGEN_TEST_TIMEOUT=180 \
+  cargo test -p wasm-ln --target wasm32-unknown-unknown
+
+for dir in www tests/e2e; do
+  if [ -f "$dir/package.json" ] && grep -q '"test"' "$dir/package.json"; then
+    run "npm-${dir//\//-}" tests npm --prefix "$dir" test
+  fi
+done
+
+# No bitcoind the suite started may outlive it.
+leaked=$(comm -13 <(echo "$bitcoinds_before") <(pgrep -x bitcoind | sort || true) | tr '\n' ' ')
+if [ -n "${leaked// /}" ]; then
+  echo "suite no-leaked-bitcoind    FAILED  bitcoind still running: $leaked"
+  kill $leaked 2>/dev/null
+  failed=$((failed + 1)); failed_suites+=(no-leaked-bitcoind)
+else
+  echo "suite no-leaked-bitcoind    ok"
+  passed=$((passed + 1))
+fi
+
+[ ${#failed_suites[@]} -eq 0 ] || echo "failed suites: ${failed_suites[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
