@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 N=${BENCH_CONNECTIONS:-9000}
 PROXY_PORT=${BENCH_PROXY_PORT:-18735}
 ECHO_PORT=${BENCH_ECHO_PORT:-19735}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wasm-ln/target-proxy}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wasm-ln/target}
 WORK=$(mktemp -d)
 
 PIDS=()
