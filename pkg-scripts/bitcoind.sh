@@ -21,7 +21,7 @@ out="$cache_root/bitcoind/libbitcoinkernel-sys-$version"
 bin="$out/build/bin"
 
 if [ -x "$bin/bitcoind" ] && [ -x "$bin/bitcoin-cli" ]; then
-  echo "bitcoind: cached ($("$bin/bitcoind" -version | head -1))" >&2
+  echo "bitcoind: cached ($("$bin/bitcoind" -version | head -1)): $bin/bitcoind, $bin/bitcoin-cli" >&2
   echo "$bin/bitcoind"
   exit 0
 fi
@@ -39,5 +39,5 @@ cmake -S "$src" -B "$out/build" -DCMAKE_BUILD_TYPE=Release \
   { tail -40 "$out/configure.log" >&2; exit 1; }
 cmake --build "$out/build" --target bitcoind bitcoin-cli -j"$(nproc)" >"$out/build.log" 2>&1 ||
   { tail -40 "$out/build.log" >&2; exit 1; }
-echo "bitcoind: built in $(( $(date +%s) - start ))s: $("$bin/bitcoind" -version | head -1)" >&2
+echo "bitcoind: built in $(( $(date +%s) - start ))s ($("$bin/bitcoind" -version | head -1)): $bin/bitcoind, $bin/bitcoin-cli" >&2
 echo "$bin/bitcoind"

@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod error;
+pub mod io;
 pub mod runtime;
 
 #[cfg(target_arch = "wasm32")]
