@@ -23,6 +23,7 @@
 pub mod config;
 pub mod error;
 pub mod io;
+pub mod net;
 pub mod runtime;
 
 #[cfg(target_arch = "wasm32")]
