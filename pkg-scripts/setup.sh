@@ -8,6 +8,8 @@
 #   Bitcoin Core: bitcoind + bitcoin-cli built by bitcoind.sh (cached outside the clone)
 #   npm:    the packages of www/ and tests/e2e, once they exist
 set -euo pipefail
+# rustup installs cargo, and cargo install puts wasm-bindgen, in ~/.cargo/bin.
+export PATH="$HOME/.cargo/bin:$PATH"
 root=$(cd "$(dirname "$0")/.." && pwd)
 say() { echo "setup: $*" >&2; }
 

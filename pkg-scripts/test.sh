@@ -5,6 +5,7 @@
 # `N passed, N failed`, counting each test of a test suite and each check as one.
 # Exits non-zero on any failure.
 set -uo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -21,7 +22,9 @@ export BITCOIND_EXE
 passed=0
 failed=0
 failed_suites=()
-bitcoinds_before=$(pgrep -x bitcoind | sort || true)
+# Processes the tests start (bitcoind, the ldk-node peer) must die with them.
+procs() { { pgrep -x bitcoind; pgrep -x peer; } | sort || true; }
+procs_before=$(procs)
 
 # run NAME KIND CMD...: KIND is "tests" (count cargo's `test result:` lines) or "check" (one).
 run() {
@@ -73,6 +76,8 @@ run wasm32-release-build  check cargo build -p wasm-ln --target wasm32-unknown-u
 run test-wasm-ln          tests cargo test -p wasm-ln
 run test-regtest-esplora  tests cargo test -p regtest-esplora
 run test-proxy            tests cargo test -p wasm-ln-proxy
+# ldk-node, in its own invocation: it turns on lightning/std (DESIGN.md §3).
+run test-peer             tests cargo test -p peer
 
 # Browser tests: wasm-bindgen-test in headless Chromium through chromedriver. Chromium's flags
 # (root needs --no-sandbox; no background traffic) are in crate/webdriver.json.
@@ -87,14 +92,15 @@ for dir in www tests/e2e; do
   fi
 done
 
-# No bitcoind the suite started may outlive it.
-leaked=$(comm -13 <(echo "$bitcoinds_before") <(pgrep -x bitcoind | sort || true) | tr '\n' ' ')
+# No bitcoind or peer the suite started may outlive it.
+leaked=$(comm -13 <(echo "$procs_before") <(procs) | tr '\n' ' ')
 if [ -n "${leaked// /}" ]; then
-  echo "suite no-leaked-bitcoind    FAILED  bitcoind still running: $leaked"
+  echo "suite no-leaked-processes    FAILED  still running: $(ps -o pid=,comm= -p "$(echo $leaked | tr ' ' ',')" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
   kill $leaked 2>/dev/null
-  failed=$((failed + 1)); failed_suites+=(no-leaked-bitcoind)
+  failed=$((failed + 1)); failed_suites+=(no-leaked-processes)
 else
-  echo "suite no-leaked-bitcoind    ok"
+  echo "suite no-leaked-processes    ok"
   passed=$((passed + 1))
 fi
 

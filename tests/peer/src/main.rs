@@ -1,0 +1,339 @@
+//! `peer`: a real [ldk-node](https://docs.rs/ldk-node/0.7.1) (LDK 0.2) Lightning node as a
+//! separate process, driven through a small JSON HTTP control API. Our node's native
+//! integration tests, the browser e2e and the demo use it as the counterparty.
+//!
+//! It is never a dependency of `wasm-ln`: ldk-node turns on `lightning/std` and Cargo would
+//! unify that into the browser node's build (DESIGN.md §3). Build it alone (`cargo build -p
+//! peer`).
+//!
+//! ```text
+//! peer --bitcoind-rpc-url http://127.0.0.1:PORT --bitcoind-rpc-user U --bitcoind-rpc-password P
+//!      | --regtest-esplora http://127.0.0.1:3002      (RPC info from GET /regtest/rpc)
+//!      [--listen 127.0.0.1:0] [--control 127.0.0.1:0] [--storage-dir DIR] [--seed-hex HEX]
+//!      [--alias NAME] [--exit-on-stdin-close]
+//! ```
+//!
+//! Once the node runs it prints one JSON line to stdout:
+//! `{"node_id", "p2p_address", "control_url"}`. It stops the node cleanly (`Node::stop`) and
+//! exits on SIGTERM/SIGINT, `POST /stop`, and (with `--exit-on-stdin-close`) when its stdin
+//! closes; if that takes more than 15 s it exits anyway (status 2). Without `--storage-dir` it
+//! keeps its state in a temporary directory removed on exit.
+//!
+//! Chain source: bitcoind RPC only (polled every 2 s by ldk-node). No gossip source, no RGS,
+//! nothing outside loopback. On regtest ldk-node falls back to 1 sat/vB when `estimatesmartfee`
+//! has no data.
+//!
+//! # Control API (JSON; errors are 4xx/5xx with `{"error": "..."}`)
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | GET | `/info` | | `{node_id, p2p_address, control_url, network, block_height, block_hash, channels, peers: [{node_id, address, is_connected, is_persisted}]}` |
+//! | POST | `/address` | | `{address}` (new on-chain address) |
+//! | GET | `/balances` | | `{onchain_total_sat, spendable_onchain_sat, anchor_reserve_sat, lightning_sat, lightning_claimable: [{type, channel_id, counterparty_node_id, amount_sat}], pending_sweeps: [{type, channel_id, amount_sat}]}` |
+//! | POST | `/sync` | | `{}` after `sync_wallets` |
+//! | POST | `/connect` | `{node_id, address, persist?: true}` | `{}` |
+//! | POST | `/channels` | `{node_id, address, amount_sat, push_msat?, announce?: false}` | `{user_channel_id}` |
+//! | GET | `/channels` | | `[{channel_id, user_channel_id, counterparty_node_id, capacity_sat, outbound_msat, inbound_msat, is_outbound, is_channel_ready, is_usable, is_announced, confirmations, confirmations_required, funding_txid, funding_vout, short_channel_id}]` |
+//! | POST | `/channels/close` | `{user_channel_id, counterparty_node_id, force?: false}` | `{}` |
+//! | POST | `/invoice` | `{amount_msat?, description?: "", expiry_secs?: 3600}` (no amount: variable) | `{invoice, payment_hash}` |
+//! | POST | `/pay` | `{invoice, amount_msat?}` (amount for variable-amount invoices) | `{payment_id}` once sent |
+//! | POST | `/keysend` | `{node_id, amount_msat}` | `{payment_id}` |
+//! | GET | `/payments` | | `[{id, kind, direction, status, amount_msat, fee_paid_msat, payment_hash, preimage, txid, updated_at}]` |
+//! | GET | `/payments/{id}` | | one payment (404 if unknown) |
+//! | GET | `/events/next?timeout_ms=N` | | the next event `{type, ...}` (marked handled), or 204 after N ms (default 0) |
+//! | POST | `/stop` | | `{}`, then the node stops and the process exits |
+//!
+//! `user_channel_id` is a decimal string (a `u128`); ids, hashes and preimages are lowercase hex.
+//! Event types: `ChannelPending`, `ChannelReady`, `ChannelClosed`, `PaymentReceived`,
+//! `PaymentSuccessful`, `PaymentFailed`, `PaymentClaimable`, `PaymentForwarded`,
+//! `SplicePending`, `SpliceFailed`.
+
+mod api;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use ldk_node::bitcoin::hashes::{sha512, Hash};
+use ldk_node::bitcoin::Network;
+use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::Builder;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+
+/// How long a clean shutdown may take before the process exits anyway.
+const SHUTDOWN_WATCHDOG: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A real ldk-node Lightning node with an HTTP control API (test counterparty).
+#[derive(Parser, Debug)]
+#[command(name = "peer", version)]
+struct Args {
+    /// bitcoind RPC URL (`http://127.0.0.1:PORT`).
+    #[arg(long, requires_all = ["bitcoind_rpc_user", "bitcoind_rpc_password"])]
+    bitcoind_rpc_url: Option<String>,
+    /// bitcoind RPC user.
+    #[arg(long)]
+    bitcoind_rpc_user: Option<String>,
+    /// bitcoind RPC password.
+    #[arg(long)]
+    bitcoind_rpc_password: Option<String>,
+    /// A regtest-esplora server to read bitcoind's RPC info from (`GET /regtest/rpc`), instead
+    /// of the `--bitcoind-rpc-*` options.
+    #[arg(long, conflicts_with = "bitcoind_rpc_url")]
+    regtest_esplora: Option<String>,
+    /// Lightning P2P listening address (port 0: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// HTTP control API address (port 0: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    control: SocketAddr,
+    /// Storage directory (kept); default: a temporary directory removed on exit.
+    #[arg(long)]
+    storage_dir: Option<PathBuf>,
+    /// Wallet seed in hex: 128 hex chars (64 bytes, used as is) or 64 hex chars (32 bytes,
+    /// expanded with SHA-512). Default: random (in the storage directory).
+    #[arg(long)]
+    seed_hex: Option<String>,
+    /// Node alias (needed for announced channels).
+    #[arg(long, default_value = "wasm-ln-peer")]
+    alias: String,
+    /// Exit (cleanly) when stdin reaches EOF, i.e. when the parent process goes away.
+    #[arg(long)]
+    exit_on_stdin_close: bool,
+}
+
+#[derive(Deserialize)]
+struct RpcInfo {
+    url: String,
+    user: String,
+    password: String,
+}
+
+struct Rpc {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+}
+
+async fn resolve_rpc(args: &Args) -> anyhow::Result<Rpc> {
+    let info = match (&args.bitcoind_rpc_url, &args.regtest_esplora) {
+        (Some(url), _) => RpcInfo {
+            url: url.clone(),
+            user: args.bitcoind_rpc_user.clone().unwrap_or_default(),
+            password: args.bitcoind_rpc_password.clone().unwrap_or_default(),
+        },
+        (None, Some(esplora)) => {
+            let url = format!("{}/regtest/rpc", esplora.trim_end_matches('/'));
+            reqwest::get(&url)
+                .await
+                .with_context(|| format!("GET {url}"))?
+                .error_for_status()?
+                .json::<RpcInfo>()
+                .await
+                .with_context(|| format!("decoding {url}"))?
+        }
+        (None, None) => bail!("give --bitcoind-rpc-url/--bitcoind-rpc-user/--bitcoind-rpc-password or --regtest-esplora"),
+    };
+    let url =
+        reqwest::Url::parse(&info.url).with_context(|| format!("bad RPC URL {}", info.url))?;
+    let host = url.host_str().context("RPC URL without host")?.to_string();
+    let port = url
+        .port_or_known_default()
+        .context("RPC URL without port")?;
+    Ok(Rpc {
+        host,
+        port,
+        user: info.user,
+        password: info.password,
+    })
+}
+
+fn parse_seed(hex: &str) -> anyhow::Result<[u8; 64]> {
+    let bytes = api::hex_decode(hex.trim()).context("--seed-hex is not hex")?;
+    match bytes.len() {
+        64 => {
+            let mut seed = [0u8; 64];
+            seed.copy_from_slice(&bytes);
+            Ok(seed)
+        }
+        32 => Ok(sha512::Hash::hash(&bytes).to_byte_array()),
+        n => bail!("--seed-hex must be 32 or 64 bytes, got {n}"),
+    }
+}
+
+/// ldk-node binds the address it is given and cannot report a kernel-chosen port, so port 0
+/// becomes a free port picked here.
+fn concrete_listen_addr(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let listener = StdTcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    Ok(listener.local_addr()?)
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("peer: error: tokio runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = runtime.block_on(run(args));
+    // A blocking stdin read (`--exit-on-stdin-close`) never returns by itself: do not wait for
+    // it (dropping the runtime would).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Err(e) = result {
+        eprintln!("peer: error: {e:#}");
+        std::process::exit(1);
+    }
+    std::process::exit(0);
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let rpc = resolve_rpc(&args).await?;
+
+    let temp_dir = match &args.storage_dir {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("wasm-ln-peer-")
+                .tempdir()
+                .context("creating a temporary storage directory")?,
+        ),
+    };
+    let storage_dir = match (&args.storage_dir, &temp_dir) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(t)) => t.path().to_path_buf(),
+        (None, None) => bail!("no storage directory"),
+    };
+    std::fs::create_dir_all(&storage_dir)
+        .with_context(|| format!("creating {}", storage_dir.display()))?;
+
+    let p2p_addr = concrete_listen_addr(args.listen)?;
+    let p2p_socket_addr = SocketAddress::from(p2p_addr);
+
+    let mut builder = Builder::new();
+    builder
+        .set_runtime(tokio::runtime::Handle::current())
+        .set_network(Network::Regtest)
+        .set_storage_dir_path(storage_dir.to_string_lossy().into_owned())
+        .set_chain_source_bitcoind_rpc(rpc.host, rpc.port, rpc.user, rpc.password);
+    builder
+        .set_listening_addresses(vec![p2p_socket_addr])
+        .map_err(|e| anyhow::anyhow!("listening address: {e:?}"))?;
+    builder
+        .set_node_alias(args.alias.clone())
+        .map_err(|e| anyhow::anyhow!("alias: {e:?}"))?;
+    if let Some(hex) = &args.seed_hex {
+        builder.set_entropy_seed_bytes(parse_seed(hex)?);
+    }
+
+    let node = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<ldk_node::Node>> {
+        let node = Arc::new(
+            builder
+                .build()
+                .map_err(|e| anyhow::anyhow!("building the node: {e:?}"))?,
+        );
+        node.start()
+            .map_err(|e| anyhow::anyhow!("starting the node: {e:?}"))?;
+        Ok(node)
+    })
+    .await
+    .context("node start task")??;
+
+    let control = tokio::net::TcpListener::bind(args.control)
+        .await
+        .with_context(|| format!("binding the control API on {}", args.control))?;
+    let control_url = format!("http://{}", control.local_addr()?);
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let state = api::State::new(
+        Arc::clone(&node),
+        p2p_addr.to_string(),
+        control_url.clone(),
+        stop_tx.clone(),
+    );
+    let app = api::router(state);
+
+    {
+        let line = json!({
+            "node_id": node.node_id().to_string(),
+            "p2p_address": p2p_addr.to_string(),
+            "control_url": control_url,
+        });
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()?;
+    }
+
+    spawn_stop_triggers(stop_tx, args.exit_on_stdin_close)?;
+    {
+        // Whatever hangs during shutdown (a connection that stays open, a node that does not
+        // stop because bitcoind is gone), the process still goes away.
+        let mut stopping = stop_rx.clone();
+        tokio::spawn(async move {
+            if stopping.wait_for(|stop| *stop).await.is_ok() {
+                std::thread::spawn(|| {
+                    std::thread::sleep(SHUTDOWN_WATCHDOG);
+                    eprintln!("peer: shutdown took over {SHUTDOWN_WATCHDOG:?}, exiting");
+                    std::process::exit(2);
+                });
+            }
+        });
+    }
+
+    let server = axum::serve(control, app).with_graceful_shutdown(async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    });
+    let served = server.await;
+
+    let stopped = tokio::task::spawn_blocking(move || node.stop()).await;
+    if let Some(t) = temp_dir {
+        let _ = t.close();
+    }
+    served.context("control API server")?;
+    match stopped {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => bail!("stopping the node: {e:?}"),
+        Err(e) => bail!("stop task: {e}"),
+    }
+}
+
+fn spawn_stop_triggers(stop: watch::Sender<bool>, stdin_close: bool) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = on_signal.send(true);
+    });
+    if stdin_close {
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 256];
+            loop {
+                match stdin.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+            let _ = stop.send(true);
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,519 @@
+//! End-to-end tests of the `peer` binary: real bitcoind (regtest-esplora), two ldk-node
+//! processes, driven only through their HTTP control API.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use regtest_esplora::{regtest_address, RegtestEsplora, RpcInfo};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A `peer` process; SIGTERM (then SIGKILL) on drop, SIGTERM if this thread dies first (the
+/// peer then stops cleanly, removing its temporary storage, and exits within 15 s regardless).
+struct Peer {
+    name: &'static str,
+    child: Option<Child>,
+    node_id: String,
+    p2p_address: String,
+    url: String,
+    http: reqwest::Client,
+}
+
+enum Chain<'a> {
+    Rpc(&'a RpcInfo),
+    Esplora(&'a str),
+}
+
+impl Peer {
+    /// Spawns the binary (on the calling thread: `PR_SET_PDEATHSIG` follows the thread) and
+    /// reads its startup line.
+    fn spawn(name: &'static str, chain: Chain<'_>) -> Peer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer"));
+        match chain {
+            Chain::Rpc(rpc) => cmd.args([
+                "--bitcoind-rpc-url",
+                &rpc.url,
+                "--bitcoind-rpc-user",
+                &rpc.user,
+                "--bitcoind-rpc-password",
+                &rpc.password,
+            ]),
+            Chain::Esplora(url) => cmd.args(["--regtest-esplora", url]),
+        };
+        cmd.arg("--exit-on-stdin-close")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() == 1 {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn peer");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(WAIT) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name}: no startup line: {other:?}");
+            }
+        };
+        let v: Value = serde_json::from_str(&line).expect("startup line is JSON");
+        let s = |k: &str| v[k].as_str().expect(k).to_string();
+        Peer {
+            name,
+            node_id: s("node_id"),
+            p2p_address: s("p2p_address"),
+            url: s("control_url"),
+            child: Some(child),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {path}: {e}", self.name));
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, v) = self.request(reqwest::Method::GET, path, None).await;
+        assert!(
+            status.is_success(),
+            "{}: GET {path}: {status} {v}",
+            self.name
+        );
+        v
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.request(reqwest::Method::POST, path, Some(body)).await;
+        assert!(
+            status.is_success(),
+            "{}: POST {path}: {status} {v}",
+            self.name
+        );
+        v
+    }
+
+    /// Waits for an event of type `ty`; other events are printed and skipped.
+    async fn wait_event(&self, ty: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let (status, v) = self
+                .request(reqwest::Method::GET, "/events/next?timeout_ms=1000", None)
+                .await;
+            match status {
+                StatusCode::NO_CONTENT => continue,
+                StatusCode::OK if v["type"] == ty => return v,
+                StatusCode::OK => println!("{}: skipping event {v}", self.name),
+                _ => panic!("{}: /events/next: {status} {v}", self.name),
+            }
+        }
+        panic!("{}: no {ty} event within {WAIT:?}", self.name);
+    }
+
+    async fn balances(&self) -> Value {
+        self.post("/sync", json!({})).await;
+        self.get("/balances").await
+    }
+
+    /// Polls `/sync` + `/balances` until `ok` holds.
+    async fn wait_balances(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let b = self.balances().await;
+            if ok(&b) {
+                return b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {what}: last balances {b}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// SIGTERM, and the exit status (SIGKILL after 20 s).
+    fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        wait_exit(&mut child, Duration::from_secs(20))
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn sat(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
+}
+
+/// Waits until bitcoind's mempool (through Esplora) holds `txid`, or any transaction.
+async fn wait_mempool(esplora: &RegtestEsplora, txid: Option<&str>) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ids: Vec<String> = http
+            .get(format!("{}/mempool/txids", esplora.esplora_url()))
+            .send()
+            .await
+            .expect("mempool")
+            .json()
+            .await
+            .expect("mempool json");
+        let found = match txid {
+            Some(t) => ids.iter().any(|i| i == t),
+            None => !ids.is_empty(),
+        };
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transaction {txid:?} never reached the mempool"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn lightning_payments(list: &Value) -> Vec<Value> {
+    list.as_array()
+        .expect("payments array")
+        .iter()
+        .filter(|p| p["kind"] != "onchain")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cycle_open_pay_keysend_close() {
+    let started = Instant::now();
+    let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+    let rpc = esplora.rpc_info().clone();
+    let mut a = Peer::spawn("A", Chain::Rpc(&rpc));
+    let mut b = Peer::spawn("B", Chain::Rpc(&rpc));
+    println!("A {} @ {}, B {} @ {}", a.node_id, a.url, b.node_id, b.url);
+
+    let info = a.get("/info").await;
+    assert_eq!(info["node_id"], a.node_id.as_str());
+    assert_eq!(info["network"], "regtest");
+    assert_eq!(info["p2p_address"], a.p2p_address.as_str());
+
+    // Fund both (B needs the anchor-channel reserve to accept an inbound anchor channel).
+    const FUND_A: u64 = 1_000_000;
+    const FUND_B: u64 = 100_000;
+    for (peer, amount) in [(&a, FUND_A), (&b, FUND_B)] {
+        let addr = peer.post("/address", json!({})).await;
+        let addr =
+            regtest_address(addr["address"].as_str().expect("address")).expect("regtest address");
+        esplora
+            .faucet_pay(&addr, amount, true)
+            .await
+            .expect("faucet");
+    }
+    a.wait_balances("funding", |v| sat(v, "spendable_onchain_sat") == FUND_A)
+        .await;
+    b.wait_balances("funding", |v| sat(v, "spendable_onchain_sat") == FUND_B)
+        .await;
+
+    // Open A → B with a push.
+    const CHANNEL: u64 = 500_000;
+    const PUSH_MSAT: u64 = 100_000_000;
+    let opened = a
+        .post(
+            "/channels",
+            json!({"node_id": b.node_id, "address": b.p2p_address, "amount_sat": CHANNEL, "push_msat": PUSH_MSAT}),
+        )
+        .await;
+    let ucid = opened["user_channel_id"]
+        .as_str()
+        .expect("user_channel_id")
+        .to_string();
+    let pending = a.wait_event("ChannelPending").await;
+    assert_eq!(pending["user_channel_id"], ucid.as_str());
+    b.wait_event("ChannelPending").await;
+    let funding_txid = pending["funding_txid"]
+        .as_str()
+        .expect("funding_txid")
+        .to_string();
+    wait_mempool(&esplora, Some(&funding_txid)).await;
+    esplora.mine(6).await.expect("mine");
+    let ready = a.wait_event("ChannelReady").await;
+    assert_eq!(ready["user_channel_id"], ucid.as_str());
+    b.wait_event("ChannelReady").await;
+
+    let channels = a.get("/channels").await;
+    let ch = &channels[0];
+    assert_eq!(ch["capacity_sat"], CHANNEL);
+    assert_eq!(ch["funding_txid"], funding_txid.as_str());
+    assert_eq!(ch["counterparty_node_id"], b.node_id.as_str());
+    assert_eq!(ch["is_channel_ready"], true);
+    let after_open = a
+        .wait_balances("open change", |v| sat(v, "lightning_sat") > 0)
+        .await;
+    let a_change = sat(&after_open, "onchain_total_sat");
+    let open_fee = FUND_A - CHANNEL - a_change;
+    assert!(open_fee > 0 && open_fee < 5_000, "open fee {open_fee}");
+
+    // Fixed-amount invoice.
+    let inv = b
+        .post(
+            "/invoice",
+            json!({"amount_msat": 20_000_000, "description": "fixed", "expiry_secs": 600}),
+        )
+        .await;
+    let paid = a.post("/pay", json!({"invoice": inv["invoice"]})).await;
+    let ok = a.wait_event("PaymentSuccessful").await;
+    assert_eq!(ok["payment_hash"], inv["payment_hash"]);
+    assert_eq!(ok["payment_id"], paid["payment_id"]);
+    let got = b.wait_event("PaymentReceived").await;
+    assert_eq!(got["payment_hash"], inv["payment_hash"]);
+    assert_eq!(got["amount_msat"], 20_000_000);
+
+    // Variable-amount invoice.
+    let inv = b
+        .post(
+            "/invoice",
+            json!({"description": "any", "expiry_secs": 600}),
+        )
+        .await;
+    let (status, err) = a
+        .request(
+            reqwest::Method::POST,
+            "/pay",
+            Some(json!({"invoice": inv["invoice"]})),
+        )
+        .await;
+    assert!(
+        status.is_client_error(),
+        "variable invoice without amount: {status} {err}"
+    );
+    a.post(
+        "/pay",
+        json!({"invoice": inv["invoice"], "amount_msat": 5_000_000}),
+    )
+    .await;
+    let ok = a.wait_event("PaymentSuccessful").await;
+    assert_eq!(ok["payment_hash"], inv["payment_hash"]);
+    let got = b.wait_event("PaymentReceived").await;
+    assert_eq!(got["amount_msat"], 5_000_000);
+
+    // Keysend.
+    let sent = a
+        .post(
+            "/keysend",
+            json!({"node_id": b.node_id, "amount_msat": 3_000_000}),
+        )
+        .await;
+    let ok = a.wait_event("PaymentSuccessful").await;
+    assert_eq!(ok["payment_id"], sent["payment_id"]);
+    let got = b.wait_event("PaymentReceived").await;
+    assert_eq!(got["amount_msat"], 3_000_000);
+    const PAID_MSAT: u64 = 28_000_000;
+
+    let pa = lightning_payments(&a.get("/payments").await);
+    let pb = lightning_payments(&b.get("/payments").await);
+    for (who, list, dir) in [("A", &pa, "outbound"), ("B", &pb, "inbound")] {
+        assert_eq!(list.len(), 3, "{who}: {list:?}");
+        for p in list {
+            assert_eq!(p["status"], "succeeded", "{who}: {p}");
+            assert_eq!(p["direction"], dir, "{who}: {p}");
+            assert!(p["preimage"].is_string(), "{who}: {p}");
+        }
+        let mut kinds: Vec<&str> = list
+            .iter()
+            .map(|p| p["kind"].as_str().unwrap_or(""))
+            .collect();
+        kinds.sort();
+        assert_eq!(kinds, ["bolt11", "bolt11", "spontaneous"], "{who}");
+        let total: u64 = list
+            .iter()
+            .map(|p| p["amount_msat"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(total, PAID_MSAT, "{who}");
+    }
+    let one = a
+        .get(&format!(
+            "/payments/{}",
+            sent["payment_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(one["kind"], "spontaneous");
+    assert_eq!(
+        pa.iter()
+            .map(|p| p["fee_paid_msat"].as_u64().unwrap_or(0))
+            .sum::<u64>(),
+        0,
+        "direct channel, no routing fee"
+    );
+    let ch = &a.get("/channels").await[0];
+    let b_side_msat = PUSH_MSAT + PAID_MSAT;
+    assert!(ch["inbound_msat"].as_u64().expect("inbound") <= b_side_msat);
+
+    // Cooperative close.
+    a.post(
+        "/channels/close",
+        json!({"user_channel_id": ucid, "counterparty_node_id": b.node_id}),
+    )
+    .await;
+    let closed = a.wait_event("ChannelClosed").await;
+    assert_eq!(closed["user_channel_id"], ucid.as_str());
+    b.wait_event("ChannelClosed").await;
+    wait_mempool(&esplora, None).await;
+    esplora.mine(6).await.expect("mine");
+
+    let b_expected = FUND_B + b_side_msat / 1000;
+    let b_final = b
+        .wait_balances("close (B)", |v| {
+            sat(v, "onchain_total_sat") == b_expected
+                && v["lightning_claimable"]
+                    .as_array()
+                    .is_some_and(|l| l.is_empty())
+        })
+        .await;
+    assert_eq!(sat(&b_final, "spendable_onchain_sat"), b_expected);
+    let a_final = a
+        .wait_balances("close (A)", |v| {
+            sat(v, "onchain_total_sat") > a_change
+                && v["lightning_claimable"]
+                    .as_array()
+                    .is_some_and(|l| l.is_empty())
+        })
+        .await;
+    let a_onchain = sat(&a_final, "onchain_total_sat");
+    // A got its channel balance back minus the closing fee (the funder pays it).
+    let a_channel_sat = CHANNEL - b_side_msat / 1000;
+    let close_fee = a_change + a_channel_sat - a_onchain;
+    assert!(close_fee > 0 && close_fee < 5_000, "close fee {close_fee}");
+    assert_eq!(
+        a_onchain,
+        FUND_A - b_side_msat / 1000 - open_fee - close_fee
+    );
+    assert_eq!(
+        sat(&a_final, "spendable_onchain_sat"),
+        a_onchain,
+        "all confirmed, no reserve: {a_final}"
+    );
+    assert_eq!(sat(&a_final, "lightning_sat"), 0);
+    assert_eq!(a.get("/channels").await, json!([]));
+    println!(
+        "open fee {open_fee} sat, close fee {close_fee} sat, A {a_onchain} sat, B {b_expected} sat"
+    );
+
+    // Clean exits: B via POST /stop, A via SIGTERM.
+    b.post("/stop", json!({})).await;
+    let mut child = b.child.take().expect("child");
+    let status = wait_exit(&mut child, Duration::from_secs(20)).expect("B exits after /stop");
+    assert!(status.success(), "B: {status}");
+    let status = a.terminate().expect("A exits on SIGTERM");
+    assert!(status.success(), "A: {status}");
+    println!(
+        "full cycle wall time: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_errors_are_json_4xx() {
+    let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+    // This one finds bitcoind through regtest-esplora's /regtest/rpc.
+    let p = Peer::spawn("P", Chain::Esplora(esplora.esplora_url()));
+
+    let (status, v) = p
+        .request(
+            reqwest::Method::POST,
+            "/pay",
+            Some(json!({"invoice": "lnbcrt1notaninvoice"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let msg = v["error"].as_str().expect("error message");
+    assert!(msg.contains("invalid invoice"), "{msg}");
+
+    let (status, v) = p
+        .request(
+            reqwest::Method::POST,
+            "/pay",
+            Some(json!({"amount_msat": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].is_string());
+
+    let (status, v) = p
+        .request(
+            reqwest::Method::POST,
+            "/keysend",
+            Some(json!({"node_id": "02zz", "amount_msat": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+
+    let (status, v) = p.request(reqwest::Method::GET, "/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    assert!(v["error"].is_string());
+
+    let (status, _) = p
+        .request(reqwest::Method::GET, "/events/next?timeout_ms=100", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let info = p.get("/info").await;
+    assert!(info["block_height"].as_u64().is_some());
+}
