@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lightning::io;
-use lightning::util::async_poll::AsyncResult;
-use lightning::util::persist::{KVStore, KVStoreSync, MigratableKVStore};
+use lightning::util::persist::{KVStoreSync, MigratableKVStore};
 
 use super::{check_namespace_key, is_valid_kvstore_str};
 use crate::Error;
@@ -245,49 +244,7 @@ impl MigratableKVStore for FilesystemStore {
     }
 }
 
-/// Each call does its I/O before returning (see the module docs of [`crate::io`]).
-impl KVStore for FilesystemStore {
-    fn read(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-        key: &str,
-    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
-        let res = KVStoreSync::read(self, primary_namespace, secondary_namespace, key);
-        Box::pin(core::future::ready(res))
-    }
-
-    fn write(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-        key: &str,
-        buf: Vec<u8>,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let res = KVStoreSync::write(self, primary_namespace, secondary_namespace, key, buf);
-        Box::pin(core::future::ready(res))
-    }
-
-    fn remove(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-        key: &str,
-        lazy: bool,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let res = KVStoreSync::remove(self, primary_namespace, secondary_namespace, key, lazy);
-        Box::pin(core::future::ready(res))
-    }
-
-    fn list(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-    ) -> AsyncResult<'static, Vec<String>, io::Error> {
-        let res = KVStoreSync::list(self, primary_namespace, secondary_namespace);
-        Box::pin(core::future::ready(res))
-    }
-}
+super::impl_kvstore_via_sync!(FilesystemStore);
 
 #[cfg(test)]
 mod tests {

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use lightning::io;
-use lightning::util::async_poll::AsyncResult;
-use lightning::util::persist::{KVStore, KVStoreSync, MigratableKVStore};
+use lightning::util::persist::{KVStoreSync, MigratableKVStore};
 
 use super::check_namespace_key;
 
@@ -118,55 +117,13 @@ impl MigratableKVStore for MemoryStore {
     }
 }
 
-/// Each call does its work before returning (see the module docs of [`crate::io`]).
-impl KVStore for MemoryStore {
-    fn read(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-        key: &str,
-    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
-        let res = KVStoreSync::read(self, primary_namespace, secondary_namespace, key);
-        Box::pin(core::future::ready(res))
-    }
-
-    fn write(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-        key: &str,
-        buf: Vec<u8>,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let res = KVStoreSync::write(self, primary_namespace, secondary_namespace, key, buf);
-        Box::pin(core::future::ready(res))
-    }
-
-    fn remove(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-        key: &str,
-        lazy: bool,
-    ) -> AsyncResult<'static, (), io::Error> {
-        let res = KVStoreSync::remove(self, primary_namespace, secondary_namespace, key, lazy);
-        Box::pin(core::future::ready(res))
-    }
-
-    fn list(
-        &self,
-        primary_namespace: &str,
-        secondary_namespace: &str,
-    ) -> AsyncResult<'static, Vec<String>, io::Error> {
-        let res = KVStoreSync::list(self, primary_namespace, secondary_namespace);
-        Box::pin(core::future::ready(res))
-    }
-}
+super::impl_kvstore_via_sync!(MemoryStore);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::io::test_utils::{block_on, do_test_store};
-    use lightning::util::persist::KVStoreSyncWrapper;
+    use lightning::util::persist::{KVStore, KVStoreSyncWrapper};
 
     #[test]
     fn passes_the_store_suite() {

@@ -37,6 +37,79 @@ use lightning::io;
 
 use crate::{Error, Network};
 
+/// Implements LDK's async [`KVStore`] for a store whose [`KVStoreSync`] calls do all their work
+/// before returning: each future is already complete, so writes take effect in call order
+/// (see "Write order" above).
+macro_rules! impl_kvstore_via_sync {
+    ($store:ty) => {
+        impl lightning::util::persist::KVStore for $store {
+            fn read(
+                &self,
+                primary_namespace: &str,
+                secondary_namespace: &str,
+                key: &str,
+            ) -> lightning::util::async_poll::AsyncResult<'static, Vec<u8>, lightning::io::Error> {
+                let res = lightning::util::persist::KVStoreSync::read(
+                    self,
+                    primary_namespace,
+                    secondary_namespace,
+                    key,
+                );
+                Box::pin(core::future::ready(res))
+            }
+
+            fn write(
+                &self,
+                primary_namespace: &str,
+                secondary_namespace: &str,
+                key: &str,
+                buf: Vec<u8>,
+            ) -> lightning::util::async_poll::AsyncResult<'static, (), lightning::io::Error> {
+                let res = lightning::util::persist::KVStoreSync::write(
+                    self,
+                    primary_namespace,
+                    secondary_namespace,
+                    key,
+                    buf,
+                );
+                Box::pin(core::future::ready(res))
+            }
+
+            fn remove(
+                &self,
+                primary_namespace: &str,
+                secondary_namespace: &str,
+                key: &str,
+                lazy: bool,
+            ) -> lightning::util::async_poll::AsyncResult<'static, (), lightning::io::Error> {
+                let res = lightning::util::persist::KVStoreSync::remove(
+                    self,
+                    primary_namespace,
+                    secondary_namespace,
+                    key,
+                    lazy,
+                );
+                Box::pin(core::future::ready(res))
+            }
+
+            fn list(
+                &self,
+                primary_namespace: &str,
+                secondary_namespace: &str,
+            ) -> lightning::util::async_poll::AsyncResult<'static, Vec<String>, lightning::io::Error>
+            {
+                let res = lightning::util::persist::KVStoreSync::list(
+                    self,
+                    primary_namespace,
+                    secondary_namespace,
+                );
+                Box::pin(core::future::ready(res))
+            }
+        }
+    };
+}
+use impl_kvstore_via_sync;
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fs;
 pub mod memory;
