@@ -20,6 +20,7 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod chain;
 pub mod config;
 pub mod error;
 pub mod io;

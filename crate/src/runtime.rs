@@ -1,6 +1,12 @@
-//! The platform switch: wall-clock time for the browser and for native builds. LDK without
-//! `std` never reads a clock itself; every time it needs comes from here (DESIGN.md §1).
+//! The platform switch: wall-clock time, timers and task spawning for the browser and for
+//! native builds. LDK without `std` never reads a clock itself; every time it needs comes from
+//! here (DESIGN.md §1).
+//!
+//! The browser is single-threaded: [`spawn`] runs a future on the page's event loop
+//! (`wasm_bindgen_futures::spawn_local`) and [`sleep`] is a `setTimeout` (gloo-timers), neither
+//! needs `Send`. Natively both are tokio's, and spawned futures must be `Send` ([`MaybeSend`]).
 
+use core::future::Future;
 use core::time::Duration;
 
 /// Time since the Unix epoch. In the browser `Date.now()` (millisecond resolution), natively
@@ -20,13 +26,143 @@ pub fn now() -> Duration {
     }
 }
 
+/// Waits `d`. In the browser a `setTimeout` (gloo-timers; the future is `!Send`), natively
+/// `tokio::time::sleep` (needs a tokio runtime with timers).
+pub async fn sleep(d: Duration) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        gloo_timers::future::sleep(d).await
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        tokio::time::sleep(d).await
+    }
+}
+
+/// The `esplora_client::Sleeper` behind our `AsyncClient` (its retry back-off on HTTP 429/5xx):
+/// the same timers as [`sleep`] on both targets. The trait asks for no `Send`, so gloo's `!Send` timer is fine in
+/// the browser; esplora-client's own `DefaultSleeper` is tokio's and would panic there.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EsploraSleeper;
+
+impl esplora_client::Sleeper for EsploraSleeper {
+    #[cfg(target_arch = "wasm32")]
+    type Sleep = gloo_timers::future::TimeoutFuture;
+    // `Send`, so the client's futures stay `Send` natively (they run on tokio's threads).
+    #[cfg(not(target_arch = "wasm32"))]
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep(dur: Duration) -> Self::Sleep {
+        #[cfg(target_arch = "wasm32")]
+        {
+            gloo_timers::future::sleep(dur)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            tokio::time::sleep(dur)
+        }
+    }
+}
+
+/// `Send` natively, where tasks may move between tokio's threads; nothing in the browser, where
+/// there is one thread and JavaScript futures are `!Send` (LDK's `MaybeSend` pattern).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + ?Sized> MaybeSend for T {}
+/// `Send` natively, where tasks may move between tokio's threads; nothing in the browser, where
+/// there is one thread and JavaScript futures are `!Send` (LDK's `MaybeSend` pattern).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// Runs `fut` in the background. In the browser on the event loop (`spawn_local`); natively on
+/// the current tokio runtime, or, called outside one, on a new thread with its own
+/// current-thread runtime.
+pub fn spawn<F>(fut: F)
+where
+    F: Future<Output = ()> + MaybeSend + 'static,
+{
+    #[cfg(target_arch = "wasm32")]
+    {
+        wasm_bindgen_futures::spawn_local(fut)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(fut);
+            }
+            Err(_) => {
+                std::thread::spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt.block_on(fut),
+                        Err(e) => log_warn(&format!("cannot start a runtime for a task: {e}")),
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Logs a warning: the browser console, or stderr natively.
+pub fn log_warn(msg: &str) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        web_sys::console::warn_1(&wasm_bindgen::JsValue::from_str(&format!("wasm-ln: {msg}")))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        eprintln!("wasm-ln: {msg}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn now_is_after_2024_and_moves_forward() {
-        let a = super::now();
+        let a = now();
         assert!(a.as_secs() > 1_704_067_200, "{a:?}");
-        let b = super::now();
+        let b = now();
         assert!(b >= a);
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn sleep_and_spawn_work_natively() {
+        let start = std::time::Instant::now();
+        <EsploraSleeper as esplora_client::Sleeper>::sleep(Duration::from_millis(20)).await;
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn(async move {
+            sleep(Duration::from_millis(1)).await;
+            let _ = tx.send(7u8);
+        });
+        let mut got = None;
+        for _ in 0..200 {
+            if let Ok(v) = rx.try_recv() {
+                got = Some(v);
+                break;
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(got, Some(7));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn spawn_outside_a_runtime_uses_its_own_thread() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn(async move {
+            sleep(Duration::from_millis(1)).await;
+            let _ = tx.send(1u8);
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(1));
     }
 }
