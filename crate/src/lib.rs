@@ -24,8 +24,10 @@ pub mod chain;
 pub mod config;
 pub mod error;
 pub mod io;
+pub mod keys;
 pub mod net;
 pub mod runtime;
+pub mod seed;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -47,7 +47,7 @@ pub struct EsploraSleeper;
 
 impl esplora_client::Sleeper for EsploraSleeper {
     #[cfg(target_arch = "wasm32")]
-    type Sleep = gloo_timers::future::TimeoutFuture;
+    type Sleep = BrowserSleep;
     // `Send`, so the client's futures stay `Send` natively (they run on tokio's threads).
     #[cfg(not(target_arch = "wasm32"))]
     type Sleep = tokio::time::Sleep;
@@ -55,12 +55,36 @@ impl esplora_client::Sleeper for EsploraSleeper {
     fn sleep(dur: Duration) -> Self::Sleep {
         #[cfg(target_arch = "wasm32")]
         {
-            gloo_timers::future::sleep(dur)
+            BrowserSleep(gloo_timers::future::sleep(dur))
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
             tokio::time::sleep(dur)
         }
+    }
+}
+
+/// A browser timer that is `Send`: `bdk_esplora`'s `EsploraAsyncExt` is implemented only for
+/// clients whose sleeper's future is `Send`, on every target.
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug)]
+pub struct BrowserSleep(gloo_timers::future::TimeoutFuture);
+
+// SAFETY: wasm32-unknown-unknown without the `atomics` target feature has exactly one thread,
+// so no value can ever reach another thread; `Send` is vacuous there. With `atomics` (shared
+// memory, threads) this impl does not exist and the build fails instead.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+unsafe impl Send for BrowserSleep {}
+
+#[cfg(target_arch = "wasm32")]
+impl Future for BrowserSleep {
+    type Output = ();
+
+    fn poll(
+        mut self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<()> {
+        core::pin::Pin::new(&mut self.0).poll(cx)
     }
 }
 

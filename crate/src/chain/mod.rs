@@ -1,6 +1,9 @@
 //! The chain: our Esplora chain source for LDK ([`esplora`]), its fee estimates and its
-//! broadcaster (DESIGN.md §1, "Our own Esplora chain source").
+//! broadcaster (DESIGN.md §1, "Our own Esplora chain source"), and the BDK on-chain wallet
+//! ([`wallet`]).
 
 pub mod esplora;
+pub mod wallet;
 
 pub use esplora::{EsploraChainSource, SyncStats};
+pub use wallet::{OnchainWallet, WalletBalance, WalletSyncKind};

@@ -1,0 +1,289 @@
+//! The on-chain wallet (DESIGN.md §1): a BDK [`Wallet`] in memory over the BIP84 descriptors
+//! of the node's seed ([`crate::keys::bip84_descriptors`]), synced through Esplora with
+//! `bdk_esplora`, its state kept in our [`KVStore`].
+//!
+//! # Persistence
+//!
+//! The wallet's whole BDK [`ChangeSet`] (descriptors, network, chain, transactions, revealed
+//! indices), aggregated, is stored as JSON at
+//! [`BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE`]/[`BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE`]/
+//! [`BDK_WALLET_CHANGESET_KEY`]. Every change (a revealed address, a sync) rewrites it, and
+//! the call that made the change returns only after the write completed. On open a stored
+//! changeset is loaded, and refused when it belongs to another network
+//! ([`Error::WrongNetwork`]) or other descriptors, another seed ([`Error::InvalidConfig`]).
+//!
+//! # Sync
+//!
+//! The first [`OnchainWallet::sync`] of a wallet whose chain is still at genesis (new, or
+//! restored from the mnemonic alone) is a full scan with a gap limit of [`STOP_GAP`]; later
+//! ones sync the revealed scripts only. Time comes from [`runtime::now`] (the `*_at` request
+//! builders), never from `SystemTime`.
+//!
+//! No lock is held across an `.await`.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bdk_esplora::EsploraAsyncExt;
+use bdk_wallet::chain::Merge;
+use bdk_wallet::{ChangeSet, KeychainKind, LoadError, LoadMismatch, Update, Wallet};
+use lightning::io;
+use lightning::util::async_poll::AsyncResult;
+use lightning::util::persist::KVStore;
+
+use crate::bitcoin::Address;
+use crate::chain::esplora::EsploraClient;
+use crate::io::{
+    BDK_WALLET_CHANGESET_KEY, BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+    BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use crate::{keys, runtime, Error, Network};
+
+/// The gap limit of a full scan: how many unused addresses in a row end it.
+pub const STOP_GAP: usize = 20;
+/// Esplora requests a sync runs at once.
+pub const PARALLEL_REQUESTS: usize = 4;
+
+impl From<Box<esplora_client::Error>> for Error {
+    fn from(e: Box<esplora_client::Error>) -> Self {
+        Error::from(*e)
+    }
+}
+
+impl From<bdk_wallet::chain::local_chain::CannotConnectError> for Error {
+    fn from(e: bdk_wallet::chain::local_chain::CannotConnectError) -> Self {
+        // The chain moved under the sync (a reorg): the next sync starts afresh.
+        Error::ChainSourceUnavailable(format!("wallet sync raced a chain change: {e}"))
+    }
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Mismatch(LoadMismatch::Network { loaded, expected }) => Error::WrongNetwork(
+                format!("the stored wallet is on {loaded}, this node runs on {expected}"),
+            ),
+            LoadError::Mismatch(m @ LoadMismatch::Descriptor { .. }) => {
+                Error::InvalidConfig(format!("the stored wallet belongs to another seed: {m}"))
+            }
+            LoadError::Mismatch(m @ LoadMismatch::Genesis { .. }) => {
+                Error::WrongNetwork(format!("the stored wallet is on another chain: {m}"))
+            }
+            other => Error::StorageUnavailable(format!("stored wallet is corrupt: {other}")),
+        }
+    }
+}
+
+impl From<bdk_wallet::descriptor::DescriptorError> for Error {
+    fn from(e: bdk_wallet::descriptor::DescriptorError) -> Self {
+        Error::Internal(format!("wallet descriptor: {e}"))
+    }
+}
+
+/// On-chain balance in satoshis.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalletBalance {
+    /// In confirmed transactions (mature).
+    pub confirmed_sat: u64,
+    /// In unconfirmed transactions: our own change (trusted) and incoming (untrusted).
+    pub unconfirmed_sat: u64,
+    /// Coinbase outputs not yet mature.
+    pub immature_sat: u64,
+    /// What a new transaction may spend: confirmed plus our own unconfirmed change.
+    pub spendable_sat: u64,
+}
+
+/// What a [`OnchainWallet::sync`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalletSyncKind {
+    /// Scanned each keychain until [`STOP_GAP`] unused addresses (first sync, or a restore).
+    FullScan,
+    /// Synced the revealed addresses only.
+    Revealed,
+}
+
+struct Inner {
+    wallet: Wallet,
+    /// Everything persisted so far plus what was staged since: what the store holds after the
+    /// next write.
+    changeset: ChangeSet,
+}
+
+/// The node's on-chain wallet.
+pub struct OnchainWallet<K: KVStore> {
+    inner: Mutex<Inner>,
+    store: Arc<K>,
+    network: Network,
+}
+
+impl<K: KVStore> core::fmt::Debug for OnchainWallet<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OnchainWallet")
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
+}
+
+fn storage(e: io::Error) -> Error {
+    Error::StorageUnavailable(format!("wallet changeset: {e}"))
+}
+
+impl<K: KVStore> OnchainWallet<K> {
+    /// Opens the wallet of `bip39_seed` on `network`: loads it from `store`, or creates it
+    /// there (and writes it) when the store has none.
+    pub async fn open(
+        store: Arc<K>,
+        bip39_seed: &[u8; 64],
+        network: Network,
+    ) -> Result<Self, Error> {
+        let (external, internal) = keys::bip84_descriptors(bip39_seed, network)?;
+        let stored = match store
+            .read(
+                BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+                BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
+                BDK_WALLET_CHANGESET_KEY,
+            )
+            .await
+        {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(storage(e)),
+        };
+        let loaded = match stored {
+            Some(bytes) => {
+                let changeset: ChangeSet = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::StorageUnavailable(format!("stored wallet is corrupt: {e}"))
+                })?;
+                Wallet::load()
+                    .descriptor(KeychainKind::External, Some(external.clone()))
+                    .descriptor(KeychainKind::Internal, Some(internal.clone()))
+                    .extract_keys()
+                    .check_network(network.to_bitcoin())
+                    .load_wallet_no_persist(changeset.clone())?
+                    .map(|wallet| Inner { wallet, changeset })
+            }
+            None => None,
+        };
+        let (inner, write) = match loaded {
+            Some(inner) => (inner, None),
+            None => {
+                let wallet = Wallet::create(external, internal)
+                    .network(network.to_bitcoin())
+                    .create_wallet_no_persist()?;
+                let mut inner = Inner {
+                    wallet,
+                    changeset: ChangeSet::default(),
+                };
+                let write = stage(&mut inner, &*store)?;
+                (inner, write)
+            }
+        };
+        if let Some(write) = write {
+            write.await.map_err(storage)?;
+        }
+        Ok(OnchainWallet {
+            inner: Mutex::new(inner),
+            store,
+            network,
+        })
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// The lock is never held across an `.await`; a panic while held leaves BDK's state as
+    /// it was before the call, so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new receiving address (the next unused BIP84 index), persisted before it is returned
+    /// so it is watched after a restart.
+    pub async fn new_address(&self) -> Result<Address, Error> {
+        let (address, write) = {
+            let mut inner = self.lock();
+            let info = inner.wallet.reveal_next_address(KeychainKind::External);
+            (info.address, stage(&mut inner, &*self.store)?)
+        };
+        if let Some(write) = write {
+            write.await.map_err(storage)?;
+        }
+        Ok(address)
+    }
+
+    /// The balance as of the last sync.
+    pub fn balance(&self) -> WalletBalance {
+        let b = self.lock().wallet.balance();
+        WalletBalance {
+            confirmed_sat: b.confirmed.to_sat(),
+            unconfirmed_sat: (b.trusted_pending + b.untrusted_pending).to_sat(),
+            immature_sat: b.immature.to_sat(),
+            spendable_sat: b.trusted_spendable().to_sat(),
+        }
+    }
+
+    /// Brings the wallet up to date with Esplora and persists the result before returning:
+    /// a full scan the first time (see the module docs), the revealed addresses afterwards.
+    pub async fn sync(&self, client: &EsploraClient) -> Result<WalletSyncKind, Error> {
+        let now = runtime::now().as_secs();
+        enum Request {
+            Full(bdk_wallet::chain::spk_client::FullScanRequest<KeychainKind>),
+            Revealed(bdk_wallet::chain::spk_client::SyncRequest<(KeychainKind, u32)>),
+        }
+        let request = {
+            let inner = self.lock();
+            if inner.wallet.latest_checkpoint().height() == 0 {
+                Request::Full(inner.wallet.start_full_scan_at(now).build())
+            } else {
+                Request::Revealed(inner.wallet.start_sync_with_revealed_spks_at(now).build())
+            }
+        };
+        let (kind, update): (WalletSyncKind, Update) = match request {
+            Request::Full(r) => (
+                WalletSyncKind::FullScan,
+                client
+                    .full_scan(r, STOP_GAP, PARALLEL_REQUESTS)
+                    .await?
+                    .into(),
+            ),
+            Request::Revealed(r) => (
+                WalletSyncKind::Revealed,
+                client.sync(r, PARALLEL_REQUESTS).await?.into(),
+            ),
+        };
+        let write = {
+            let mut inner = self.lock();
+            inner.wallet.apply_update(update)?;
+            stage(&mut inner, &*self.store)?
+        };
+        if let Some(write) = write {
+            write.await.map_err(storage)?;
+        }
+        Ok(kind)
+    }
+}
+
+/// Merges what the wallet staged into the aggregate changeset and starts writing the
+/// aggregate (`None`: nothing changed). Called under the lock so writes are issued in the
+/// order of the changes (our stores order writes by call, DESIGN.md §6); awaited after it.
+fn stage<K: KVStore>(
+    inner: &mut Inner,
+    store: &K,
+) -> Result<Option<AsyncResult<'static, (), io::Error>>, Error> {
+    let Some(staged) = inner.wallet.take_staged() else {
+        return Ok(None);
+    };
+    if staged.is_empty() {
+        return Ok(None);
+    }
+    inner.changeset.merge(staged);
+    let bytes = serde_json::to_vec(&inner.changeset)
+        .map_err(|e| Error::Internal(format!("serialising the wallet changeset: {e}")))?;
+    Ok(Some(store.write(
+        BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+        BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
+        BDK_WALLET_CHANGESET_KEY,
+        bytes,
+    )))
+}
