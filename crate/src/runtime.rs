@@ -133,6 +133,27 @@ where
     }
 }
 
+/// Runs a `!Send` future in the background on this thread: in the browser [`spawn`]'s event
+/// loop; natively `tokio::task::spawn_local`, which needs a current tokio `LocalSet` (the
+/// transport's drivers hold LDK's `PeerManager`, which is `!Sync` without `std`).
+///
+/// # Panics
+///
+/// Natively, when called outside a tokio `LocalSet`.
+pub fn spawn_local<F>(fut: F)
+where
+    F: Future<Output = ()> + 'static,
+{
+    #[cfg(target_arch = "wasm32")]
+    {
+        wasm_bindgen_futures::spawn_local(fut)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        drop(tokio::task::spawn_local(fut));
+    }
+}
+
 /// Logs a warning: the browser console, or stderr natively.
 pub fn log_warn(msg: &str) {
     #[cfg(target_arch = "wasm32")]

@@ -1,8 +1,11 @@
 //! Reaching Lightning peers: peer address parsing, the proxy URL scheme shared with
-//! `wasm-ln-proxy` (and, to come, the WebSocket transport for the browser and TCP for native
-//! tests).
+//! `wasm-ln-proxy`, the byte-stream driver under LDK's `PeerManager` ([`transport`]) and its
+//! native TCP streams (`tcp`; the browser's WebSocket streams are to come).
 
 pub mod address;
 pub mod proxy_url;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod tcp;
+pub mod transport;
 
 pub use address::{parse_node_id, parse_peer, parse_socket_address};
