@@ -3,7 +3,7 @@
 //!
 //! - [`MemoryStore`]: in memory, for tests and throwaway nodes; every target.
 //! - [`FilesystemStore`]: a directory tree with atomic writes; native only.
-//! - `indexeddb.rs` (wasm, to come): the browser store (DESIGN.md §1 "Storage").
+//! - `IndexedDbStore`: the browser store over IndexedDB (DESIGN.md §1 "Storage"); wasm only.
 //!
 //! Every backend passes the same suite, [`test_utils::do_test_store`].
 //!
@@ -20,8 +20,10 @@
 //! # Write order
 //!
 //! LDK requires that writes to one key take effect in call order even when their futures are
-//! polled out of order (DESIGN.md §6). Our stores do the whole write (or remove) inside the
-//! call and return an already-completed future, so the order is the call order.
+//! polled out of order (DESIGN.md §6). The memory and filesystem stores do the whole write (or
+//! remove) inside the call and return an already-completed future, so the order is the call
+//! order. The IndexedDB store issues the write's transaction inside the call and IndexedDB
+//! commits overlapping readwrite transactions in creation order (see its module).
 //!
 //! # Errors
 //!
@@ -112,12 +114,16 @@ use impl_kvstore_via_sync;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fs;
+#[cfg(target_arch = "wasm32")]
+pub mod indexeddb;
 pub mod memory;
 #[doc(hidden)]
 pub mod test_utils;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use fs::FilesystemStore;
+#[cfg(target_arch = "wasm32")]
+pub use indexeddb::IndexedDbStore;
 pub use memory::MemoryStore;
 
 pub use lightning::util::persist::{
