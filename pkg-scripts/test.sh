@@ -86,6 +86,94 @@ run test-wasm-ln-chromium tests env CHROMEDRIVER=/usr/bin/chromedriver \
   WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test -p wasm-ln --target wasm32-unknown-unknown
 
+# Browser end-to-end: our PeerManager in Chromium reaches a real ldk-node peer through
+# wasm-ln-proxy (crate/tests/web_transport.rs, feature `e2e`). This suite starts
+# regtest-esplora (with its bitcoind), the peer and the proxy on free loopback ports, passes
+# their addresses to the test at compile time, and stops all three afterwards.
+e2e_pids=()
+e2e_stop() {
+  local p i
+  [ -n "${e2e_stdin_fd:-}" ] && { exec {e2e_stdin_fd}>&-; e2e_stdin_fd=; }
+  for p in "${e2e_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${e2e_pids[@]}"; do
+    for i in $(seq 1 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  e2e_pids=()
+}
+trap e2e_stop EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_line FILE PID WHAT: waits (at most 120 s) for FILE's first line while PID runs.
+wait_line() {
+  local i
+  for i in $(seq 1 1200); do
+    if [ -s "$1" ] && head -n 1 "$1" | grep -q '}'; then head -n 1 "$1"; return 0; fi
+    kill -0 "$2" 2>/dev/null || { echo "$3 exited before it was ready" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$3 was not ready within 120 s" >&2
+  return 1
+}
+
+e2e_suite() {
+  local dir esplora_port proxy_port dead_port line peer_id peer_addr peer_port i
+  # One package per cargo invocation: peer's ldk-node turns on lightning/std (DESIGN.md §3).
+  cargo build -p regtest-esplora || return 1
+  cargo build -p peer || return 1
+  cargo build -p wasm-ln-proxy || return 1
+  dir=$(mktemp -d)
+  esplora_port=$(free_port) && proxy_port=$(free_port) && dead_port=$(free_port) || return 1
+
+  "$CARGO_TARGET_DIR/debug/regtest-esplora" --listen "127.0.0.1:$esplora_port" \
+    >"$dir/esplora.out" 2>"$dir/esplora.err" &
+  e2e_pids+=($!)
+  wait_line "$dir/esplora.out" $! regtest-esplora || { cat "$dir/esplora.err"; return 1; }
+  echo "regtest-esplora on 127.0.0.1:$esplora_port"
+
+  # The peer also exits when its stdin (a FIFO we hold open) closes.
+  mkfifo "$dir/peer.in"
+  "$CARGO_TARGET_DIR/debug/peer" --regtest-esplora "http://127.0.0.1:$esplora_port" \
+    --exit-on-stdin-close <"$dir/peer.in" >"$dir/peer.out" 2>"$dir/peer.err" &
+  e2e_pids+=($!)
+  exec {e2e_stdin_fd}>"$dir/peer.in"
+  line=$(wait_line "$dir/peer.out" $! peer) || { cat "$dir/peer.err"; return 1; }
+  echo "peer: $line"
+  peer_id=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["node_id"])' "$line") || return 1
+  peer_addr=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["p2p_address"])' "$line") || return 1
+  peer_port=${peer_addr##*:}
+
+  "$CARGO_TARGET_DIR/debug/wasm-ln-proxy" --listen "127.0.0.1:$proxy_port" --allow-private \
+    --allow-port "$peer_port" --worker-threads 1 {e2e_stdin_fd}>&- >"$dir/proxy.log" 2>&1 &
+  e2e_pids+=($!)
+  for i in $(seq 1 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$proxy_port") 2>/dev/null && break
+    kill -0 "${e2e_pids[-1]}" 2>/dev/null || { cat "$dir/proxy.log"; return 1; }
+    [ "$i" -eq 300 ] && { echo "proxy not listening within 30 s"; return 1; }
+    sleep 0.1
+  done
+  echo "proxy on 127.0.0.1:$proxy_port"
+
+  env CHROMEDRIVER=/usr/bin/chromedriver \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    WASM_BINDGEN_TEST_TIMEOUT=180 \
+    WASM_LN_TEST_PROXY_URL="ws://127.0.0.1:$proxy_port" \
+    WASM_LN_TEST_PEER="$peer_id@127.0.0.1:$peer_port" \
+    WASM_LN_TEST_DEAD_URL="ws://127.0.0.1:$dead_port" \
+    cargo test -p wasm-ln --target wasm32-unknown-unknown --features e2e --test web_transport
+  local rc=$?
+  e2e_stop
+  echo "== proxy log"; tail -n 20 "$dir/proxy.log"
+  rm -rf "$dir"
+  return $rc
+}
+run test-wasm-ln-chromium-e2e tests e2e_suite
+e2e_stop
+
 for dir in www tests/e2e; do
   if [ -f "$dir/package.json" ] && grep -q '"test"' "$dir/package.json"; then
     run "npm-${dir//\//-}" tests npm --prefix "$dir" test
