@@ -45,10 +45,10 @@ run() {
   passed=$((passed + p)); failed=$((failed + f))
   local took=$(( $(date +%s) - start ))
   if [ "$rc" -eq 0 ]; then
-    printf 'suite %-24s ok      %4d passed  %4ds\n' "$name" "$p" "$took"
+    printf 'suite %-26s ok      %4d passed  %4ds\n' "$name" "$p" "$took"
   else
     failed_suites+=("$name")
-    printf 'suite %-24s FAILED  %4d passed %3d failed  %4ds  (log: %s)\n' "$name" "$p" "$f" "$took" "$log"
+    printf 'suite %-26s FAILED  %4d passed %3d failed  %4ds  (log: %s)\n' "$name" "$p" "$f" "$took" "$log"
     tail -n 60 "$log" | sed 's/^/    | /'
   fi
 }
