@@ -43,6 +43,10 @@ use crate::Error;
 /// new registrations arrive from LDK's callbacks) before giving up for this call.
 pub const MAX_ROUNDS: u32 = 5;
 
+/// Fee rates above this (sat/vB) in Esplora's table are treated as garbage. Bitcoin's fee
+/// market has never come near it; a rate this high would spend a large part of a payment.
+pub const MAX_SANE_SAT_PER_VB: f64 = 10_000.0;
+
 /// The `esplora-client` type we use: async, with our browser/tokio sleeper.
 pub type EsploraClient = AsyncClient<EsploraSleeper>;
 
@@ -583,17 +587,15 @@ pub fn fallback_sat_per_kw(target: ConfirmationTarget) -> u32 {
 }
 
 impl FeeTable {
-    /// From Esplora's table (target blocks → sat/vB). Non-finite or negative entries are
-    /// dropped; 1 sat/vB = 250 sat/kW.
+    /// From Esplora's table (target blocks → sat/vB). Entries that are not a number, negative
+    /// or above [`MAX_SANE_SAT_PER_VB`] are garbage and dropped: a broken or hostile chain
+    /// source must not set our fees. 1 sat/vB = 250 sat/kW.
     pub fn from_esplora<S: std::hash::BuildHasher>(raw: &HashMap<u16, f64, S>) -> Self {
         let mut rates: Vec<(u16, u32)> = raw
             .iter()
-            .filter(|(_, v)| v.is_finite() && **v >= 0.0)
-            .map(|(k, v)| {
-                // Saturating float-to-int conversion.
-                let kw = (v * 250.0).ceil().min(f64::from(u32::MAX)) as u32;
-                (*k, kw)
-            })
+            .filter(|(_, v)| v.is_finite() && (0.0..=MAX_SANE_SAT_PER_VB).contains(*v))
+            // In range: at most 2.5M sat/kW, so the conversion cannot overflow.
+            .map(|(k, v)| (*k, (v * 250.0).ceil() as u32))
             .collect();
         rates.sort_unstable();
         FeeTable { rates }
@@ -685,7 +687,15 @@ mod tests {
         assert_eq!(t.sat_per_kw(MaximumFeeEstimate), 10_000);
         assert_eq!(t.sat_per_kw(NonAnchorChannelFee), 10_000);
         assert_eq!(t.sat_per_kw(ChannelCloseMinimum), 10_000);
-        assert_eq!(t.sat_per_kw(AnchorChannelFee), u32::MAX);
+        // 1e30 sat/vB was dropped: the 1008-block target falls back to the 3-block rate.
+        assert_eq!(t.sat_per_kw(AnchorChannelFee), 10_000);
+        // The ceiling itself is accepted; just above it is garbage.
+        let edge: HashMap<u16, f64> = [(1, MAX_SANE_SAT_PER_VB), (2, MAX_SANE_SAT_PER_VB + 1.0)]
+            .into_iter()
+            .collect();
+        let t = FeeTable::from_esplora(&edge);
+        assert_eq!(t.sat_per_kw(MaximumFeeEstimate), 2_500_000);
+        assert_eq!(t.sat_per_kw(UrgentOnChainSweep), 2_500_000);
 
         // Empty: the fallbacks, all at or above the floor.
         let t = FeeTable::from_esplora(&HashMap::<u16, f64>::new());
