@@ -7,7 +7,8 @@ use crate::Error;
 
 /// The Bitcoin network a node runs on. In JavaScript a string union:
 /// `"bitcoin" | "testnet" | "signet" | "regtest"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Network {
     /// Bitcoin mainnet: real money.
     Bitcoin,

@@ -20,22 +20,39 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod builder;
 pub mod chain;
 pub mod config;
 pub mod error;
+pub mod event;
+mod event_handler;
 pub mod io;
 pub mod keys;
+pub mod logger;
 pub mod net;
+mod node;
+pub mod payment;
+pub mod peer_store;
 pub mod runtime;
 pub mod seed;
+mod signer;
+pub mod types;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
+pub use builder::{BuildError, Builder};
+pub use chain::wallet::WalletBalance;
 pub use config::Network;
 pub use error::Error;
+pub use event::Event;
 /// The one `bitcoin` (and `secp256k1`) of the dependency tree: LDK's re-export.
 pub use lightning::bitcoin;
+pub use logger::LogLevel;
+pub use node::{
+    Balances, ChannelDetails, ClaimableBalance, Node, NodeStatus, PeerDetails, CONNECT_TIMEOUT,
+};
+pub use payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
 
 /// This crate's version, as shown by `getInfo().version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

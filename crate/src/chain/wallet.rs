@@ -21,16 +21,19 @@
 //!
 //! No lock is held across an `.await`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bdk_esplora::EsploraAsyncExt;
 use bdk_wallet::chain::Merge;
-use bdk_wallet::{ChangeSet, KeychainKind, LoadError, LoadMismatch, Update, Wallet};
+use bdk_wallet::error::CreateTxError;
+use bdk_wallet::{ChangeSet, KeychainKind, LoadError, LoadMismatch, SignOptions, Update, Wallet};
 use lightning::io;
+use lightning::sign::ChangeDestinationSource;
 use lightning::util::async_poll::AsyncResult;
 use lightning::util::persist::KVStore;
 
-use crate::bitcoin::Address;
+use crate::bitcoin::{Address, Amount, FeeRate, ScriptBuf, Transaction};
 use crate::chain::esplora::EsploraClient;
 use crate::io::{
     BDK_WALLET_CHANGESET_KEY, BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
@@ -73,6 +76,19 @@ impl From<LoadError> for Error {
     }
 }
 
+impl From<CreateTxError> for Error {
+    fn from(e: CreateTxError) -> Self {
+        match e {
+            CreateTxError::CoinSelection(e) => Error::InsufficientFunds(e.to_string()),
+            CreateTxError::NoUtxosSelected => Error::InsufficientFunds("no spendable coins".into()),
+            CreateTxError::OutputBelowDustLimit(_) => {
+                Error::InsufficientFunds(format!("the amount is below the dust limit: {e}"))
+            }
+            other => Error::Internal(format!("building a transaction: {other}")),
+        }
+    }
+}
+
 impl From<bdk_wallet::descriptor::DescriptorError> for Error {
     fn from(e: bdk_wallet::descriptor::DescriptorError) -> Self {
         Error::Internal(format!("wallet descriptor: {e}"))
@@ -80,7 +96,8 @@ impl From<bdk_wallet::descriptor::DescriptorError> for Error {
 }
 
 /// On-chain balance in satoshis.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WalletBalance {
     /// In confirmed transactions (mature).
     pub confirmed_sat: u64,
@@ -109,13 +126,16 @@ struct Inner {
 }
 
 /// The node's on-chain wallet.
-pub struct OnchainWallet<K: KVStore> {
+pub struct OnchainWallet<K: KVStore + ?Sized> {
     inner: Mutex<Inner>,
+    /// An address was handed out since the last sync: the next sync looks for payments to it
+    /// even if no block came.
+    revealed_since_sync: AtomicBool,
     store: Arc<K>,
     network: Network,
 }
 
-impl<K: KVStore> core::fmt::Debug for OnchainWallet<K> {
+impl<K: KVStore + ?Sized> core::fmt::Debug for OnchainWallet<K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("OnchainWallet")
             .field("network", &self.network)
@@ -127,7 +147,7 @@ fn storage(e: io::Error) -> Error {
     Error::StorageUnavailable(format!("wallet changeset: {e}"))
 }
 
-impl<K: KVStore> OnchainWallet<K> {
+impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
     /// Opens the wallet of `bip39_seed` on `network`: loads it from `store`, or creates it
     /// there (and writes it) when the store has none.
     pub async fn open(
@@ -182,6 +202,7 @@ impl<K: KVStore> OnchainWallet<K> {
         }
         Ok(OnchainWallet {
             inner: Mutex::new(inner),
+            revealed_since_sync: AtomicBool::new(false),
             store,
             network,
         })
@@ -206,6 +227,7 @@ impl<K: KVStore> OnchainWallet<K> {
             let info = inner.wallet.reveal_next_address(KeychainKind::External);
             (info.address, stage(&mut inner, &*self.store)?)
         };
+        self.revealed_since_sync.store(true, Ordering::Release);
         if let Some(write) = write {
             write.await.map_err(storage)?;
         }
@@ -223,10 +245,130 @@ impl<K: KVStore> OnchainWallet<K> {
         }
     }
 
+    /// A fresh change script (the next internal BIP84 address) for LDK: cooperative-close
+    /// payouts and swept outputs land in this wallet. Its index is written to the store
+    /// before this returns when the store writes synchronously, and otherwise issued now and
+    /// completed in the background (LDK asks from synchronous code); a lost index is found
+    /// again by a full scan on restore.
+    pub fn next_change_script(&self) -> Result<ScriptBuf, Error> {
+        let (script, write) = {
+            let mut inner = self.lock();
+            let info = inner.wallet.reveal_next_address(KeychainKind::Internal);
+            (
+                info.address.script_pubkey(),
+                stage(&mut inner, &*self.store)?,
+            )
+        };
+        if let Some(write) = write {
+            runtime::spawn_local(async move {
+                if let Err(e) = write.await {
+                    runtime::log_warn(&format!("persisting a change address failed: {e}"));
+                }
+            });
+        }
+        Ok(script)
+    }
+
+    /// Builds and signs a transaction paying `amount` to `script` (or, with `amount` `None`,
+    /// everything the wallet can spend) at `fee_rate`. The transaction is recorded as ours and
+    /// unconfirmed, and persisted, before it is returned: its inputs are never spent twice and
+    /// the balance shows it at once. The caller broadcasts it (or hands it to LDK).
+    pub async fn create_transaction(
+        &self,
+        script: ScriptBuf,
+        amount: Option<Amount>,
+        fee_rate: FeeRate,
+    ) -> Result<Transaction, Error> {
+        let (tx, write) = {
+            let mut inner = self.lock();
+            let mut builder = inner.wallet.build_tx();
+            builder.fee_rate(fee_rate);
+            match amount {
+                Some(amount) => {
+                    builder.add_recipient(script, amount);
+                }
+                None => {
+                    builder.drain_wallet().drain_to(script);
+                }
+            }
+            let mut psbt = builder.finish()?;
+            let finalized = inner
+                .wallet
+                .sign(&mut psbt, SignOptions::default())
+                .map_err(|e| Error::Internal(format!("signing a wallet transaction: {e}")))?;
+            if !finalized {
+                return Err(Error::Internal(
+                    "a wallet transaction could not be fully signed".into(),
+                ));
+            }
+            let tx = psbt
+                .extract_tx()
+                .map_err(|e| Error::Internal(format!("extracting a wallet transaction: {e}")))?;
+            inner
+                .wallet
+                .apply_unconfirmed_txs([(tx.clone(), runtime::now().as_secs())]);
+            (tx, stage(&mut inner, &*self.store)?)
+        };
+        if let Some(write) = write {
+            write.await.map_err(storage)?;
+        }
+        Ok(tx)
+    }
+
+    /// Whether the wallet could pay `amount_sat` to a P2WSH output (a channel's funding
+    /// output) at `fee_rate` now: [`Error::InsufficientFunds`] if not. Nothing is changed.
+    pub fn check_can_pay(&self, amount_sat: u64, fee_rate: FeeRate) -> Result<(), Error> {
+        let mut inner = self.lock();
+        // A placeholder P2WSH script of the funding output's size.
+        let script = ScriptBuf::new_p2wsh(
+            &<crate::bitcoin::WScriptHash as crate::bitcoin::hashes::Hash>::all_zeros(),
+        );
+        let mut builder = inner.wallet.build_tx();
+        builder
+            .fee_rate(fee_rate)
+            .add_recipient(script, Amount::from_sat(amount_sat));
+        let psbt = builder.finish()?;
+        // Give back the change address the dry run used.
+        inner.wallet.cancel_tx(&psbt.unsigned_tx);
+        // Drop what the dry run staged: only a change index nobody saw.
+        let _ = inner.wallet.take_staged();
+        Ok(())
+    }
+
+    /// Forgets a transaction from [`Self::create_transaction`] that was never broadcast (LDK
+    /// refused the funding transaction): its inputs are spendable again.
+    pub async fn cancel_transaction(&self, tx: &Transaction) -> Result<(), Error> {
+        let write = {
+            let mut inner = self.lock();
+            inner.wallet.cancel_tx(tx);
+            // The eviction time must follow the time the transaction was seen.
+            let now = runtime::now().as_secs() + 1;
+            inner.wallet.apply_evicted_txs([(tx.compute_txid(), now)]);
+            stage(&mut inner, &*self.store)?
+        };
+        if let Some(write) = write {
+            write.await.map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// The fee `tx` paid, when every input is the wallet's.
+    pub fn fee_of(&self, tx: &Transaction) -> Option<Amount> {
+        self.lock().wallet.calculate_fee(tx).ok()
+    }
+
+    /// Whether a sync would find anything without a new block: the wallet was never synced,
+    /// or an address was handed out since the last sync.
+    pub fn needs_sync(&self) -> bool {
+        self.revealed_since_sync.load(Ordering::Acquire)
+            || self.lock().wallet.latest_checkpoint().height() == 0
+    }
+
     /// Brings the wallet up to date with Esplora and persists the result before returning:
     /// a full scan the first time (see the module docs), the revealed addresses afterwards.
     pub async fn sync(&self, client: &EsploraClient) -> Result<WalletSyncKind, Error> {
         let now = runtime::now().as_secs();
+        self.revealed_since_sync.store(false, Ordering::Release);
         enum Request {
             Full(bdk_wallet::chain::spk_client::FullScanRequest<KeychainKind>),
             Revealed(bdk_wallet::chain::spk_client::SyncRequest<(KeychainKind, u32)>),
@@ -267,7 +409,7 @@ impl<K: KVStore> OnchainWallet<K> {
 /// Merges what the wallet staged into the aggregate changeset and starts writing the
 /// aggregate (`None`: nothing changed). Called under the lock so writes are issued in the
 /// order of the changes (our stores order writes by call, DESIGN.md §6); awaited after it.
-fn stage<K: KVStore>(
+fn stage<K: KVStore + ?Sized>(
     inner: &mut Inner,
     store: &K,
 ) -> Result<Option<AsyncResult<'static, (), io::Error>>, Error> {
@@ -286,4 +428,14 @@ fn stage<K: KVStore>(
         BDK_WALLET_CHANGESET_KEY,
         bytes,
     )))
+}
+
+impl<K: KVStore + ?Sized + 'static> ChangeDestinationSource for OnchainWallet<K> {
+    /// A fresh internal address for LDK's sweeps ([`OnchainWallet::next_change_script`]).
+    fn get_change_destination_script<'a>(&'a self) -> AsyncResult<'a, ScriptBuf, ()> {
+        let script = self.next_change_script().map_err(|e| {
+            runtime::log_warn(&format!("no change address for a sweep: {e}"));
+        });
+        Box::pin(core::future::ready(script))
+    }
 }

@@ -112,6 +112,9 @@ macro_rules! impl_kvstore_via_sync {
 }
 use impl_kvstore_via_sync;
 
+/// The store a node runs on, whichever backend it is.
+pub type DynStore = dyn KVStore;
+
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fs;
 #[cfg(target_arch = "wasm32")]

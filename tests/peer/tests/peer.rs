@@ -1,235 +1,20 @@
 //! End-to-end tests of the `peer` binary: real bitcoind (regtest-esplora), two ldk-node
 //! processes, driven only through their HTTP control API.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use regtest_esplora::{regtest_address, RegtestEsplora, RpcInfo};
+use regtest_esplora::peer::{wait_exit, wait_mempool, Chain, Peer};
+use regtest_esplora::{regtest_address, RegtestEsplora};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const WAIT: Duration = Duration::from_secs(60);
-
-/// A `peer` process; SIGTERM (then SIGKILL) on drop, SIGTERM if this thread dies first (the
-/// peer then stops cleanly, removing its temporary storage, and exits within 15 s regardless).
-struct Peer {
-    name: &'static str,
-    child: Option<Child>,
-    node_id: String,
-    p2p_address: String,
-    url: String,
-    http: reqwest::Client,
-}
-
-enum Chain<'a> {
-    Rpc(&'a RpcInfo),
-    Esplora(&'a str),
-}
-
-impl Peer {
-    /// Spawns the binary (on the calling thread: `PR_SET_PDEATHSIG` follows the thread) and
-    /// reads its startup line.
-    fn spawn(name: &'static str, chain: Chain<'_>) -> Peer {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_peer"));
-        match chain {
-            Chain::Rpc(rpc) => cmd.args([
-                "--bitcoind-rpc-url",
-                &rpc.url,
-                "--bitcoind-rpc-user",
-                &rpc.user,
-                "--bitcoind-rpc-password",
-                &rpc.password,
-            ]),
-            Chain::Esplora(url) => cmd.args(["--regtest-esplora", url]),
-        };
-        cmd.arg("--exit-on-stdin-close")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if libc::getppid() == 1 {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("spawn peer");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(WAIT) {
-            Ok(Some(Ok(line))) => line,
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{name}: no startup line: {other:?}");
-            }
-        };
-        let v: Value = serde_json::from_str(&line).expect("startup line is JSON");
-        let s = |k: &str| v[k].as_str().expect(k).to_string();
-        Peer {
-            name,
-            node_id: s("node_id"),
-            p2p_address: s("p2p_address"),
-            url: s("control_url"),
-            child: Some(child),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn request(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{}: {path}: {e}", self.name));
-        let status = resp.status();
-        let text = resp.text().await.expect("body");
-        let v = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, v)
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (status, v) = self.request(reqwest::Method::GET, path, None).await;
-        assert!(
-            status.is_success(),
-            "{}: GET {path}: {status} {v}",
-            self.name
-        );
-        v
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let (status, v) = self.request(reqwest::Method::POST, path, Some(body)).await;
-        assert!(
-            status.is_success(),
-            "{}: POST {path}: {status} {v}",
-            self.name
-        );
-        v
-    }
-
-    /// Waits for an event of type `ty`; other events are printed and skipped.
-    async fn wait_event(&self, ty: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let (status, v) = self
-                .request(reqwest::Method::GET, "/events/next?timeout_ms=1000", None)
-                .await;
-            match status {
-                StatusCode::NO_CONTENT => continue,
-                StatusCode::OK if v["type"] == ty => return v,
-                StatusCode::OK => println!("{}: skipping event {v}", self.name),
-                _ => panic!("{}: /events/next: {status} {v}", self.name),
-            }
-        }
-        panic!("{}: no {ty} event within {WAIT:?}", self.name);
-    }
-
-    async fn balances(&self) -> Value {
-        self.post("/sync", json!({})).await;
-        self.get("/balances").await
-    }
-
-    /// Polls `/sync` + `/balances` until `ok` holds.
-    async fn wait_balances(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let b = self.balances().await;
-            if ok(&b) {
-                return b;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: {what}: last balances {b}",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// SIGTERM, and the exit status (SIGKILL after 20 s).
-    fn terminate(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        wait_exit(&mut child, Duration::from_secs(20))
-    }
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.terminate();
-    }
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_peer"))
 }
 
 fn sat(v: &Value, k: &str) -> u64 {
     v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"))
-}
-
-/// Waits until bitcoind's mempool (through Esplora) holds `txid`, or any transaction.
-async fn wait_mempool(esplora: &RegtestEsplora, txid: Option<&str>) {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let ids: Vec<String> = http
-            .get(format!("{}/mempool/txids", esplora.esplora_url()))
-            .send()
-            .await
-            .expect("mempool")
-            .json()
-            .await
-            .expect("mempool json");
-        let found = match txid {
-            Some(t) => ids.iter().any(|i| i == t),
-            None => !ids.is_empty(),
-        };
-        if found {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "transaction {txid:?} never reached the mempool"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn lightning_payments(list: &Value) -> Vec<Value> {
@@ -246,8 +31,8 @@ async fn full_cycle_open_pay_keysend_close() {
     let started = Instant::now();
     let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
     let rpc = esplora.rpc_info().clone();
-    let mut a = Peer::spawn("A", Chain::Rpc(&rpc));
-    let mut b = Peer::spawn("B", Chain::Rpc(&rpc));
+    let mut a = Peer::spawn(exe(), "A", Chain::Rpc(&rpc));
+    let mut b = Peer::spawn(exe(), "B", Chain::Rpc(&rpc));
     println!("A {} @ {}, B {} @ {}", a.node_id, a.url, b.node_id, b.url);
 
     let info = a.get("/info").await;
@@ -473,7 +258,7 @@ async fn full_cycle_open_pay_keysend_close() {
 async fn api_errors_are_json_4xx() {
     let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
     // This one finds bitcoind through regtest-esplora's /regtest/rpc.
-    let p = Peer::spawn("P", Chain::Esplora(esplora.esplora_url()));
+    let p = Peer::spawn(exe(), "P", Chain::Esplora(esplora.esplora_url()));
 
     let (status, v) = p
         .request(

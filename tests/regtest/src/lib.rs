@@ -58,6 +58,7 @@
 pub mod bitcoind;
 mod faucet;
 pub mod index;
+pub mod peer;
 pub mod rpc;
 mod server;
 

@@ -1,0 +1,640 @@
+//! [`Builder`] → [`Node`]: checks the configuration, derives the keys from the mnemonic,
+//! opens the store (refusing one that belongs to another network or seed) and wires LDK and
+//! BDK together.
+//!
+//! # Monitor persistence
+//!
+//! Channel monitors are written through LDK's `MonitorUpdatingPersisterAsync` behind
+//! `ChainMonitor::new_async_beta` (DESIGN.md §1 "Storage"). Each monitor update is issued to
+//! the store synchronously, inside LDK's call, so writes keep their order; LDK reports it
+//! `InProgress` and only acknowledges it to the peer after the write's future resolved (the
+//! store committed it). A failed write leaves the channel paused, never acknowledged. We chose
+//! LDK's persister over our own `Persist` because it also keeps monitor updates as small
+//! update records between full writes, which matters for IndexedDB's write cost, and its
+//! completion path is LDK's own, exercised by LDK's tests.
+
+// LDK's objects are shared through `Arc`s as its type parameters expect; without `std` some
+// are `!Send`, and the node runs on one thread (the browser's, or a tokio `LocalSet`).
+#![allow(clippy::arc_with_non_send_sync)]
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightning::chain::BestBlock;
+use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
+use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
+use lightning::routing::scoring::{
+    ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
+};
+use lightning::sign::{EntropySource, NodeSigner, Recipient};
+use lightning::util::config::UserConfig;
+use lightning::util::persist::{
+    KVStore, CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE, NETWORK_GRAPH_PERSISTENCE_KEY,
+    NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE, NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+    OUTPUT_SWEEPER_PERSISTENCE_KEY, OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+    OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
+    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use lightning::util::ser::ReadableArgs;
+
+use crate::chain::esplora::EsploraChainSource;
+use crate::chain::wallet::OnchainWallet;
+use crate::event::EventQueue;
+use crate::io::{
+    DynStore, MemoryStore, NodeMetadata, NODE_METADATA_KEY, NODE_METADATA_PRIMARY_NAMESPACE,
+    NODE_METADATA_SECONDARY_NAMESPACE,
+};
+use crate::logger::{LogLevel, NodeLogger};
+use crate::node::{Node, NodeConfig, NodeInner};
+use crate::payment::PaymentStore;
+use crate::peer_store::PeerStore;
+use crate::seed;
+use crate::signer::WalletSignerProvider;
+use crate::types::{
+    ChainMonitor, ChannelManager, Graph, LocalSpawner, MessageRouter, OnionMessenger, PeerManager,
+    Persister, Router, Scorer, ScorerCell, Sweeper,
+};
+use crate::{keys, runtime, Error, Network};
+
+/// Monitor updates kept as separate records before the full monitor is rewritten.
+const MAX_PENDING_MONITOR_UPDATES: u64 = 100;
+
+/// Why [`Builder::build`] failed. Each maps to an [`Error`] code with `From`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// No Esplora URL was set, or it is not `http(s)://`.
+    InvalidEsploraUrl(String),
+    /// The proxy URL is not `ws(s)://`.
+    InvalidProxyUrl(String),
+    /// The mnemonic is not a valid BIP39 mnemonic (unknown word, bad checksum, ...).
+    InvalidMnemonic(String),
+    /// The LSP is not `node_id@host:port`.
+    InvalidLsp(String),
+    /// The store holds a node of another network.
+    WrongNetwork(String),
+    /// The store holds the node of another seed.
+    ForeignStore(String),
+    /// The store could not be read or written, or holds corrupt data.
+    StorageUnavailable(String),
+    /// A bug: LDK refused what we built.
+    Internal(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::InvalidEsploraUrl(m) => write!(f, "invalid Esplora URL: {m}"),
+            BuildError::InvalidProxyUrl(m) => write!(f, "invalid proxy URL: {m}"),
+            BuildError::InvalidMnemonic(m) => write!(f, "invalid mnemonic: {m}"),
+            BuildError::InvalidLsp(m) => write!(f, "invalid LSP: {m}"),
+            BuildError::WrongNetwork(m) => write!(f, "wrong network: {m}"),
+            BuildError::ForeignStore(m) => write!(f, "the store belongs to another node: {m}"),
+            BuildError::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
+            BuildError::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl From<BuildError> for Error {
+    fn from(e: BuildError) -> Self {
+        match e {
+            BuildError::WrongNetwork(m) => Error::WrongNetwork(m),
+            BuildError::StorageUnavailable(m) => Error::StorageUnavailable(m),
+            BuildError::Internal(m) => Error::Internal(m),
+            other => Error::InvalidConfig(other.to_string()),
+        }
+    }
+}
+
+impl BuildError {
+    /// The stable error code ([`Error::code`]) this maps to.
+    pub fn code(&self) -> &'static str {
+        Error::from(self.clone()).code()
+    }
+}
+
+fn storage(what: &str) -> impl Fn(lightning::io::Error) -> BuildError + '_ {
+    move |e| BuildError::StorageUnavailable(format!("{what}: {e}"))
+}
+
+fn corrupt(what: &str) -> impl Fn(lightning::ln::msgs::DecodeError) -> BuildError + '_ {
+    move |e| BuildError::StorageUnavailable(format!("stored {what} is corrupt: {e:?}"))
+}
+
+/// The seed a node starts from.
+#[derive(Clone, Debug)]
+enum SeedSource {
+    Generate,
+    Mnemonic(String),
+}
+
+/// Configures and builds a [`Node`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), wasm_ln::Error> {
+/// use wasm_ln::{Builder, Network};
+///
+/// let mut builder = Builder::new();
+/// builder
+///     .set_network(Network::Regtest)
+///     .set_esplora_url("http://127.0.0.1:3002")
+///     .set_mnemonic("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about", "");
+/// let node = builder.build().await?;
+/// node.start()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    network: Network,
+    esplora_url: Option<String>,
+    proxy_url: Option<String>,
+    lsp: Option<String>,
+    store: Option<Arc<DynStore>>,
+    seed: SeedSource,
+    passphrase: String,
+    log_level: LogLevel,
+    sync_interval: Duration,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No mnemonic or passphrase in logs.
+        f.debug_struct("Builder")
+            .field("network", &self.network)
+            .field("esplora_url", &self.esplora_url)
+            .field("proxy_url", &self.proxy_url)
+            .field("lsp", &self.lsp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// Defaults: bitcoin, an in-memory store, a new mnemonic, log level `Info`, a background
+    /// sync every 30 s.
+    pub fn new() -> Self {
+        Builder {
+            network: Network::Bitcoin,
+            esplora_url: None,
+            proxy_url: None,
+            lsp: None,
+            store: None,
+            seed: SeedSource::Generate,
+            passphrase: String::new(),
+            log_level: LogLevel::Info,
+            sync_interval: Duration::from_secs(30),
+        }
+    }
+
+    /// The network.
+    pub fn set_network(&mut self, network: Network) -> &mut Self {
+        self.network = network;
+        self
+    }
+
+    /// The Esplora API (`https://…/api`); required.
+    pub fn set_esplora_url(&mut self, url: impl Into<String>) -> &mut Self {
+        self.esplora_url = Some(url.into());
+        self
+    }
+
+    /// The WebSocket-to-TCP proxy (`wss://…`) the browser reaches peers through. Native
+    /// builds connect over TCP directly and only check its form.
+    pub fn set_proxy_url(&mut self, url: impl Into<String>) -> &mut Self {
+        self.proxy_url = Some(url.into());
+        self
+    }
+
+    /// The LSP, `node_id@host:port` (LSPS2 JIT channels come with the liquidity work; it is
+    /// checked and reachable through `Node::lsp`).
+    pub fn set_lsp(&mut self, lsp: impl Into<String>) -> &mut Self {
+        self.lsp = Some(lsp.into());
+        self
+    }
+
+    /// The store the node keeps its state in (default: memory, lost on drop).
+    pub fn set_store(&mut self, store: Arc<DynStore>) -> &mut Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Restore from a BIP39 mnemonic (with its optional BIP39 passphrase) instead of
+    /// generating one.
+    pub fn set_mnemonic(
+        &mut self,
+        words: impl Into<String>,
+        passphrase: impl Into<String>,
+    ) -> &mut Self {
+        self.seed = SeedSource::Mnemonic(words.into());
+        self.passphrase = passphrase.into();
+        self
+    }
+
+    /// The lowest level logged.
+    pub fn set_log_level(&mut self, level: LogLevel) -> &mut Self {
+        self.log_level = level;
+        self
+    }
+
+    /// How often the started node syncs the chain and wallet in the background.
+    pub fn set_sync_interval(&mut self, interval: Duration) -> &mut Self {
+        self.sync_interval = interval;
+        self
+    }
+
+    /// Builds the node: checks everything, reads the store, wires LDK. The node is stopped;
+    /// [`Node::start`] runs it.
+    pub async fn build(&self) -> Result<Node, BuildError> {
+        let esplora_url = self
+            .esplora_url
+            .as_deref()
+            .ok_or_else(|| BuildError::InvalidEsploraUrl("no Esplora URL was set".into()))?;
+        let chain = Arc::new(
+            EsploraChainSource::new(esplora_url)
+                .map_err(|e| BuildError::InvalidEsploraUrl(e.to_string()))?,
+        );
+        if let Some(proxy) = &self.proxy_url {
+            if !(proxy.starts_with("ws://") || proxy.starts_with("wss://")) {
+                return Err(BuildError::InvalidProxyUrl(format!(
+                    "must be ws:// or wss://: {proxy:?}"
+                )));
+            }
+        }
+        let lsp = match &self.lsp {
+            Some(s) => {
+                Some(crate::net::parse_peer(s).map_err(|e| BuildError::InvalidLsp(e.to_string()))?)
+            }
+            None => None,
+        };
+        let (mnemonic, generated) = match &self.seed {
+            SeedSource::Generate => (
+                seed::generate_mnemonic().map_err(|e| BuildError::Internal(e.to_string()))?,
+                true,
+            ),
+            SeedSource::Mnemonic(words) => (
+                seed::parse_mnemonic(words)
+                    .map_err(|e| BuildError::InvalidMnemonic(e.to_string()))?,
+                false,
+            ),
+        };
+        let bip39_seed = mnemonic.to_seed(&self.passphrase);
+        let keys = Arc::new(
+            keys::keys_manager(&bip39_seed).map_err(|e| BuildError::Internal(e.to_string()))?,
+        );
+        let node_id = keys
+            .get_node_id(Recipient::Node)
+            .map_err(|()| BuildError::Internal("no node id".into()))?;
+        let store: Arc<DynStore> = match &self.store {
+            Some(s) => Arc::clone(s),
+            None => Arc::new(MemoryStore::new()),
+        };
+        check_or_claim_store(
+            &*store,
+            NodeMetadata {
+                network: self.network,
+                node_id,
+            },
+        )
+        .await?;
+
+        let logger = Arc::new(NodeLogger::new(self.log_level));
+        let wallet = Arc::new(
+            OnchainWallet::open(Arc::clone(&store), &bip39_seed, self.network)
+                .await
+                .map_err(|e| match e {
+                    Error::WrongNetwork(m) => BuildError::WrongNetwork(m),
+                    Error::InvalidConfig(m) => BuildError::ForeignStore(m),
+                    other => BuildError::StorageUnavailable(other.to_string()),
+                })?,
+        );
+        let signer = Arc::new(WalletSignerProvider::new(
+            Arc::clone(&keys),
+            Arc::clone(&wallet),
+            Arc::clone(&logger),
+        ));
+
+        let persister = Persister::new(
+            Arc::clone(&store),
+            LocalSpawner,
+            Arc::clone(&logger),
+            MAX_PENDING_MONITOR_UPDATES,
+            Arc::clone(&keys),
+            Arc::clone(&signer),
+            Arc::clone(&chain),
+            Arc::clone(&chain),
+        );
+        let monitors = persister
+            .read_all_channel_monitors_with_updates()
+            .await
+            .map_err(storage("channel monitors"))?;
+        if let Err(e) = persister.cleanup_stale_updates(true).await {
+            logger.log_line(
+                LogLevel::Warn,
+                &format!("cleaning up stale monitor updates: {e}"),
+            );
+        }
+        let chain_monitor: Arc<ChainMonitor> = Arc::new(ChainMonitor::new_async_beta(
+            Some(Arc::clone(&chain)),
+            Arc::clone(&chain),
+            Arc::clone(&logger),
+            Arc::clone(&chain),
+            persister,
+            Arc::clone(&keys),
+            keys.get_peer_storage_key(),
+        ));
+
+        let network = self.network.to_bitcoin();
+        let graph = Arc::new(
+            match read_optional(
+                &*store,
+                NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+                NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+                NETWORK_GRAPH_PERSISTENCE_KEY,
+            )
+            .await?
+            {
+                Some(bytes) => Graph::read(&mut &bytes[..], Arc::clone(&logger))
+                    .map_err(corrupt("network graph"))?,
+                None => Graph::new(network, Arc::clone(&logger)),
+            },
+        );
+        let decay = ProbabilisticScoringDecayParameters::default();
+        let scorer = Arc::new(ScorerCell(std::cell::RefCell::new(
+            match read_optional(
+                &*store,
+                SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+                SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+                SCORER_PERSISTENCE_KEY,
+            )
+            .await?
+            {
+                Some(bytes) => Scorer::read(
+                    &mut &bytes[..],
+                    (decay, Arc::clone(&graph), Arc::clone(&logger)),
+                )
+                .map_err(corrupt("scorer"))?,
+                None => Scorer::new(decay, Arc::clone(&graph), Arc::clone(&logger)),
+            },
+        )));
+        let router = Arc::new(Router::new(
+            Arc::clone(&graph),
+            Arc::clone(&logger),
+            Arc::clone(&keys),
+            Arc::clone(&scorer),
+            ProbabilisticScoringFeeParameters::default(),
+        ));
+        let message_router = Arc::new(MessageRouter::new(Arc::clone(&graph), Arc::clone(&keys)));
+
+        let config = user_config();
+        let stored_manager = read_optional(
+            &*store,
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+        )
+        .await?;
+        let channel_manager: Arc<ChannelManager> = match stored_manager {
+            Some(bytes) => {
+                let args = ChannelManagerReadArgs::new(
+                    Arc::clone(&keys),
+                    Arc::clone(&keys),
+                    Arc::clone(&signer),
+                    Arc::clone(&chain),
+                    Arc::clone(&chain_monitor),
+                    Arc::clone(&chain),
+                    Arc::clone(&router),
+                    Arc::clone(&message_router),
+                    Arc::clone(&logger),
+                    config,
+                    monitors.iter().map(|(_, m)| m).collect(),
+                );
+                let (_, manager) =
+                    <(lightning::bitcoin::BlockHash, ChannelManager)>::read(&mut &bytes[..], args)
+                        .map_err(corrupt("channel manager"))?;
+                Arc::new(manager)
+            }
+            None => {
+                if !monitors.is_empty() {
+                    return Err(BuildError::StorageUnavailable(
+                        "the store has channel monitors but no channel manager".into(),
+                    ));
+                }
+                let now = runtime::now().as_secs();
+                Arc::new(ChannelManager::new(
+                    Arc::clone(&chain),
+                    Arc::clone(&chain_monitor),
+                    Arc::clone(&chain),
+                    Arc::clone(&router),
+                    Arc::clone(&message_router),
+                    Arc::clone(&logger),
+                    Arc::clone(&keys),
+                    Arc::clone(&keys),
+                    Arc::clone(&signer),
+                    config,
+                    ChainParameters {
+                        network,
+                        best_block: BestBlock::from_network(network),
+                    },
+                    u32::try_from(now).unwrap_or(u32::MAX),
+                ))
+            }
+        };
+        for (_, monitor) in monitors {
+            let channel_id = monitor.channel_id();
+            chain_monitor
+                .load_existing_monitor(channel_id, monitor)
+                .map_err(|()| {
+                    BuildError::Internal(format!("LDK refused the stored monitor of {channel_id}"))
+                })?;
+        }
+
+        let sweeper = Arc::new(
+            match read_optional(
+                &*store,
+                OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+                OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+                OUTPUT_SWEEPER_PERSISTENCE_KEY,
+            )
+            .await?
+            {
+                Some(bytes) => {
+                    let (_, sweeper) = <(BestBlock, Sweeper)>::read(
+                        &mut &bytes[..],
+                        (
+                            Arc::clone(&chain),
+                            Arc::clone(&chain),
+                            Some(Arc::clone(&chain)),
+                            Arc::clone(&keys),
+                            Arc::clone(&wallet),
+                            Arc::clone(&store),
+                            Arc::clone(&logger),
+                        ),
+                    )
+                    .map_err(corrupt("output sweeper"))?;
+                    sweeper
+                }
+                None => Sweeper::new(
+                    channel_manager.current_best_block(),
+                    Arc::clone(&chain),
+                    Arc::clone(&chain),
+                    Some(Arc::clone(&chain)),
+                    Arc::clone(&keys),
+                    Arc::clone(&wallet),
+                    Arc::clone(&store),
+                    Arc::clone(&logger),
+                ),
+            },
+        );
+
+        let onion_messenger = Arc::new(OnionMessenger::new(
+            Arc::clone(&keys),
+            Arc::clone(&keys),
+            Arc::clone(&logger),
+            Arc::clone(&channel_manager),
+            Arc::clone(&message_router),
+            Arc::clone(&channel_manager),
+            Arc::clone(&channel_manager),
+            IgnoringMessageHandler {},
+            IgnoringMessageHandler {},
+        ));
+        let peer_manager = Arc::new(PeerManager::new(
+            MessageHandler {
+                chan_handler: Arc::clone(&channel_manager),
+                route_handler: Arc::new(IgnoringMessageHandler {}),
+                onion_message_handler: Arc::clone(&onion_messenger),
+                custom_message_handler: Arc::new(IgnoringMessageHandler {}),
+                send_only_message_handler: Arc::clone(&chain_monitor),
+            },
+            u32::try_from(runtime::now().as_secs()).unwrap_or(u32::MAX),
+            &keys.get_secure_random_bytes(),
+            Arc::clone(&logger),
+            Arc::clone(&keys),
+        ));
+
+        let payments = Arc::new(
+            PaymentStore::load(Arc::clone(&store))
+                .await
+                .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?,
+        );
+        let events = Arc::new(
+            EventQueue::load(Arc::clone(&store))
+                .await
+                .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?,
+        );
+        let peers = Arc::new(
+            PeerStore::load(Arc::clone(&store))
+                .await
+                .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?,
+        );
+
+        Ok(Node::from_inner(NodeInner::new(
+            NodeConfig {
+                network: self.network,
+                proxy_url: self.proxy_url.clone(),
+                lsp,
+                sync_interval: self.sync_interval,
+            },
+            node_id,
+            generated.then_some(mnemonic),
+            logger,
+            store,
+            keys,
+            chain,
+            wallet,
+            chain_monitor,
+            channel_manager,
+            onion_messenger,
+            peer_manager,
+            scorer,
+            sweeper,
+            payments,
+            events,
+            peers,
+        )))
+    }
+}
+
+/// Our channel policy: private channels (a browser node forwards nothing), no anchors (no
+/// on-chain reserve needed for fee bumping; the commitment transaction carries its fee).
+fn user_config() -> UserConfig {
+    let mut config = UserConfig::default();
+    config.channel_handshake_config.announce_for_forwarding = false;
+    config
+        .channel_handshake_config
+        .negotiate_anchors_zero_fee_htlc_tx = false;
+    config
+        .channel_handshake_limits
+        .force_announced_channel_preference = false;
+    config.accept_forwards_to_priv_channels = false;
+    config.manually_accept_inbound_channels = false;
+    config
+}
+
+async fn read_optional(
+    store: &DynStore,
+    primary: &str,
+    secondary: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, BuildError> {
+    match KVStore::read(store, primary, secondary, key).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(BuildError::StorageUnavailable(format!(
+            "reading {primary}/{secondary}/{key}: {e}"
+        ))),
+    }
+}
+
+/// Reads the store's node metadata and refuses a store of another network or seed; a store
+/// without metadata must hold no channel state and is claimed by writing ours.
+async fn check_or_claim_store(store: &DynStore, ours: NodeMetadata) -> Result<(), BuildError> {
+    let stored = read_optional(
+        store,
+        NODE_METADATA_PRIMARY_NAMESPACE,
+        NODE_METADATA_SECONDARY_NAMESPACE,
+        NODE_METADATA_KEY,
+    )
+    .await?;
+    match stored {
+        Some(bytes) => {
+            let theirs = NodeMetadata::decode(&bytes)
+                .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?;
+            theirs.check(&ours).map_err(|e| match e {
+                Error::WrongNetwork(m) => BuildError::WrongNetwork(m),
+                other => BuildError::ForeignStore(other.to_string()),
+            })
+        }
+        None => {
+            let manager = read_optional(
+                store,
+                CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+                CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+                CHANNEL_MANAGER_PERSISTENCE_KEY,
+            )
+            .await?;
+            if manager.is_some() {
+                return Err(BuildError::ForeignStore(
+                    "the store holds a channel manager but no node metadata".into(),
+                ));
+            }
+            KVStore::write(
+                store,
+                NODE_METADATA_PRIMARY_NAMESPACE,
+                NODE_METADATA_SECONDARY_NAMESPACE,
+                NODE_METADATA_KEY,
+                ours.encode(),
+            )
+            .await
+            .map_err(storage("writing node metadata"))
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The node's events and their persisted queue.
+//!
+//! LDK's events are handled inside the node ([`crate::node`]); those an application cares
+//! about become an [`Event`] here and are queued in the store before LDK is told the event was
+//! handled, so none is lost by a crash or a closed tab. The application reads them with
+//! `Node::next_event` / `Node::wait_next_event` and acknowledges each one with
+//! `Node::event_handled`; an unacknowledged event is delivered again after a restart.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::io::{
+    DynStore, EVENT_QUEUE_PERSISTENCE_KEY, EVENT_QUEUE_PERSISTENCE_PRIMARY_NAMESPACE,
+    EVENT_QUEUE_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use crate::{runtime, Error};
+
+/// Something that happened to the node. Ids, hashes and preimages are lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Event {
+    /// A channel's funding transaction was broadcast; it waits for confirmations.
+    ChannelPending {
+        /// The channel id.
+        channel_id: String,
+        /// Our id for the channel (what `Node::open_channel` returned).
+        user_channel_id: String,
+        /// The peer.
+        counterparty_node_id: String,
+        /// The funding output, `txid:vout`.
+        funding_txo: String,
+    },
+    /// A channel can now be used for payments.
+    ChannelReady {
+        /// The channel id.
+        channel_id: String,
+        /// Our id for the channel (what `Node::open_channel` returned).
+        user_channel_id: String,
+        /// The peer.
+        counterparty_node_id: String,
+    },
+    /// A channel was closed (or failed to open).
+    ChannelClosed {
+        /// The channel id.
+        channel_id: String,
+        /// Our id for the channel (what `Node::open_channel` returned).
+        user_channel_id: String,
+        /// The peer, when known.
+        counterparty_node_id: Option<String>,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A payment to us was received and settled.
+    PaymentReceived {
+        /// The payment id (its hash for invoices).
+        payment_id: String,
+        /// The payment hash.
+        payment_hash: String,
+        /// The amount received.
+        amount_msat: u64,
+    },
+    /// A payment we sent arrived.
+    PaymentSuccessful {
+        /// The payment id.
+        payment_id: String,
+        /// The payment hash.
+        payment_hash: String,
+        /// The proof of payment.
+        preimage: String,
+        /// Routing fees paid.
+        fee_paid_msat: Option<u64>,
+    },
+    /// A payment we sent failed for good.
+    PaymentFailed {
+        /// The payment id.
+        payment_id: String,
+        /// The payment hash.
+        payment_hash: Option<String>,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// The persisted queue of [`Event`]s not yet acknowledged.
+pub struct EventQueue {
+    queue: Mutex<VecDeque<Event>>,
+    store: Arc<DynStore>,
+}
+
+impl EventQueue {
+    /// Loads the queue from `store` (empty when there is none).
+    pub async fn load(store: Arc<DynStore>) -> Result<Self, Error> {
+        let queue = match store
+            .read(
+                EVENT_QUEUE_PERSISTENCE_PRIMARY_NAMESPACE,
+                EVENT_QUEUE_PERSISTENCE_SECONDARY_NAMESPACE,
+                EVENT_QUEUE_PERSISTENCE_KEY,
+            )
+            .await
+        {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::StorageUnavailable(format!("stored event queue is corrupt: {e}"))
+            })?,
+            Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => VecDeque::new(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(EventQueue {
+            queue: Mutex::new(queue),
+            store,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Event>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes the queue as it is under the lock (so writes are issued in the order of the
+    /// changes) and returns the write to await after releasing it.
+    fn write(
+        &self,
+        queue: &VecDeque<Event>,
+    ) -> Result<lightning::util::async_poll::AsyncResult<'static, (), lightning::io::Error>, Error>
+    {
+        let bytes = serde_json::to_vec(queue)
+            .map_err(|e| Error::Internal(format!("serialising the event queue: {e}")))?;
+        Ok(self.store.write(
+            EVENT_QUEUE_PERSISTENCE_PRIMARY_NAMESPACE,
+            EVENT_QUEUE_PERSISTENCE_SECONDARY_NAMESPACE,
+            EVENT_QUEUE_PERSISTENCE_KEY,
+            bytes,
+        ))
+    }
+
+    /// Appends `event` and returns once it is stored. On a storage error the event is not
+    /// queued (LDK then hands its own event over again).
+    pub async fn push(&self, event: Event) -> Result<(), Error> {
+        let write = {
+            let mut queue = self.lock();
+            queue.push_back(event);
+            match self.write(&queue) {
+                Ok(w) => w,
+                Err(e) => {
+                    queue.pop_back();
+                    return Err(e);
+                }
+            }
+        };
+        write.await.map_err(Error::from)
+    }
+
+    /// The oldest unacknowledged event.
+    pub fn next(&self) -> Option<Event> {
+        self.lock().front().cloned()
+    }
+
+    /// Waits for an event (polling every 10 ms: one thread, no condition variables).
+    pub async fn wait_next(&self) -> Event {
+        loop {
+            if let Some(e) = self.next() {
+                return e;
+            }
+            runtime::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Removes the oldest event, once it is stored without it.
+    pub async fn handled(&self) -> Result<(), Error> {
+        let write = {
+            let mut queue = self.lock();
+            if queue.pop_front().is_none() {
+                return Ok(());
+            }
+            self.write(&queue)?
+        };
+        write.await.map_err(Error::from)
+    }
+
+    /// How many events wait.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::MemoryStore;
+
+    fn ready(n: u8) -> Event {
+        Event::ChannelReady {
+            channel_id: format!("{n:02x}"),
+            user_channel_id: "01".into(),
+            counterparty_node_id: "02".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_are_delivered_in_order_until_handled_across_reloads() {
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
+        assert!(q.is_empty());
+        q.push(ready(1)).await.unwrap();
+        q.push(ready(2)).await.unwrap();
+        assert_eq!(q.next(), Some(ready(1)));
+        assert_eq!(q.next(), Some(ready(1)), "delivered until handled");
+
+        let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
+        assert_eq!(q.len(), 2);
+        q.handled().await.unwrap();
+        assert_eq!(q.wait_next().await, ready(2));
+        let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
+        assert_eq!(q.next(), Some(ready(2)));
+        q.handled().await.unwrap();
+        q.handled().await.unwrap();
+        assert!(EventQueue::load(store).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn events_serialise_with_a_type_tag_in_camel_case() {
+        let json = serde_json::to_value(Event::PaymentReceived {
+            payment_id: "aa".into(),
+            payment_hash: "aa".into(),
+            amount_msat: 5,
+        })
+        .unwrap();
+        assert_eq!(json["type"], "paymentReceived");
+        assert_eq!(json["amountMsat"], 5);
+    }
+}

@@ -1,0 +1,334 @@
+//! LDK's events, handled inside the node: funding transactions from the wallet, claiming
+//! received payments, recording payment outcomes, handing closed-channel outputs to the
+//! sweeper, and queueing the application's [`Event`]s. A handler that cannot store its result
+//! returns `ReplayEvent`, so LDK hands the event over again rather than lose it.
+
+use std::sync::Arc;
+
+use lightning::chain::chaininterface::{ConfirmationTarget, FeeEstimator};
+use lightning::events::{
+    Event as LdkEvent, FundingInfo, PaymentFailureReason, PaymentPurpose, ReplayEvent,
+};
+use lightning::ln::channelmanager::PaymentId;
+
+use crate::bitcoin::hex::DisplayHex;
+use crate::bitcoin::{Amount, FeeRate};
+use crate::event::Event;
+use crate::logger::log_at;
+use crate::node::{connect_inner, hex_channel_id, NodeInner};
+use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
+use crate::runtime;
+
+/// Words for a failure reason; `route not found` is what `NoRoute` errors match.
+pub(crate) fn failure_reason_text(reason: Option<PaymentFailureReason>) -> String {
+    match reason {
+        Some(PaymentFailureReason::RouteNotFound) => "route not found".into(),
+        Some(PaymentFailureReason::RecipientRejected) => "the recipient rejected it".into(),
+        Some(PaymentFailureReason::RetriesExhausted) => "retries exhausted".into(),
+        Some(PaymentFailureReason::PaymentExpired) => "the payment expired".into(),
+        Some(PaymentFailureReason::UserAbandoned) => "abandoned".into(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".into(),
+    }
+}
+
+impl NodeInner {
+    pub(crate) async fn handle_ldk_event(
+        self: &Arc<Self>,
+        event: LdkEvent,
+    ) -> Result<(), ReplayEvent> {
+        match event {
+            LdkEvent::FundingGenerationReady {
+                temporary_channel_id,
+                counterparty_node_id,
+                channel_value_satoshis,
+                output_script,
+                ..
+            } => {
+                let fee_rate = crate::payment::onchain::funding_fee_rate(&self.chain);
+                let tx = match self
+                    .wallet
+                    .create_transaction(
+                        output_script,
+                        Some(Amount::from_sat(channel_value_satoshis)),
+                        fee_rate,
+                    )
+                    .await
+                {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        log_at!(
+                            self.logger,
+                            Error,
+                            "cannot fund channel {temporary_channel_id}: {e}"
+                        );
+                        let _ = self.channel_manager.force_close_broadcasting_latest_txn(
+                            &temporary_channel_id,
+                            &counterparty_node_id,
+                            "funding failed".into(),
+                        );
+                        return Ok(());
+                    }
+                };
+                if let Err(e) = self.channel_manager.funding_transaction_generated(
+                    temporary_channel_id,
+                    counterparty_node_id,
+                    tx.clone(),
+                ) {
+                    log_at!(
+                        self.logger,
+                        Error,
+                        "LDK refused our funding transaction: {e:?}"
+                    );
+                    if let Err(e) = self.wallet.cancel_transaction(&tx).await {
+                        log_at!(
+                            self.logger,
+                            Warn,
+                            "forgetting the refused funding transaction: {e}"
+                        );
+                    }
+                }
+            }
+            LdkEvent::PaymentClaimable {
+                payment_hash,
+                purpose,
+                amount_msat,
+                ..
+            } => match purpose.preimage() {
+                Some(preimage) => self.channel_manager.claim_funds(preimage),
+                None => {
+                    log_at!(
+                        self.logger,
+                        Warn,
+                        "no preimage for incoming payment {payment_hash}: failing it"
+                    );
+                    self.channel_manager.fail_htlc_backwards(&payment_hash);
+                    let _ = amount_msat;
+                }
+            },
+            LdkEvent::PaymentClaimed {
+                payment_hash,
+                amount_msat,
+                purpose,
+                ..
+            } => {
+                let id = payment_hash.0.as_hex().to_string();
+                let preimage = purpose.preimage().map(|p| p.0.as_hex().to_string());
+                let kind = match purpose {
+                    PaymentPurpose::SpontaneousPayment(_) => PaymentKind::Spontaneous,
+                    _ => PaymentKind::Bolt11,
+                };
+                let now = runtime::now().as_secs();
+                let details = match self.payments.get(&id) {
+                    Some(mut p) => {
+                        p.status = PaymentStatus::Succeeded;
+                        p.amount_msat = Some(amount_msat);
+                        p.preimage = preimage;
+                        p
+                    }
+                    None => PaymentDetails {
+                        id: id.clone(),
+                        kind,
+                        direction: PaymentDirection::Inbound,
+                        status: PaymentStatus::Succeeded,
+                        amount_msat: Some(amount_msat),
+                        fee_paid_msat: None,
+                        payment_hash: id.clone(),
+                        preimage,
+                        invoice: None,
+                        failure_reason: None,
+                        created_at: now,
+                        updated_at: now,
+                    },
+                };
+                self.payments
+                    .upsert(details)
+                    .await
+                    .map_err(|e| self.replay(e))?;
+                self.queue(Event::PaymentReceived {
+                    payment_id: id.clone(),
+                    payment_hash: id,
+                    amount_msat,
+                })
+                .await?;
+            }
+            LdkEvent::PaymentSent {
+                payment_id,
+                payment_preimage,
+                payment_hash,
+                fee_paid_msat,
+                ..
+            } => {
+                let id = payment_id
+                    .map(|PaymentId(id)| id.as_hex().to_string())
+                    .unwrap_or_else(|| payment_hash.0.as_hex().to_string());
+                let preimage = payment_preimage.0.as_hex().to_string();
+                let updated = self
+                    .payments
+                    .update(&id, |p| {
+                        p.status = PaymentStatus::Succeeded;
+                        p.preimage = Some(preimage.clone());
+                        p.fee_paid_msat = fee_paid_msat;
+                    })
+                    .await
+                    .map_err(|e| self.replay(e))?;
+                if updated.is_none() {
+                    log_at!(
+                        self.logger,
+                        Warn,
+                        "payment {id} succeeded but was never recorded"
+                    );
+                }
+                self.queue(Event::PaymentSuccessful {
+                    payment_id: id,
+                    payment_hash: payment_hash.0.as_hex().to_string(),
+                    preimage,
+                    fee_paid_msat,
+                })
+                .await?;
+            }
+            LdkEvent::PaymentFailed {
+                payment_id,
+                payment_hash,
+                reason,
+            } => {
+                let id = payment_id.0.as_hex().to_string();
+                let text = failure_reason_text(reason);
+                self.payments
+                    .update(&id, |p| {
+                        p.status = PaymentStatus::Failed;
+                        p.failure_reason = Some(text.clone());
+                    })
+                    .await
+                    .map_err(|e| self.replay(e))?;
+                self.queue(Event::PaymentFailed {
+                    payment_id: id,
+                    payment_hash: payment_hash.map(|h| h.0.as_hex().to_string()),
+                    reason: text,
+                })
+                .await?;
+            }
+            LdkEvent::SpendableOutputs {
+                outputs,
+                channel_id,
+            } => {
+                // Static outputs already pay to the wallet (`WalletSignerProvider`).
+                if self
+                    .sweeper
+                    .track_spendable_outputs(outputs, channel_id, true, None)
+                    .await
+                    .is_err()
+                {
+                    log_at!(
+                        self.logger,
+                        Error,
+                        "the sweeper could not store outputs to sweep"
+                    );
+                    return Err(ReplayEvent());
+                }
+            }
+            LdkEvent::ChannelPending {
+                channel_id,
+                counterparty_node_id,
+                funding_txo,
+                user_channel_id,
+                ..
+            } => {
+                log_at!(
+                    self.logger,
+                    Info,
+                    "channel {channel_id} pending, funding {funding_txo}"
+                );
+                self.queue(Event::ChannelPending {
+                    channel_id: hex_channel_id(&channel_id),
+                    user_channel_id: format!("{user_channel_id:032x}"),
+                    counterparty_node_id: counterparty_node_id.to_string(),
+                    funding_txo: format!("{}:{}", funding_txo.txid, funding_txo.vout),
+                })
+                .await?;
+            }
+            LdkEvent::ChannelReady {
+                channel_id,
+                counterparty_node_id,
+                user_channel_id,
+                ..
+            } => {
+                log_at!(self.logger, Info, "channel {channel_id} ready");
+                self.queue(Event::ChannelReady {
+                    channel_id: hex_channel_id(&channel_id),
+                    user_channel_id: format!("{user_channel_id:032x}"),
+                    counterparty_node_id: counterparty_node_id.to_string(),
+                })
+                .await?;
+            }
+            LdkEvent::ChannelClosed {
+                channel_id,
+                counterparty_node_id,
+                reason,
+                user_channel_id,
+                ..
+            } => {
+                log_at!(self.logger, Info, "channel {channel_id} closed: {reason}");
+                self.queue(Event::ChannelClosed {
+                    channel_id: hex_channel_id(&channel_id),
+                    user_channel_id: format!("{user_channel_id:032x}"),
+                    counterparty_node_id: counterparty_node_id.map(|n| n.to_string()),
+                    reason: reason.to_string(),
+                })
+                .await?;
+            }
+            LdkEvent::DiscardFunding { funding_info, .. } => {
+                if let FundingInfo::Tx { transaction } = funding_info {
+                    if let Err(e) = self.wallet.cancel_transaction(&transaction).await {
+                        log_at!(
+                            self.logger,
+                            Warn,
+                            "forgetting a discarded funding transaction: {e}"
+                        );
+                    }
+                }
+            }
+            LdkEvent::ConnectionNeeded { node_id, addresses } => {
+                let inner = Arc::clone(self);
+                runtime::spawn_local(async move {
+                    for addr in addresses {
+                        if connect_inner(&inner, node_id, &addr).await.is_ok() {
+                            break;
+                        }
+                    }
+                });
+            }
+            LdkEvent::BumpTransaction(_) => {
+                // Only anchor channels ask for this, and we negotiate none.
+                log_at!(
+                    self.logger,
+                    Warn,
+                    "ignoring a fee-bump request (no anchor channels)"
+                );
+            }
+            other => {
+                log_at!(self.logger, Debug, "LDK event not acted on: {other:?}");
+            }
+        }
+        Ok(())
+    }
+
+    async fn queue(&self, event: Event) -> Result<(), ReplayEvent> {
+        self.events.push(event).await.map_err(|e| self.replay(e))
+    }
+
+    fn replay(&self, e: crate::Error) -> ReplayEvent {
+        log_at!(
+            self.logger,
+            Error,
+            "storing an event's result failed, LDK will replay it: {e}"
+        );
+        ReplayEvent()
+    }
+}
+
+/// The fee rate for funding and wallet transactions: LDK's non-urgent on-chain target.
+pub(crate) fn wallet_fee_rate<F: FeeEstimator + ?Sized>(fees: &F) -> FeeRate {
+    let sat_per_kw = fees.get_est_sat_per_1000_weight(ConfirmationTarget::OutputSpendingFee);
+    FeeRate::from_sat_per_kwu(u64::from(sat_per_kw))
+}

@@ -1,0 +1,839 @@
+//! [`Node`]: the running Lightning node. Build one with [`crate::Builder`].
+//!
+//! The node runs on one thread: the browser's event loop, or natively a tokio `LocalSet`
+//! (LDK without `std` is `!Sync`). [`Node::start`] spawns its background tasks there: LDK's
+//! background processor (events, persistence, timers), a chain and wallet sync every
+//! `sync_interval`, and reconnection to the peers we have channels with.
+
+// See builder.rs: LDK's `Arc`s hold `!Send` objects on our one thread.
+#![allow(clippy::arc_with_non_send_sync)]
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightning::chain::channelmonitor::Balance;
+use lightning::chain::Confirm;
+use lightning::ln::types::ChannelId;
+use lightning::sign::KeysManager;
+use lightning::util::errors::APIError;
+use lightning::util::sweep::OutputSpendStatus;
+use lightning_background_processor::{process_events_async, GossipSync};
+use serde::{Deserialize, Serialize};
+
+use crate::bitcoin::hex::DisplayHex;
+use crate::bitcoin::secp256k1::PublicKey;
+use crate::chain::wallet::WalletBalance;
+use crate::event::{Event, EventQueue};
+use crate::io::DynStore;
+use crate::logger::{log_at, NodeLogger};
+use crate::payment::{
+    Bolt11Payment, OnchainPayment, PaymentDetails, PaymentStore, SpontaneousPayment,
+};
+use crate::peer_store::{PeerRecord, PeerStore};
+use crate::seed::Mnemonic;
+use crate::types::{
+    ChainMonitor, ChainSource, ChannelManager, LiquidityManager, OnionMessenger, PeerManager,
+    ScorerCell, Sweeper, Wallet,
+};
+use crate::{net, runtime, Error, Network};
+
+/// How long `connect` waits for the TCP/WebSocket connection and the handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the node tries to reconnect to peers it has channels with.
+const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
+/// How long `stop` waits for the background processor's final persistence.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the builder decided, kept by the node.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeConfig {
+    pub network: Network,
+    // Read by the browser transport only.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub proxy_url: Option<String>,
+    pub lsp: Option<(PublicKey, lightning::ln::msgs::SocketAddress)>,
+    pub sync_interval: Duration,
+}
+
+/// Everything the node is made of, shared by its handles and background tasks.
+pub(crate) struct NodeInner {
+    pub config: NodeConfig,
+    pub node_id: PublicKey,
+    pub generated_mnemonic: RefCell<Option<Mnemonic>>,
+    pub logger: Arc<NodeLogger>,
+    pub store: Arc<DynStore>,
+    pub keys: Arc<KeysManager>,
+    pub chain: Arc<ChainSource>,
+    pub wallet: Arc<Wallet>,
+    pub chain_monitor: Arc<ChainMonitor>,
+    pub channel_manager: Arc<ChannelManager>,
+    pub onion_messenger: Arc<OnionMessenger>,
+    pub peer_manager: Arc<PeerManager>,
+    pub scorer: Arc<ScorerCell>,
+    pub sweeper: Arc<Sweeper>,
+    pub payments: Arc<PaymentStore>,
+    pub events: Arc<EventQueue>,
+    pub peers: Arc<PeerStore>,
+    /// Set while started.
+    pub running: AtomicBool,
+    /// Set by `stop`: background tasks end.
+    pub stopping: Arc<AtomicBool>,
+    /// Background tasks still running.
+    pub tasks: Arc<AtomicU64>,
+    /// Unix time of the last successful sync (0: never).
+    pub last_sync: AtomicU64,
+}
+
+impl NodeInner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: NodeConfig,
+        node_id: PublicKey,
+        generated_mnemonic: Option<Mnemonic>,
+        logger: Arc<NodeLogger>,
+        store: Arc<DynStore>,
+        keys: Arc<KeysManager>,
+        chain: Arc<ChainSource>,
+        wallet: Arc<Wallet>,
+        chain_monitor: Arc<ChainMonitor>,
+        channel_manager: Arc<ChannelManager>,
+        onion_messenger: Arc<OnionMessenger>,
+        peer_manager: Arc<PeerManager>,
+        scorer: Arc<ScorerCell>,
+        sweeper: Arc<Sweeper>,
+        payments: Arc<PaymentStore>,
+        events: Arc<EventQueue>,
+        peers: Arc<PeerStore>,
+    ) -> Self {
+        NodeInner {
+            config,
+            node_id,
+            generated_mnemonic: RefCell::new(generated_mnemonic),
+            logger,
+            store,
+            keys,
+            chain,
+            wallet,
+            chain_monitor,
+            channel_manager,
+            onion_messenger,
+            peer_manager,
+            scorer,
+            sweeper,
+            payments,
+            events,
+            peers,
+            running: AtomicBool::new(false),
+            stopping: Arc::new(AtomicBool::new(false)),
+            tasks: Arc::new(AtomicU64::new(0)),
+            last_sync: AtomicU64::new(0),
+        }
+    }
+
+    pub fn check_running(&self) -> Result<(), Error> {
+        if self.running.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(Error::NodeStopped)
+        }
+    }
+}
+
+/// A connected (or remembered) peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerDetails {
+    /// The peer's node id, hex.
+    pub node_id: String,
+    /// Its address, when known.
+    pub address: Option<String>,
+    /// Whether a connection is up.
+    pub connected: bool,
+    /// Whether the node reconnects to it (we have a channel with it, or connected with
+    /// `persist`).
+    pub persisted: bool,
+}
+
+/// One channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelDetails {
+    /// The channel id, hex (temporary until the funding transaction exists).
+    pub channel_id: String,
+    /// Our id for the channel (what `open_channel` returned), hex.
+    pub user_channel_id: String,
+    /// The peer.
+    pub counterparty_node_id: String,
+    /// The funding output, `txid:vout`.
+    pub funding_txo: Option<String>,
+    /// Channel size.
+    pub capacity_sat: u64,
+    /// What we could send now (our balance minus reserves).
+    pub outbound_capacity_msat: u64,
+    /// What we could receive now.
+    pub inbound_capacity_msat: u64,
+    /// Funding confirmed and `channel_ready` exchanged.
+    pub is_ready: bool,
+    /// Ready and the peer connected: payments can flow.
+    pub is_usable: bool,
+    /// We opened it.
+    pub is_outbound: bool,
+    /// Confirmations of the funding transaction.
+    pub confirmations: Option<u32>,
+    /// Confirmations required before it is ready.
+    pub confirmations_required: Option<u32>,
+}
+
+/// Funds that are not (yet) spendable on-chain: in channels, or on their way back from a
+/// closed channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimableBalance {
+    /// The channel it comes from, hex.
+    pub channel_id: Option<String>,
+    /// Amount.
+    pub amount_sat: u64,
+    /// What state it is in: `awaitingConfirmations`, `contentious`, `htlcTimeout`,
+    /// `htlcPreimage`, `revokedOutput`, or `sweepPending` (being swept to the wallet).
+    pub kind: String,
+    /// The height from which it is ours on-chain (or is swept), when known.
+    pub available_at_height: Option<u32>,
+}
+
+/// All the node's balances.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Balances {
+    /// The on-chain wallet.
+    pub onchain: WalletBalance,
+    /// Our side of open channels, less the commitment transaction fee when we opened the
+    /// channel (what a force close would return before its sweep fees), in msat.
+    pub lightning_msat: u64,
+    /// Funds on their way back from closed channels.
+    pub claimable: Vec<ClaimableBalance>,
+}
+
+/// The node's state at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    /// Whether it is started.
+    pub is_running: bool,
+    /// Our node id, hex.
+    pub node_id: String,
+    /// The network.
+    pub network: Network,
+    /// Height of the best block LDK knows.
+    pub block_height: u32,
+    /// Its hash.
+    pub block_hash: String,
+    /// Unix time of the last successful sync.
+    pub synced_at: Option<u64>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Channels (any state).
+    pub channels: usize,
+}
+
+/// The Lightning node.
+pub struct Node {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("node_id", &self.inner.node_id)
+            .field("network", &self.inner.config.network)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn hex_channel_id(id: &ChannelId) -> String {
+    id.0.as_hex().to_string()
+}
+
+pub(crate) fn parse_channel_id(s: &str) -> Result<ChannelId, Error> {
+    let bytes = <[u8; 32] as crate::bitcoin::hex::FromHex>::from_hex(s)
+        .map_err(|_| Error::UnknownChannel(format!("not a channel id: {s:?}")))?;
+    Ok(ChannelId(bytes))
+}
+
+pub(crate) fn map_api_error(e: APIError) -> Error {
+    match e {
+        APIError::APIMisuseError { err } => Error::InvalidConfig(err),
+        APIError::FeeRateTooHigh { err, .. } => Error::FeeTooHigh(err),
+        APIError::InvalidRoute { err } => Error::NoRoute(err),
+        APIError::ChannelUnavailable { err } => Error::UnknownChannel(err),
+        APIError::MonitorUpdateInProgress => {
+            Error::StorageUnavailable("a channel update is still being written".into())
+        }
+        APIError::IncompatibleShutdownScript { script } => {
+            Error::Internal(format!("incompatible shutdown script {script}"))
+        }
+    }
+}
+
+/// A sleeper for the background processor: waits `d` but wakes early, with `true`, once the
+/// node is stopping.
+fn stoppable_sleep(
+    stopping: Arc<AtomicBool>,
+    d: Duration,
+) -> core::pin::Pin<Box<dyn core::future::Future<Output = bool>>> {
+    Box::pin(async move {
+        let start = runtime::now();
+        loop {
+            if stopping.load(Ordering::Acquire) {
+                return true;
+            }
+            let left = d.saturating_sub(runtime::now().saturating_sub(start));
+            if left.is_zero() {
+                return false;
+            }
+            runtime::sleep(left.min(Duration::from_millis(50))).await;
+        }
+    })
+}
+
+/// Counts a background task while it runs.
+struct TaskGuard(Arc<AtomicU64>);
+
+impl TaskGuard {
+    fn new(tasks: &Arc<AtomicU64>) -> Self {
+        tasks.fetch_add(1, Ordering::AcqRel);
+        TaskGuard(Arc::clone(tasks))
+    }
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Node {
+    pub(crate) fn from_inner(inner: NodeInner) -> Self {
+        Node {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Our node id.
+    pub fn node_id(&self) -> PublicKey {
+        self.inner.node_id
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network {
+        self.inner.config.network
+    }
+
+    /// The mnemonic the builder generated, once: later calls (and nodes restored from a
+    /// mnemonic) return `None`. Write it down; it is not stored.
+    pub fn take_generated_mnemonic(&self) -> Option<Mnemonic> {
+        self.inner.generated_mnemonic.borrow_mut().take()
+    }
+
+    /// The LSP the builder was given.
+    pub fn lsp(&self) -> Option<(PublicKey, lightning::ln::msgs::SocketAddress)> {
+        self.inner.config.lsp.clone()
+    }
+
+    /// Starts the background tasks. Natively it must be called inside a tokio `LocalSet`.
+    /// Starting a running node, or one stopped before, is an error.
+    pub fn start(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        if inner.stopping.load(Ordering::Acquire) {
+            return Err(Error::NodeStopped);
+        }
+        if inner.running.swap(true, Ordering::AcqRel) {
+            return Err(Error::InvalidConfig("the node is already running".into()));
+        }
+        self.spawn_background_processor();
+        self.spawn_sync_loop();
+        self.spawn_reconnect_loop();
+        log_at!(
+            inner.logger,
+            Info,
+            "node {} started on {}",
+            inner.node_id,
+            inner.config.network
+        );
+        Ok(())
+    }
+
+    fn spawn_background_processor(&self) {
+        let inner = Arc::clone(&self.inner);
+        let guard = TaskGuard::new(&inner.tasks);
+        runtime::spawn_local(async move {
+            let _guard = guard;
+            let handler_inner = Arc::clone(&inner);
+            let stopping = Arc::clone(&inner.stopping);
+            let result = process_events_async(
+                Arc::clone(&inner.store),
+                move |event| {
+                    let inner = Arc::clone(&handler_inner);
+                    async move { inner.handle_ldk_event(event).await }
+                },
+                Arc::clone(&inner.chain_monitor),
+                Arc::clone(&inner.channel_manager),
+                Some(Arc::clone(&inner.onion_messenger)),
+                GossipSync::none(),
+                Arc::clone(&inner.peer_manager),
+                None::<Arc<LiquidityManager>>,
+                Some(Arc::clone(&inner.sweeper)),
+                Arc::clone(&inner.logger),
+                Some(Arc::clone(&inner.scorer)),
+                move |d| stoppable_sleep(Arc::clone(&stopping), d),
+                true,
+                || Some(runtime::now()),
+            )
+            .await;
+            if let Err(e) = result {
+                log_at!(inner.logger, Error, "background processing stopped: {e}");
+                inner.running.store(false, Ordering::Release);
+            }
+        });
+    }
+
+    fn spawn_sync_loop(&self) {
+        let inner = Arc::clone(&self.inner);
+        let guard = TaskGuard::new(&inner.tasks);
+        runtime::spawn_local(async move {
+            let _guard = guard;
+            loop {
+                if let Err(e) = sync_inner(&inner).await {
+                    log_at!(inner.logger, Warn, "background sync failed: {e}");
+                }
+                if stoppable_sleep(Arc::clone(&inner.stopping), inner.config.sync_interval).await {
+                    break;
+                }
+            }
+        });
+    }
+
+    fn spawn_reconnect_loop(&self) {
+        let inner = Arc::clone(&self.inner);
+        let guard = TaskGuard::new(&inner.tasks);
+        runtime::spawn_local(async move {
+            let _guard = guard;
+            loop {
+                for record in inner.peers.list() {
+                    if inner.stopping.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let Ok((node_id, addr)) =
+                        net::parse_peer(&format!("{}@{}", record.node_id, record.address))
+                    else {
+                        continue;
+                    };
+                    if inner.peer_manager.peer_by_node_id(&node_id).is_some() {
+                        continue;
+                    }
+                    if let Err(e) = connect_inner(&inner, node_id, &addr).await {
+                        log_at!(inner.logger, Debug, "reconnecting to {node_id}: {e}");
+                    }
+                }
+                if stoppable_sleep(Arc::clone(&inner.stopping), RECONNECT_INTERVAL).await {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Stops the node: ends the background tasks (the background processor writes the
+    /// channel manager one last time) and disconnects every peer. A stopped node cannot be
+    /// started again; build a new one on the same store.
+    pub async fn stop(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        if !inner.running.load(Ordering::Acquire) {
+            return Err(Error::NodeStopped);
+        }
+        inner.stopping.store(true, Ordering::Release);
+        let start = runtime::now();
+        while inner.tasks.load(Ordering::Acquire) > 0 {
+            if runtime::now().saturating_sub(start) > STOP_TIMEOUT {
+                log_at!(
+                    inner.logger,
+                    Warn,
+                    "background tasks did not stop within {STOP_TIMEOUT:?}"
+                );
+                break;
+            }
+            runtime::sleep(Duration::from_millis(10)).await;
+        }
+        inner.peer_manager.disconnect_all_peers();
+        inner.running.store(false, Ordering::Release);
+        log_at!(inner.logger, Info, "node {} stopped", inner.node_id);
+        Ok(())
+    }
+
+    /// Brings LDK, the sweeper and the wallet up to the chain tip now (the started node also
+    /// does it every `sync_interval`). One Esplora request when no block came and no address
+    /// was handed out since the last sync: the wallet sees unconfirmed payments only to
+    /// addresses handed out since the last sync, the rest with the next block.
+    pub async fn sync(&self) -> Result<(), Error> {
+        sync_inner(&self.inner).await
+    }
+
+    /// The node's state at a glance.
+    pub fn status(&self) -> NodeStatus {
+        let inner = &self.inner;
+        let best = inner.channel_manager.current_best_block();
+        let synced = inner.last_sync.load(Ordering::Acquire);
+        NodeStatus {
+            is_running: inner.running.load(Ordering::Acquire),
+            node_id: inner.node_id.to_string(),
+            network: inner.config.network,
+            block_height: best.height,
+            block_hash: best.block_hash.to_string(),
+            synced_at: (synced > 0).then_some(synced),
+            peers: inner.peer_manager.list_peers().len(),
+            channels: inner.channel_manager.list_channels().len(),
+        }
+    }
+
+    /// The on-chain wallet.
+    pub fn onchain(&self) -> OnchainPayment {
+        OnchainPayment::new(Arc::clone(&self.inner))
+    }
+
+    /// BOLT11 invoices: receive and pay.
+    pub fn bolt11_payment(&self) -> Bolt11Payment {
+        Bolt11Payment::new(Arc::clone(&self.inner))
+    }
+
+    /// Keysend payments.
+    pub fn spontaneous_payment(&self) -> SpontaneousPayment {
+        SpontaneousPayment::new(Arc::clone(&self.inner))
+    }
+
+    /// Connects to `peer` (`node_id@host:port`) and waits for the handshake. With `persist`
+    /// the node remembers it and reconnects after restarts (peers we open channels with are
+    /// always remembered).
+    pub async fn connect(&self, peer: &str, persist: bool) -> Result<(), Error> {
+        self.inner.check_running()?;
+        let (node_id, addr) = net::parse_peer(peer)?;
+        connect_inner(&self.inner, node_id, &addr).await?;
+        if persist {
+            self.inner
+                .peers
+                .upsert(PeerRecord {
+                    node_id: node_id.to_string(),
+                    address: addr.to_string(),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Disconnects `node_id` and forgets it (no reconnection), unless we have channels with
+    /// it: then it is only disconnected, and reconnected later.
+    pub async fn disconnect(&self, node_id: &str) -> Result<(), Error> {
+        let id = net::parse_node_id(node_id)?;
+        let has_channels = !self
+            .inner
+            .channel_manager
+            .list_channels_with_counterparty(&id)
+            .is_empty();
+        if !has_channels {
+            self.inner.peers.remove(&id.to_string()).await?;
+        }
+        self.inner.peer_manager.disconnect_by_node_id(id);
+        Ok(())
+    }
+
+    /// Connected and remembered peers.
+    pub fn list_peers(&self) -> Vec<PeerDetails> {
+        let inner = &self.inner;
+        let mut out: Vec<PeerDetails> = inner
+            .peers
+            .list()
+            .into_iter()
+            .map(|r| PeerDetails {
+                connected: net::parse_node_id(&r.node_id)
+                    .ok()
+                    .and_then(|id| inner.peer_manager.peer_by_node_id(&id))
+                    .is_some(),
+                node_id: r.node_id,
+                address: Some(r.address),
+                persisted: true,
+            })
+            .collect();
+        for peer in inner.peer_manager.list_peers() {
+            let id = peer.counterparty_node_id.to_string();
+            if !out.iter().any(|p| p.node_id == id) {
+                out.push(PeerDetails {
+                    node_id: id,
+                    address: peer.socket_address.map(|a| a.to_string()),
+                    connected: true,
+                    persisted: false,
+                });
+            }
+        }
+        out
+    }
+
+    /// Opens a channel of `amount_sat` to `peer` (`node_id@host:port`; connected first if
+    /// needed), pushing `push_msat` to it, funded from the on-chain wallet. Returns our id for
+    /// the channel (`ChannelDetails::user_channel_id`); `ChannelPending` and `ChannelReady`
+    /// events follow.
+    pub async fn open_channel(
+        &self,
+        peer: &str,
+        amount_sat: u64,
+        push_msat: u64,
+    ) -> Result<String, Error> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let (node_id, addr) = net::parse_peer(peer)?;
+        if push_msat > amount_sat.saturating_mul(1000) {
+            return Err(Error::InvalidConfig(format!(
+                "push_msat {push_msat} exceeds the channel's {amount_sat} sat"
+            )));
+        }
+        let fee_rate = crate::payment::onchain::funding_fee_rate(&inner.chain);
+        inner
+            .wallet
+            .check_can_pay(amount_sat, fee_rate)
+            .map_err(|e| match e {
+                Error::InsufficientFunds(m) => Error::InsufficientFunds(format!(
+                    "the wallet cannot fund {amount_sat} sat: {m}"
+                )),
+                other => other,
+            })?;
+        if inner.peer_manager.peer_by_node_id(&node_id).is_none() {
+            connect_inner(inner, node_id, &addr).await?;
+        }
+        let user_channel_id = u128::from_be_bytes(
+            lightning::sign::EntropySource::get_secure_random_bytes(&*inner.keys)[..16]
+                .try_into()
+                .map_err(|_| Error::Internal("random bytes".into()))?,
+        );
+        inner
+            .channel_manager
+            .create_channel(node_id, amount_sat, push_msat, user_channel_id, None, None)
+            .map_err(|e| match e {
+                APIError::APIMisuseError { err } => Error::InvalidConfig(err),
+                APIError::ChannelUnavailable { err } => Error::PeerUnreachable(err),
+                other => map_api_error(other),
+            })?;
+        inner
+            .peers
+            .upsert(PeerRecord {
+                node_id: node_id.to_string(),
+                address: addr.to_string(),
+            })
+            .await?;
+        log_at!(
+            inner.logger,
+            Info,
+            "opening a {amount_sat} sat channel to {node_id}"
+        );
+        Ok(format!("{user_channel_id:032x}"))
+    }
+
+    /// Every channel, in any state.
+    pub fn list_channels(&self) -> Vec<ChannelDetails> {
+        self.inner
+            .channel_manager
+            .list_channels()
+            .into_iter()
+            .map(|c| ChannelDetails {
+                channel_id: hex_channel_id(&c.channel_id),
+                user_channel_id: format!("{:032x}", c.user_channel_id),
+                counterparty_node_id: c.counterparty.node_id.to_string(),
+                funding_txo: c.funding_txo.map(|o| format!("{}:{}", o.txid, o.index)),
+                capacity_sat: c.channel_value_satoshis,
+                outbound_capacity_msat: c.outbound_capacity_msat,
+                inbound_capacity_msat: c.inbound_capacity_msat,
+                is_ready: c.is_channel_ready,
+                is_usable: c.is_usable,
+                is_outbound: c.is_outbound,
+                confirmations: c.confirmations,
+                confirmations_required: c.confirmations_required,
+            })
+            .collect()
+    }
+
+    fn find_channel(&self, channel_id: &str) -> Result<(ChannelId, PublicKey), Error> {
+        let id = parse_channel_id(channel_id)?;
+        self.inner
+            .channel_manager
+            .list_channels()
+            .into_iter()
+            .find(|c| c.channel_id == id)
+            .map(|c| (id, c.counterparty.node_id))
+            .ok_or_else(|| Error::UnknownChannel(format!("no open channel {channel_id}")))
+    }
+
+    /// Closes a channel cooperatively (the peer must be connected); a `ChannelClosed` event
+    /// follows and the funds appear in the on-chain wallet once the closing transaction
+    /// confirms.
+    pub async fn close_channel(&self, channel_id: &str) -> Result<(), Error> {
+        self.inner.check_running()?;
+        let (id, counterparty) = self.find_channel(channel_id)?;
+        self.inner
+            .channel_manager
+            .close_channel(&id, &counterparty)
+            .map_err(map_api_error)
+    }
+
+    /// Force-closes a channel: broadcasts our latest commitment transaction. Our funds come
+    /// back to the wallet after the peer's `to_self_delay` (see [`Node::balances`]).
+    pub async fn force_close_channel(&self, channel_id: &str) -> Result<(), Error> {
+        self.inner.check_running()?;
+        let (id, counterparty) = self.find_channel(channel_id)?;
+        self.inner
+            .channel_manager
+            .force_close_broadcasting_latest_txn(&id, &counterparty, "closed by the user".into())
+            .map_err(map_api_error)
+    }
+
+    /// Every payment, oldest first.
+    pub fn list_payments(&self) -> Vec<PaymentDetails> {
+        self.inner.payments.list()
+    }
+
+    /// One payment by id.
+    pub fn payment(&self, payment_id: &str) -> Option<PaymentDetails> {
+        self.inner.payments.get(payment_id)
+    }
+
+    /// On-chain, lightning and claimable balances.
+    pub fn balances(&self) -> Balances {
+        let inner = &self.inner;
+        let mut lightning_msat = 0;
+        let mut claimable = Vec::new();
+        for balance in inner.chain_monitor.get_claimable_balances(&[]) {
+            let (kind, height) = match &balance {
+                Balance::ClaimableOnChannelClose { .. } => {
+                    lightning_msat += balance.claimable_amount_satoshis() * 1000;
+                    continue;
+                }
+                Balance::ClaimableAwaitingConfirmations {
+                    confirmation_height,
+                    ..
+                } => ("awaitingConfirmations", Some(*confirmation_height)),
+                Balance::ContentiousClaimable { timeout_height, .. } => {
+                    ("contentious", Some(*timeout_height))
+                }
+                Balance::MaybeTimeoutClaimableHTLC {
+                    claimable_height, ..
+                } => ("htlcTimeout", Some(*claimable_height)),
+                Balance::MaybePreimageClaimableHTLC { expiry_height, .. } => {
+                    ("htlcPreimage", Some(*expiry_height))
+                }
+                Balance::CounterpartyRevokedOutputClaimable { .. } => ("revokedOutput", None),
+            };
+            claimable.push(ClaimableBalance {
+                channel_id: None,
+                amount_sat: balance.claimable_amount_satoshis(),
+                kind: kind.into(),
+                available_at_height: height,
+            });
+        }
+        for output in inner.sweeper.tracked_spendable_outputs() {
+            let height = match &output.status {
+                OutputSpendStatus::PendingInitialBroadcast {
+                    delayed_until_height,
+                } => *delayed_until_height,
+                OutputSpendStatus::PendingFirstConfirmation { .. } => None,
+                OutputSpendStatus::PendingThresholdConfirmations {
+                    confirmation_height,
+                    ..
+                } => Some(
+                    confirmation_height + lightning::chain::channelmonitor::ANTI_REORG_DELAY - 1,
+                ),
+            };
+            let amount_sat = match &output.descriptor {
+                lightning::sign::SpendableOutputDescriptor::StaticOutput { output, .. } => {
+                    output.value.to_sat()
+                }
+                lightning::sign::SpendableOutputDescriptor::DelayedPaymentOutput(d) => {
+                    d.output.value.to_sat()
+                }
+                lightning::sign::SpendableOutputDescriptor::StaticPaymentOutput(d) => {
+                    d.output.value.to_sat()
+                }
+            };
+            claimable.push(ClaimableBalance {
+                channel_id: output.channel_id.as_ref().map(hex_channel_id),
+                amount_sat,
+                kind: "sweepPending".into(),
+                available_at_height: height,
+            });
+        }
+        Balances {
+            onchain: inner.wallet.balance(),
+            lightning_msat,
+            claimable,
+        }
+    }
+
+    /// The oldest event not yet handled, if any.
+    pub fn next_event(&self) -> Option<Event> {
+        self.inner.events.next()
+    }
+
+    /// Waits for the next event not yet handled.
+    pub async fn wait_next_event(&self) -> Event {
+        self.inner.events.wait_next().await
+    }
+
+    /// Marks the event [`Node::next_event`] returned as handled: it is not delivered again.
+    pub async fn event_handled(&self) -> Result<(), Error> {
+        self.inner.events.handled().await
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Background tasks hold their own reference; tell them to end.
+        self.inner.stopping.store(true, Ordering::Release);
+    }
+}
+
+/// Syncs LDK's chain view (channel manager, chain monitor, sweeper), then the wallet.
+pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
+    let confirmables: [&dyn Confirm; 3] = [
+        &*inner.channel_manager,
+        &*inner.chain_monitor,
+        &*inner.sweeper,
+    ];
+    let stats = inner.chain.sync(&confirmables).await?;
+    // The wallet only changes with a new block, except for a payment to an address handed
+    // out since the last sync (seen in the mempool): an idle sync stays one request.
+    if stats.changed || inner.wallet.needs_sync() {
+        inner.wallet.sync(inner.chain.client()).await?;
+    }
+    inner
+        .last_sync
+        .store(runtime::now().as_secs(), Ordering::Release);
+    Ok(())
+}
+
+/// Connects to a peer through the platform's transport (TCP natively, the WebSocket proxy in
+/// the browser) and waits for the handshake.
+pub(crate) async fn connect_inner(
+    inner: &NodeInner,
+    node_id: PublicKey,
+    addr: &lightning::ln::msgs::SocketAddress,
+) -> Result<(), Error> {
+    if inner.peer_manager.peer_by_node_id(&node_id).is_some() {
+        return Ok(());
+    }
+    if node_id == inner.node_id {
+        return Err(Error::PeerUnreachable("cannot connect to ourselves".into()));
+    }
+    net::connect(
+        Arc::clone(&inner.peer_manager),
+        node_id,
+        addr,
+        inner.config.proxy_url.as_deref(),
+        CONNECT_TIMEOUT,
+    )
+    .await
+}

@@ -1,0 +1,328 @@
+//! BOLT11 invoices: receiving (our own invoices, stamped with the wall clock, DESIGN.md §6)
+//! and paying.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightning::ln::channelmanager::{Bolt11PaymentError, RetryableSendFailure};
+use lightning::ln::channelmanager::{PaymentId, Retry, MIN_FINAL_CLTV_EXPIRY_DELTA};
+use lightning::routing::router::{RouteHint, RouteHintHop, RouteParametersConfig};
+use lightning::sign::{NodeSigner, Recipient};
+use lightning::types::payment::PaymentHash;
+use lightning::types::routing::RoutingFees;
+use lightning_invoice::{Bolt11Invoice, Currency, InvoiceBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::bitcoin::hashes::{sha256, Hash};
+use crate::bitcoin::hex::DisplayHex;
+use crate::node::NodeInner;
+use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
+use crate::{runtime, Error, Network};
+
+/// How many times LDK retries a failed payment path.
+pub const PAYMENT_RETRY_ATTEMPTS: u32 = 3;
+
+/// A new invoice of ours.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedInvoice {
+    /// The BOLT11 string.
+    pub invoice: String,
+    /// Its payment hash (also the payment's id), hex.
+    pub payment_hash: String,
+    /// Unix time it expires.
+    pub expires_at: u64,
+}
+
+/// The currency prefix of `network`'s invoices.
+pub fn currency(network: Network) -> Currency {
+    Currency::from(network.to_bitcoin())
+}
+
+/// Parses a BOLT11 invoice, checking its signature: [`Error::InvalidInvoice`] otherwise.
+pub fn parse_invoice(invoice: &str) -> Result<Bolt11Invoice, Error> {
+    Bolt11Invoice::from_str(invoice.trim()).map_err(|e| Error::InvalidInvoice(format!("{e}")))
+}
+
+/// Receiving and paying BOLT11 invoices. Get one with [`crate::Node::bolt11_payment`].
+pub struct Bolt11Payment {
+    inner: Arc<NodeInner>,
+}
+
+impl Bolt11Payment {
+    pub(crate) fn new(inner: Arc<NodeInner>) -> Self {
+        Bolt11Payment { inner }
+    }
+
+    /// An invoice for `amount_msat`, valid `expiry_secs`. Refused with
+    /// [`Error::NoInboundCapacity`] when our channels cannot receive that much.
+    pub async fn receive(
+        &self,
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<ReceivedInvoice, Error> {
+        if amount_msat == 0 {
+            return Err(Error::InvalidConfig("the amount must be positive".into()));
+        }
+        let inbound: u64 = self
+            .inner
+            .channel_manager
+            .list_channels()
+            .iter()
+            .map(|c| c.inbound_capacity_msat)
+            .sum();
+        if inbound < amount_msat {
+            return Err(Error::NoInboundCapacity(format!(
+                "channels can receive {inbound} msat, the invoice asks {amount_msat}"
+            )));
+        }
+        self.create(Some(amount_msat), description, expiry_secs)
+            .await
+    }
+
+    /// An invoice the payer chooses the amount of.
+    pub async fn receive_variable_amount(
+        &self,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<ReceivedInvoice, Error> {
+        self.create(None, description, expiry_secs).await
+    }
+
+    async fn create(
+        &self,
+        amount_msat: Option<u64>,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<ReceivedInvoice, Error> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        if expiry_secs == 0 {
+            return Err(Error::InvalidConfig("the expiry must be positive".into()));
+        }
+        let (hash, secret) = inner
+            .channel_manager
+            .create_inbound_payment(amount_msat, expiry_secs, Some(MIN_FINAL_CLTV_EXPIRY_DELTA))
+            .map_err(|()| Error::InvalidConfig("amount or expiry out of range".into()))?;
+        let now = runtime::now();
+        let mut builder = InvoiceBuilder::new(currency(inner.config.network))
+            .description(description.to_string())
+            .payment_hash(sha256::Hash::from_byte_array(hash.0))
+            .payment_secret(secret)
+            .duration_since_epoch(now)
+            .min_final_cltv_expiry_delta(MIN_FINAL_CLTV_EXPIRY_DELTA.into())
+            .expiry_time(Duration::from_secs(expiry_secs.into()))
+            .basic_mpp();
+        if let Some(amount) = amount_msat {
+            builder = builder.amount_milli_satoshis(amount);
+        }
+        for hint in self.route_hints() {
+            builder = builder.private_route(hint);
+        }
+        let raw = builder
+            .build_raw()
+            .map_err(|e| Error::InvalidConfig(format!("invoice: {e}")))?;
+        let signature = inner
+            .keys
+            .sign_invoice(&raw, Recipient::Node)
+            .map_err(|()| Error::Internal("signing the invoice failed".into()))?;
+        let signed = raw
+            .sign::<_, ()>(|_| Ok(signature))
+            .map_err(|()| Error::Internal("signing the invoice failed".into()))?;
+        let invoice = Bolt11Invoice::from_signed(signed)
+            .map_err(|e| Error::Internal(format!("our invoice is invalid: {e}")))?;
+        let id = hash.0.as_hex().to_string();
+        let created = now.as_secs();
+        inner
+            .payments
+            .upsert(PaymentDetails {
+                id: id.clone(),
+                kind: PaymentKind::Bolt11,
+                direction: PaymentDirection::Inbound,
+                status: PaymentStatus::Pending,
+                amount_msat,
+                fee_paid_msat: None,
+                payment_hash: id.clone(),
+                preimage: None,
+                invoice: Some(invoice.to_string()),
+                failure_reason: None,
+                created_at: created,
+                updated_at: created,
+            })
+            .await?;
+        Ok(ReceivedInvoice {
+            invoice: invoice.to_string(),
+            payment_hash: id,
+            expires_at: created + u64::from(expiry_secs),
+        })
+    }
+
+    /// One hint per channel that can receive: the peer's hop to us, with its fees (our
+    /// channels are private, so payers only find us through these).
+    fn route_hints(&self) -> Vec<RouteHint> {
+        self.inner
+            .channel_manager
+            .list_usable_channels()
+            .into_iter()
+            .filter_map(|c| {
+                let info = c.counterparty.forwarding_info.as_ref()?;
+                Some(RouteHint(vec![RouteHintHop {
+                    src_node_id: c.counterparty.node_id,
+                    short_channel_id: c.get_inbound_payment_scid()?,
+                    fees: RoutingFees {
+                        base_msat: info.fee_base_msat,
+                        proportional_millionths: info.fee_proportional_millionths,
+                    },
+                    cltv_expiry_delta: info.cltv_expiry_delta,
+                    htlc_minimum_msat: c.inbound_htlc_minimum_msat,
+                    htlc_maximum_msat: c.inbound_htlc_maximum_msat,
+                }]))
+            })
+            .collect()
+    }
+
+    /// Pays `invoice` and waits for the outcome. `amount_msat` is required for an invoice
+    /// without an amount (and refused otherwise); `max_fee_msat` caps routing fees. Returns
+    /// the succeeded payment, or [`Error::PaymentFailed`] / [`Error::NoRoute`].
+    ///
+    /// Refused before anything is sent: a malformed invoice ([`Error::InvalidInvoice`]),
+    /// another network's ([`Error::WrongNetwork`]), an expired one
+    /// ([`Error::InvoiceExpired`]), our own, and an amount above what our channels can send
+    /// ([`Error::InsufficientFunds`]).
+    pub async fn send(
+        &self,
+        invoice: &str,
+        amount_msat: Option<u64>,
+        max_fee_msat: Option<u64>,
+    ) -> Result<PaymentDetails, Error> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        let invoice = parse_invoice(invoice)?;
+        let network = inner.config.network;
+        if invoice.currency() != currency(network) {
+            return Err(Error::WrongNetwork(format!(
+                "the invoice is for {:?}, this node runs on {network}",
+                invoice.currency()
+            )));
+        }
+        if invoice.would_expire(runtime::now()) {
+            return Err(Error::InvoiceExpired);
+        }
+        if invoice.recover_payee_pub_key() == inner.node_id {
+            return Err(Error::InvalidInvoice("this is our own invoice".into()));
+        }
+        let amount = match (invoice.amount_milli_satoshis(), amount_msat) {
+            (Some(a), None) => a,
+            (None, Some(a)) if a > 0 => a,
+            (None, _) => {
+                return Err(Error::InvalidInvoice(
+                    "the invoice has no amount: give one".into(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::InvalidInvoice(
+                    "the invoice fixes the amount: give none".into(),
+                ))
+            }
+        };
+        let sendable: u64 = inner
+            .channel_manager
+            .list_usable_channels()
+            .iter()
+            .map(|c| c.next_outbound_htlc_limit_msat)
+            .sum();
+        if sendable < amount {
+            return Err(Error::InsufficientFunds(format!(
+                "channels can send {sendable} msat now, the payment needs {amount}"
+            )));
+        }
+        let hash = PaymentHash(invoice.payment_hash().to_byte_array());
+        let id = hash.0.as_hex().to_string();
+        if let Some(existing) = inner.payments.get(&id) {
+            if existing.direction == PaymentDirection::Outbound
+                && existing.status != PaymentStatus::Failed
+            {
+                return Err(Error::PaymentFailed(format!(
+                    "this invoice was already paid or is being paid ({:?})",
+                    existing.status
+                )));
+            }
+        }
+        let config = RouteParametersConfig {
+            max_total_routing_fee_msat: max_fee_msat,
+            ..RouteParametersConfig::default()
+        };
+        inner
+            .channel_manager
+            .pay_for_bolt11_invoice(
+                &invoice,
+                PaymentId(hash.0),
+                amount_msat,
+                config,
+                Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
+            )
+            .map_err(|e| match e {
+                Bolt11PaymentError::InvalidAmount => {
+                    Error::InvalidInvoice("the amount does not suit the invoice".into())
+                }
+                Bolt11PaymentError::SendingFailed(f) => send_failure(f),
+            })?;
+        // LDK's events are handled on this thread only after we yield, so the record exists
+        // before any outcome arrives.
+        let now = runtime::now().as_secs();
+        inner
+            .payments
+            .upsert(PaymentDetails {
+                id: id.clone(),
+                kind: PaymentKind::Bolt11,
+                direction: PaymentDirection::Outbound,
+                status: PaymentStatus::Pending,
+                amount_msat: Some(amount),
+                fee_paid_msat: None,
+                payment_hash: id.clone(),
+                preimage: None,
+                invoice: Some(invoice.to_string()),
+                failure_reason: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        wait_for_outcome(inner, &id).await
+    }
+}
+
+pub(crate) fn send_failure(f: RetryableSendFailure) -> Error {
+    match f {
+        RetryableSendFailure::PaymentExpired => Error::InvoiceExpired,
+        RetryableSendFailure::RouteNotFound => Error::NoRoute("no route to the payee".into()),
+        RetryableSendFailure::DuplicatePayment => {
+            Error::PaymentFailed("a payment with this id is already in flight".into())
+        }
+        RetryableSendFailure::OnionPacketSizeExceeded => {
+            Error::PaymentFailed("the payment's onion is too large".into())
+        }
+    }
+}
+
+/// Waits until the payment `id` succeeded or failed (LDK's events update the store).
+pub(crate) async fn wait_for_outcome(inner: &NodeInner, id: &str) -> Result<PaymentDetails, Error> {
+    loop {
+        match inner.payments.get(id) {
+            Some(p) if p.status == PaymentStatus::Succeeded => return Ok(p),
+            Some(p) if p.status == PaymentStatus::Failed => {
+                let reason = p.failure_reason.unwrap_or_default();
+                return Err(if reason == "route not found" {
+                    Error::NoRoute(reason)
+                } else {
+                    Error::PaymentFailed(reason)
+                });
+            }
+            Some(_) => {}
+            None => return Err(Error::Internal(format!("payment {id} vanished"))),
+        }
+        inner.check_running()?;
+        runtime::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,99 @@
+//! The on-chain wallet's handle: addresses, balance, sends.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::bitcoin::{Address, Amount, FeeRate, Txid};
+use crate::chain::wallet::WalletBalance;
+use crate::event_handler::wallet_fee_rate;
+use crate::node::NodeInner;
+use crate::types::ChainSource;
+use crate::Error;
+
+/// The fee rate for channel funding and wallet sends when the caller names none.
+pub(crate) fn funding_fee_rate(chain: &ChainSource) -> FeeRate {
+    wallet_fee_rate(chain)
+}
+
+/// Sending and receiving on-chain. Get one with [`crate::Node::onchain`].
+pub struct OnchainPayment {
+    inner: Arc<NodeInner>,
+}
+
+impl OnchainPayment {
+    pub(crate) fn new(inner: Arc<NodeInner>) -> Self {
+        OnchainPayment { inner }
+    }
+
+    /// A new receiving address, remembered (and watched) across restarts.
+    pub async fn new_address(&self) -> Result<Address, Error> {
+        self.inner.wallet.new_address().await
+    }
+
+    /// The balance as of the last sync.
+    pub fn balance(&self) -> WalletBalance {
+        self.inner.wallet.balance()
+    }
+
+    fn parse_address(&self, address: &str) -> Result<Address, Error> {
+        let unchecked = Address::from_str(address).map_err(|e| {
+            Error::InvalidConfig(format!("not a bitcoin address: {address:?}: {e}"))
+        })?;
+        let network = self.inner.config.network;
+        unchecked
+            .require_network(network.to_bitcoin())
+            .map_err(|_| Error::WrongNetwork(format!("{address} is not a {network} address")))
+    }
+
+    fn fee_rate(&self, sat_per_vb: Option<u64>) -> Result<FeeRate, Error> {
+        match sat_per_vb {
+            Some(rate) => FeeRate::from_sat_per_vb(rate)
+                .filter(|_| rate >= 1)
+                .ok_or_else(|| Error::InvalidConfig(format!("bad fee rate {rate} sat/vB"))),
+            None => Ok(funding_fee_rate(&self.inner.chain)),
+        }
+    }
+
+    /// Sends `amount_sat` to `address` at `fee_rate_sat_per_vb` (default: the chain source's
+    /// estimate) and returns the transaction id once Esplora accepted it.
+    pub async fn send_to_address(
+        &self,
+        address: &str,
+        amount_sat: u64,
+        fee_rate_sat_per_vb: Option<u64>,
+    ) -> Result<Txid, Error> {
+        let address = self.parse_address(address)?;
+        let fee_rate = self.fee_rate(fee_rate_sat_per_vb)?;
+        self.send(address, Some(Amount::from_sat(amount_sat)), fee_rate)
+            .await
+    }
+
+    /// Sends everything the wallet can spend to `address`.
+    pub async fn send_all(
+        &self,
+        address: &str,
+        fee_rate_sat_per_vb: Option<u64>,
+    ) -> Result<Txid, Error> {
+        let address = self.parse_address(address)?;
+        let fee_rate = self.fee_rate(fee_rate_sat_per_vb)?;
+        self.send(address, None, fee_rate).await
+    }
+
+    async fn send(
+        &self,
+        address: Address,
+        amount: Option<Amount>,
+        fee_rate: FeeRate,
+    ) -> Result<Txid, Error> {
+        let wallet = &self.inner.wallet;
+        let tx = wallet
+            .create_transaction(address.script_pubkey(), amount, fee_rate)
+            .await?;
+        if let Err(e) = self.inner.chain.client().broadcast(&tx).await {
+            // Not broadcast: give the inputs back.
+            wallet.cancel_transaction(&tx).await?;
+            return Err(Error::from(e));
+        }
+        Ok(tx.compute_txid())
+    }
+}

@@ -1,0 +1,218 @@
+//! The payment store: every payment the node sent or received, one record per payment id,
+//! each kept under its own key in [`PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE`] (the hex id)
+//! as JSON. A change is written before the call that made it returns.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use lightning::io;
+use serde::{Deserialize, Serialize};
+
+use crate::io::{
+    DynStore, PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE,
+    PAYMENT_STORE_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use crate::{runtime, Error};
+
+/// How a payment was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentKind {
+    /// A BOLT11 invoice.
+    Bolt11,
+    /// A keysend (spontaneous) payment.
+    Spontaneous,
+}
+
+/// Which way the money went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentDirection {
+    /// Received by this node.
+    Inbound,
+    /// Sent by this node.
+    Outbound,
+}
+
+/// Where a payment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PaymentStatus {
+    /// In flight, or an invoice not paid yet.
+    Pending,
+    /// Settled: the preimage is known.
+    Succeeded,
+    /// Failed for good.
+    Failed,
+}
+
+/// One payment. Hashes, preimages and ids are lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentDetails {
+    /// The payment id: the payment hash for BOLT11 payments, random for keysend.
+    pub id: String,
+    /// How it was made.
+    pub kind: PaymentKind,
+    /// Which way.
+    pub direction: PaymentDirection,
+    /// Where it stands.
+    pub status: PaymentStatus,
+    /// The amount to the payee, without fees (received amount for inbound payments); `None`
+    /// for a variable-amount invoice not yet paid.
+    pub amount_msat: Option<u64>,
+    /// Routing fees paid (outbound, once succeeded).
+    pub fee_paid_msat: Option<u64>,
+    /// The payment hash.
+    pub payment_hash: String,
+    /// The preimage, once known.
+    pub preimage: Option<String>,
+    /// The invoice, for BOLT11 payments.
+    pub invoice: Option<String>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// Unix time it was created.
+    pub created_at: u64,
+    /// Unix time of the last change.
+    pub updated_at: u64,
+}
+
+/// All payments, in memory and in the store.
+pub struct PaymentStore {
+    payments: Mutex<HashMap<String, PaymentDetails>>,
+    store: Arc<DynStore>,
+}
+
+impl PaymentStore {
+    /// Reads every stored payment.
+    pub async fn load(store: Arc<DynStore>) -> Result<Self, Error> {
+        let (p, s) = (
+            PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE,
+            PAYMENT_STORE_PERSISTENCE_SECONDARY_NAMESPACE,
+        );
+        let mut payments = HashMap::new();
+        for key in store.list(p, s).await? {
+            let bytes = store.read(p, s, &key).await?;
+            let details: PaymentDetails = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::StorageUnavailable(format!("stored payment {key} is corrupt: {e}"))
+            })?;
+            payments.insert(details.id.clone(), details);
+        }
+        Ok(PaymentStore {
+            payments: Mutex::new(payments),
+            store,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, PaymentDetails>> {
+        self.payments.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One payment.
+    pub fn get(&self, id: &str) -> Option<PaymentDetails> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Every payment, oldest first.
+    pub fn list(&self) -> Vec<PaymentDetails> {
+        let mut all: Vec<_> = self.lock().values().cloned().collect();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    /// Stores `details` (new or replacing the record with its id) and waits for the write.
+    pub async fn upsert(&self, mut details: PaymentDetails) -> Result<(), Error> {
+        details.updated_at = runtime::now().as_secs();
+        let write = {
+            let mut payments = self.lock();
+            let bytes = serde_json::to_vec(&details)
+                .map_err(|e| Error::Internal(format!("serialising a payment: {e}")))?;
+            let write = self.store.write(
+                PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE,
+                PAYMENT_STORE_PERSISTENCE_SECONDARY_NAMESPACE,
+                &details.id,
+                bytes,
+            );
+            payments.insert(details.id.clone(), details);
+            write
+        };
+        write.await.map_err(|e: io::Error| Error::from(e))
+    }
+
+    /// Applies `change` to the payment `id`, if it exists, and stores the result. Returns the
+    /// updated record.
+    pub async fn update(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut PaymentDetails),
+    ) -> Result<Option<PaymentDetails>, Error> {
+        let Some(mut details) = self.get(id) else {
+            return Ok(None);
+        };
+        change(&mut details);
+        self.upsert(details.clone()).await?;
+        Ok(Some(details))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::MemoryStore;
+
+    fn payment(id: &str, created_at: u64) -> PaymentDetails {
+        PaymentDetails {
+            id: id.into(),
+            kind: PaymentKind::Bolt11,
+            direction: PaymentDirection::Outbound,
+            status: PaymentStatus::Pending,
+            amount_msat: Some(1_000),
+            fee_paid_msat: None,
+            payment_hash: id.into(),
+            preimage: None,
+            invoice: None,
+            failure_reason: None,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn payments_survive_a_reload_and_updates_are_stored() {
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let payments = PaymentStore::load(Arc::clone(&store)).await.unwrap();
+        payments.upsert(payment("bb", 2)).await.unwrap();
+        payments.upsert(payment("aa", 1)).await.unwrap();
+        let updated = payments
+            .update("bb", |p| {
+                p.status = PaymentStatus::Succeeded;
+                p.fee_paid_msat = Some(7);
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated.status, PaymentStatus::Succeeded);
+        assert!(payments.update("cc", |_| {}).await.unwrap().is_none());
+
+        let reloaded = PaymentStore::load(store).await.unwrap();
+        let ids: Vec<_> = reloaded.list().into_iter().map(|p| p.id).collect();
+        assert_eq!(ids, ["aa", "bb"]);
+        assert_eq!(reloaded.get("bb").unwrap().fee_paid_msat, Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_record_is_a_storage_error() {
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        store
+            .write(
+                PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE,
+                "",
+                "aa",
+                b"{".to_vec(),
+            )
+            .await
+            .unwrap();
+        let err = PaymentStore::load(store).await.err().unwrap();
+        assert_eq!(err.code(), "STORAGE_UNAVAILABLE");
+    }
+}

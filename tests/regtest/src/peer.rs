@@ -1,0 +1,271 @@
+//! A `peer` process (tests/peer: ldk-node with an HTTP control API) driven from tests: spawned
+//! so it dies with the test, its startup line read, its API wrapped. Shared by the peer's own
+//! tests and wasm-ln's node tests, which find the binary next to their own test executable.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::{RegtestEsplora, RpcInfo};
+
+/// How long waits for the peer (startup, events, balances) last before the test fails.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The `peer` binary in the cargo target directory of the running test executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>/peer`), or `$WASM_LN_PEER_EXE`.
+pub fn peer_exe() -> PathBuf {
+    if let Some(p) = std::env::var_os("WASM_LN_PEER_EXE") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps");
+    let peer = profile_dir.join("peer");
+    assert!(
+        peer.exists(),
+        "{} is missing: build it first with `cargo build -p peer` (its own invocation)",
+        peer.display()
+    );
+    peer
+}
+
+/// Where the peer reads the chain from.
+pub enum Chain<'a> {
+    /// bitcoind's RPC.
+    Rpc(&'a RpcInfo),
+    /// A regtest-esplora server's `/regtest/rpc`.
+    Esplora(&'a str),
+}
+
+/// A running `peer`; SIGTERM (then SIGKILL) on drop, SIGTERM if the spawning thread dies
+/// first (the peer then stops cleanly and exits within 15 s regardless).
+pub struct Peer {
+    /// Its name in messages.
+    pub name: &'static str,
+    /// The process, until terminated.
+    pub child: Option<Child>,
+    /// Its node id, hex.
+    pub node_id: String,
+    /// Its Lightning address, `127.0.0.1:port`.
+    pub p2p_address: String,
+    /// Its control API.
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Peer {
+    /// Spawns the binary `exe` (on the calling thread: `PR_SET_PDEATHSIG` follows the thread)
+    /// and reads its startup line.
+    pub fn spawn(exe: &Path, name: &'static str, chain: Chain<'_>) -> Peer {
+        let mut cmd = Command::new(exe);
+        match chain {
+            Chain::Rpc(rpc) => cmd.args([
+                "--bitcoind-rpc-url",
+                &rpc.url,
+                "--bitcoind-rpc-user",
+                &rpc.user,
+                "--bitcoind-rpc-password",
+                &rpc.password,
+            ]),
+            Chain::Esplora(url) => cmd.args(["--regtest-esplora", url]),
+        };
+        cmd.arg("--exit-on-stdin-close")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() == 1 {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn peer");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(WAIT) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name}: no startup line: {other:?}");
+            }
+        };
+        let v: Value = serde_json::from_str(&line).expect("startup line is JSON");
+        let s = |k: &str| v[k].as_str().expect(k).to_string();
+        Peer {
+            name,
+            node_id: s("node_id"),
+            p2p_address: s("p2p_address"),
+            url: s("control_url"),
+            child: Some(child),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `node_id@p2p_address`.
+    pub fn uri(&self) -> String {
+        format!("{}@{}", self.node_id, self.p2p_address)
+    }
+
+    /// One API call: status and JSON body (`Null` when empty).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {path}: {e}", self.name));
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    /// `GET path`, which must succeed.
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, v) = self.request(reqwest::Method::GET, path, None).await;
+        assert!(
+            status.is_success(),
+            "{}: GET {path}: {status} {v}",
+            self.name
+        );
+        v
+    }
+
+    /// `POST path` with `body`, which must succeed.
+    pub async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.request(reqwest::Method::POST, path, Some(body)).await;
+        assert!(
+            status.is_success(),
+            "{}: POST {path}: {status} {v}",
+            self.name
+        );
+        v
+    }
+
+    /// Waits for an event of type `ty`; other events are printed and skipped.
+    pub async fn wait_event(&self, ty: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let (status, v) = self
+                .request(reqwest::Method::GET, "/events/next?timeout_ms=1000", None)
+                .await;
+            match status {
+                StatusCode::NO_CONTENT => continue,
+                StatusCode::OK if v["type"] == ty => return v,
+                StatusCode::OK => println!("{}: skipping event {v}", self.name),
+                _ => panic!("{}: /events/next: {status} {v}", self.name),
+            }
+        }
+        panic!("{}: no {ty} event within {WAIT:?}", self.name);
+    }
+
+    /// Syncs, then `GET /balances`.
+    pub async fn balances(&self) -> Value {
+        self.post("/sync", json!({})).await;
+        self.get("/balances").await
+    }
+
+    /// Polls `/sync` + `/balances` until `ok` holds.
+    pub async fn wait_balances(&self, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let b = self.balances().await;
+            if ok(&b) {
+                return b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {what}: last balances {b}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// SIGTERM, and the exit status (SIGKILL after 20 s).
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        wait_exit(&mut child, Duration::from_secs(20))
+    }
+}
+
+/// Waits for `child` to exit, killing it after `within`.
+pub fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// Waits until bitcoind's mempool (through Esplora) holds `txid`, or any transaction.
+pub async fn wait_mempool(esplora: &RegtestEsplora, txid: Option<&str>) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let ids: Vec<String> = http
+            .get(format!("{}/mempool/txids", esplora.esplora_url()))
+            .send()
+            .await
+            .expect("mempool")
+            .json()
+            .await
+            .expect("mempool json");
+        let found = match txid {
+            Some(t) => ids.iter().any(|i| i == t),
+            None => !ids.is_empty(),
+        };
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transaction {txid:?} never reached the mempool"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
