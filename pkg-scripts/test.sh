@@ -73,6 +73,9 @@ run clippy-wasm-ln        check cargo clippy -p wasm-ln --all-targets -- -D warn
 run clippy-wasm-ln-wasm32 check cargo clippy -p wasm-ln --target wasm32-unknown-unknown --all-targets -- -D warnings
 run clippy-others         check cargo clippy --workspace --exclude wasm-ln --all-targets -- -D warnings
 run wasm32-release-build  check cargo build -p wasm-ln --target wasm32-unknown-unknown --release
+# wasm-ln's node tests (crate/tests/node.rs) drive a real ldk-node `peer` process: build it
+# first, in its own invocation (it turns on lightning/std, DESIGN.md §3).
+run build-peer            check cargo build -p peer
 run test-wasm-ln          tests cargo test -p wasm-ln
 run test-regtest-esplora  tests cargo test -p regtest-esplora
 run test-proxy            tests cargo test -p wasm-ln-proxy

@@ -193,7 +193,8 @@ impl EventQueue {
     }
 }
 
-#[cfg(test)]
+// tokio runs these natively; the browser runs the store suite in web_indexeddb.rs.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::io::MemoryStore;

@@ -741,12 +741,9 @@ impl Node {
                     delayed_until_height,
                 } => *delayed_until_height,
                 OutputSpendStatus::PendingFirstConfirmation { .. } => None,
-                OutputSpendStatus::PendingThresholdConfirmations {
-                    confirmation_height,
-                    ..
-                } => Some(
-                    confirmation_height + lightning::chain::channelmonitor::ANTI_REORG_DELAY - 1,
-                ),
+                // The sweep confirmed: the wallet holds its output (LDK keeps tracking it for
+                // a few thousand blocks more, for reorgs).
+                OutputSpendStatus::PendingThresholdConfirmations { .. } => continue,
             };
             let amount_sat = match &output.descriptor {
                 lightning::sign::SpendableOutputDescriptor::StaticOutput { output, .. } => {

@@ -13,7 +13,7 @@ use regtest_esplora::{regtest_address, RegtestEsplora};
 use serde_json::json;
 use wasm_ln::bitcoin::Txid;
 use wasm_ln::chain::esplora::EsploraChainSource;
-use wasm_ln::io::{DynStore, MemoryStore};
+use wasm_ln::io::{DynStore, FilesystemStore, MemoryStore};
 use wasm_ln::{
     Builder, Event, LogLevel, Network, Node, PaymentDirection, PaymentKind, PaymentStatus,
 };
@@ -159,6 +159,17 @@ async fn peer_invoice(peer: &Peer, amount_msat: Option<u64>, expiry_secs: u64) -
     v["invoice"].as_str().expect("invoice").to_string()
 }
 
+/// Waits until the peer's side of our channels can pay us `msat` (a payment we just made
+/// is fully removed from the commitments only a moment after it succeeded).
+async fn wait_inbound(node: &Node, msat: u64) {
+    wait_until(node, "inbound capacity", |n| {
+        n.list_channels()
+            .iter()
+            .any(|c| c.inbound_capacity_msat >= msat)
+    })
+    .await;
+}
+
 async fn received(node: &Node, amount_msat: u64) {
     wait_event(
         node,
@@ -240,6 +251,7 @@ fn channel_full_cycle() {
             .receive(5_000_000, "coffee", 3600)
             .await
             .expect("invoice");
+        wait_inbound(&node, 5_000_000).await;
         peer.post("/pay", json!({"invoice": ours.invoice})).await;
         received(&node, 5_000_000).await;
         let var = node
@@ -318,5 +330,407 @@ fn channel_full_cycle() {
             started.elapsed().as_secs_f64()
         );
         node.stop().await.expect("stop");
+    });
+}
+
+#[test]
+fn force_close_sweeps_funds() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
+        fund(&esplora, &node, FUND).await;
+
+        // 1. We force close: our output waits for the peer's to_self_delay, then the sweeper
+        //    moves it into the wallet by itself.
+        let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
+        // (Below the peer's in-flight limit: 10% of the channel.)
+        let inv = peer_invoice(&peer, Some(40_000_000), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay");
+        // Let the HTLC leave the commitment first, or the peer must claim it on-chain.
+        wait_inbound(&node, 40_000_000 - 5_000_000).await;
+        let before = node.onchain().balance().confirmed_sat;
+        node.force_close_channel(&channel_id)
+            .await
+            .expect("force close");
+        wait_event(&node, "ChannelClosed", |e| {
+            matches!(e, Event::ChannelClosed { .. })
+        })
+        .await;
+        wait_mempool(&esplora, None).await;
+        esplora.mine(1).await.expect("mine");
+        wait_until(&node, "claimable after force close", |n| {
+            n.balances()
+                .claimable
+                .iter()
+                .any(|c| c.available_at_height.is_some())
+        })
+        .await;
+        let claim = node.balances().claimable;
+        println!("claimable after our force close: {claim:?}");
+        let delay_height = claim
+            .iter()
+            .filter_map(|c| c.available_at_height)
+            .max()
+            .expect("height");
+        let tip = node.status().block_height;
+        assert!(
+            delay_height > tip + 100,
+            "to_self_delay: {delay_height} vs tip {tip}"
+        );
+        // Nothing before the delay.
+        assert_eq!(node.onchain().balance().confirmed_sat, before);
+        esplora
+            .mine(delay_height - tip + 1)
+            .await
+            .expect("mine past the delay");
+        // The sweep is broadcast; confirm it.
+        let deadline = Instant::now() + WAIT;
+        while node.onchain().balance().confirmed_sat == before {
+            assert!(Instant::now() < deadline, "no sweep: {:?}", node.balances());
+            let _ = node.sync().await;
+            esplora.mine(1).await.expect("mine");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let swept = node.onchain().balance().confirmed_sat - before;
+        let ours = CHANNEL - 40_000;
+        assert!(
+            swept < ours && swept > ours - 10_000,
+            "swept {swept} of {ours}"
+        );
+        let deadline = Instant::now() + WAIT;
+        while !node.balances().claimable.is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "not settled: {:?}",
+                node.balances()
+            );
+            esplora.mine(1).await.expect("mine");
+            let _ = node.sync().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // 2. The peer force closes on us: our output pays to us at once and is swept too.
+        let (_channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
+        let inv = peer_invoice(&peer, Some(30_000_000), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay");
+        let before = node.onchain().balance().confirmed_sat;
+        let channels = peer.get("/channels").await;
+        let ucid = channels
+            .as_array()
+            .expect("channels")
+            .iter()
+            .find(|c| c["is_channel_ready"] == true)
+            .expect("open channel at the peer")["user_channel_id"]
+            .clone();
+        peer.post(
+            "/channels/close",
+            json!({"user_channel_id": ucid, "counterparty_node_id": node.node_id().to_string(), "force": true}),
+        )
+        .await;
+        wait_mempool(&esplora, None).await;
+        esplora.mine(1).await.expect("mine");
+        wait_event(&node, "ChannelClosed", |e| {
+            matches!(e, Event::ChannelClosed { .. })
+        })
+        .await;
+        let deadline = Instant::now() + WAIT;
+        while node.onchain().balance().confirmed_sat == before {
+            assert!(Instant::now() < deadline, "no sweep: {:?}", node.balances());
+            let _ = node.sync().await;
+            esplora.mine(1).await.expect("mine");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let swept = node.onchain().balance().confirmed_sat - before;
+        let ours = CHANNEL - 30_000;
+        assert!(
+            swept < ours && swept > ours - 10_000,
+            "swept {swept} of {ours}"
+        );
+        node.stop().await.expect("stop");
+    });
+}
+
+#[test]
+fn restart_keeps_state() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let dir = std::env::temp_dir().join(format!("wasm-ln-restart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store: Arc<DynStore> = Arc::new(FilesystemStore::new(&dir).expect("store"));
+        let node = start(&esplora, Arc::clone(&store)).await;
+        fund(&esplora, &node, FUND).await;
+        let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
+        let inv = peer_invoice(&peer, Some(20_000_000), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay");
+        // Received, and its event left unacknowledged.
+        let ours = node
+            .bolt11_payment()
+            .receive(4_000_000, "before restart", 3600)
+            .await
+            .expect("invoice");
+        wait_inbound(&node, 4_000_000).await;
+        peer.post("/pay", json!({"invoice": ours.invoice})).await;
+        let deadline = Instant::now() + WAIT;
+        while node.payment(&ours.payment_hash).map(|p| p.status) != Some(PaymentStatus::Succeeded) {
+            assert!(Instant::now() < deadline, "payment not received");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let pending_events: Vec<Event> = {
+            let mut v = Vec::new();
+            // Drain everything before the PaymentReceived event, keep it queued.
+            while let Some(e) = node.next_event() {
+                if matches!(e, Event::PaymentReceived { .. }) {
+                    break;
+                }
+                node.event_handled().await.expect("handled");
+                v.push(e);
+            }
+            v
+        };
+        println!("handled before restart: {pending_events:?}");
+        let channels = node.list_channels();
+        let payments = node.list_payments();
+        let balances = node.balances();
+        node.stop().await.expect("stop");
+        assert_eq!(node.stop().await.unwrap_err().code(), "NODE_STOPPED");
+        drop(node);
+
+        let node = start(&esplora, Arc::clone(&store)).await;
+        assert_eq!(
+            node.list_channels()
+                .iter()
+                .map(|c| (&c.channel_id, c.capacity_sat))
+                .collect::<Vec<_>>(),
+            channels
+                .iter()
+                .map(|c| (&c.channel_id, c.capacity_sat))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(node.list_payments(), payments);
+        assert_eq!(node.balances().onchain, balances.onchain);
+        assert_eq!(node.balances().lightning_msat, balances.lightning_msat);
+        match node.next_event() {
+            Some(Event::PaymentReceived { amount_msat, .. }) => assert_eq!(amount_msat, 4_000_000),
+            other => panic!("the unacknowledged event is gone: {other:?}"),
+        }
+        node.event_handled().await.expect("handled");
+        // It reconnects to the peer by itself and can pay again.
+        wait_until(&node, "reconnected", |n| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.channel_id == channel_id && c.is_usable)
+        })
+        .await;
+        let inv = peer_invoice(&peer, Some(1_000_000), 600).await;
+        let paid = node
+            .bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay after restart");
+        assert_eq!(paid.status, PaymentStatus::Succeeded);
+        node.stop().await.expect("stop");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+#[test]
+fn idle_sync_costs_one_request() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        // Not started: no background sync to count.
+        let node = builder(&esplora, Arc::new(MemoryStore::new()))
+            .build()
+            .await
+            .expect("build");
+        node.sync().await.expect("first sync");
+        let _ = node.onchain().new_address().await.expect("address");
+        node.sync().await.expect("sync after a new address");
+        esplora.reset_request_counts().await.expect("reset");
+        node.sync().await.expect("idle sync");
+        let counts = esplora.request_counts().await.expect("counts");
+        assert_eq!(counts.total, 1, "{counts:?}");
+        assert_eq!(counts.count("/blocks/tip/hash"), 1, "{counts:?}");
+        // A new block costs more, and the next idle sync one again.
+        esplora.mine(1).await.expect("mine");
+        node.sync().await.expect("sync");
+        esplora.reset_request_counts().await.expect("reset");
+        node.sync().await.expect("idle sync");
+        assert_eq!(esplora.request_counts().await.expect("counts").total, 1);
+    });
+}
+
+/// A BOLT11 invoice signed by a throwaway key: `currency`, created `age` ago, valid `expiry`.
+fn foreign_invoice(
+    currency: lightning_invoice::Currency,
+    age: Duration,
+    expiry: Duration,
+) -> String {
+    use wasm_ln::bitcoin::hashes::{sha256, Hash};
+    use wasm_ln::bitcoin::secp256k1::{Secp256k1, SecretKey};
+    let secp = Secp256k1::new();
+    let key = SecretKey::from_slice(&[0x42; 32]).expect("key");
+    let now = wasm_ln::runtime::now();
+    lightning_invoice::InvoiceBuilder::new(currency)
+        .description("foreign".into())
+        .payment_hash(sha256::Hash::hash(b"foreign"))
+        .payment_secret(lightning::types::payment::PaymentSecret([7; 32]))
+        .duration_since_epoch(now - age)
+        .min_final_cltv_expiry_delta(144)
+        .expiry_time(expiry)
+        .amount_milli_satoshis(1_000)
+        .build_signed(|hash| secp.sign_ecdsa_recoverable(hash, &key))
+        .expect("invoice")
+        .to_string()
+}
+
+#[test]
+fn bad_input_gets_typed_errors_and_changes_nothing() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let node = start(&esplora, Arc::clone(&store)).await;
+        fund(&esplora, &node, FUND).await;
+        let (_, _) = open_channel(&esplora, &node, &peer, 0).await;
+        let payments = node.list_payments();
+        let channels = node.list_channels();
+        let balances = node.balances();
+        let peers = node.list_peers();
+        let pay = |inv: String| {
+            let node = &node;
+            async move {
+                node.bolt11_payment()
+                    .send(&inv, None, None)
+                    .await
+                    .unwrap_err()
+            }
+        };
+        // Malformed, another network's, expired.
+        assert_eq!(pay("lnbcrt1garbage".into()).await.code(), "INVALID_INVOICE");
+        assert_eq!(pay(String::new()).await.code(), "INVALID_INVOICE");
+        let mainnet = foreign_invoice(
+            lightning_invoice::Currency::Bitcoin,
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        );
+        assert_eq!(pay(mainnet).await.code(), "WRONG_NETWORK");
+        let expired = foreign_invoice(
+            lightning_invoice::Currency::Regtest,
+            Duration::from_secs(7200),
+            Duration::from_secs(60),
+        );
+        assert_eq!(pay(expired).await.code(), "INVOICE_EXPIRED");
+        // Above what the channel can send.
+        let big = peer_invoice(&peer, Some(CHANNEL * 1000), 600).await;
+        assert_eq!(pay(big).await.code(), "INSUFFICIENT_FUNDS");
+        // Our own invoice.
+        let own = node
+            .bolt11_payment()
+            .receive_variable_amount("self", 600)
+            .await
+            .expect("invoice");
+        let payments_with_own = node.list_payments();
+        let err = node
+            .bolt11_payment()
+            .send(&own.invoice, Some(1_000), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INVALID_INVOICE", "{err}");
+        // An unreachable peer, a channel to an unknown (unreachable) peer.
+        let closed_port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let unknown = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619";
+        let err = node
+            .connect(&format!("{unknown}@127.0.0.1:{closed_port}"), true)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "PEER_UNREACHABLE", "{err}");
+        let err = node
+            .open_channel(&format!("{unknown}@127.0.0.1:{closed_port}"), 100_000, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "PEER_UNREACHABLE", "{err}");
+        assert_eq!(
+            node.connect("not a peer", false).await.unwrap_err().code(),
+            "INVALID_CONFIG"
+        );
+        // More than the wallet holds.
+        let err = node
+            .open_channel(&peer.uri(), 10 * FUND, 0)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INSUFFICIENT_FUNDS", "{err}");
+        // Closing a channel that does not exist.
+        let err = node.close_channel(&"ab".repeat(32)).await.unwrap_err();
+        assert_eq!(err.code(), "UNKNOWN_CHANNEL", "{err}");
+        let err = node.force_close_channel("nonsense").await.unwrap_err();
+        assert_eq!(err.code(), "UNKNOWN_CHANNEL", "{err}");
+        // On-chain: another network's address, more than we have.
+        let err = node
+            .onchain()
+            .send_to_address("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", 1_000, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "WRONG_NETWORK", "{err}");
+        let ours = node
+            .onchain()
+            .new_address()
+            .await
+            .expect("address")
+            .to_string();
+        let err = node
+            .onchain()
+            .send_to_address(&ours, 10 * FUND, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INSUFFICIENT_FUNDS", "{err}");
+
+        // Nothing changed.
+        assert_eq!(node.list_payments(), payments_with_own);
+        assert_eq!(payments_with_own.len(), payments.len() + 1);
+        assert_eq!(node.list_channels().len(), channels.len());
+        assert_eq!(node.balances().onchain, balances.onchain);
+        assert_eq!(node.list_peers(), peers);
+        node.stop().await.expect("stop");
+        // A stopped node refuses calls.
+        let err = node.bolt11_payment().receive(1, "x", 60).await.unwrap_err();
+        assert_eq!(err.code(), "NODE_STOPPED");
+        drop(node);
+
+        // Bad configuration: mnemonic, Esplora URL, proxy URL; a store of another network or seed.
+        let mut b = builder(&esplora, Arc::new(MemoryStore::new()));
+        b.set_mnemonic("abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon", "");
+        assert_eq!(b.build().await.unwrap_err().code(), "INVALID_CONFIG");
+        let mut b = builder(&esplora, Arc::new(MemoryStore::new()));
+        b.set_esplora_url("ftp://127.0.0.1:1");
+        assert_eq!(b.build().await.unwrap_err().code(), "INVALID_CONFIG");
+        let mut b = builder(&esplora, Arc::new(MemoryStore::new()));
+        b.set_proxy_url("http://127.0.0.1:1");
+        assert_eq!(b.build().await.unwrap_err().code(), "INVALID_CONFIG");
+        let mut b = builder(&esplora, Arc::clone(&store));
+        b.set_network(Network::Signet);
+        assert_eq!(b.build().await.unwrap_err().code(), "WRONG_NETWORK");
+        let mut b = builder(&esplora, Arc::clone(&store));
+        b.set_mnemonic(
+            "legal winner thank year wave sausage worth useful legal winner thank yellow",
+            "",
+        );
+        assert_eq!(b.build().await.unwrap_err().code(), "INVALID_CONFIG");
+        // The refused builds left the store as it was: it still opens with its own seed.
+        let node = builder(&esplora, store).build().await.expect("reopen");
+        assert_eq!(node.list_channels().len(), channels.len());
     });
 }

@@ -63,6 +63,7 @@ impl Bolt11Payment {
         description: &str,
         expiry_secs: u32,
     ) -> Result<ReceivedInvoice, Error> {
+        self.inner.check_running()?;
         if amount_msat == 0 {
             return Err(Error::InvalidConfig("the amount must be positive".into()));
         }
@@ -71,7 +72,15 @@ impl Bolt11Payment {
             .channel_manager
             .list_channels()
             .iter()
-            .map(|c| c.inbound_capacity_msat)
+            // HTLCs we sent that are still being removed will soon be the peer's side (a
+            // payment that just succeeded), or ours again.
+            .map(|c| {
+                c.inbound_capacity_msat
+                    + c.pending_outbound_htlcs
+                        .iter()
+                        .map(|h| h.amount_msat)
+                        .sum::<u64>()
+            })
             .sum();
         if inbound < amount_msat {
             return Err(Error::NoInboundCapacity(format!(

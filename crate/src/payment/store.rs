@@ -155,7 +155,8 @@ impl PaymentStore {
     }
 }
 
-#[cfg(test)]
+// tokio runs these natively; the browser runs the store suite in web_indexeddb.rs.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::io::MemoryStore;
