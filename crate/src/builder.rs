@@ -18,6 +18,7 @@
 #![allow(clippy::arc_with_non_send_sync)]
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -536,15 +537,15 @@ impl Builder {
                 .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?,
         );
 
-        Ok(Node::from_inner(NodeInner::new(
-            NodeConfig {
+        Ok(Node::from_inner(NodeInner {
+            config: NodeConfig {
                 network: self.network,
                 proxy_url: self.proxy_url.clone(),
                 lsp,
                 sync_interval: self.sync_interval,
             },
             node_id,
-            generated.then_some(mnemonic),
+            generated_mnemonic: std::cell::RefCell::new(generated.then_some(mnemonic)),
             logger,
             store,
             keys,
@@ -559,7 +560,11 @@ impl Builder {
             payments,
             events,
             peers,
-        )))
+            running: AtomicBool::new(false),
+            stopping: Arc::new(AtomicBool::new(false)),
+            tasks: Arc::new(AtomicU64::new(0)),
+            last_sync: AtomicU64::new(0),
+        }))
     }
 }
 

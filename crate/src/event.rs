@@ -97,20 +97,14 @@ pub struct EventQueue {
 impl EventQueue {
     /// Loads the queue from `store` (empty when there is none).
     pub async fn load(store: Arc<DynStore>) -> Result<Self, Error> {
-        let queue = match store
-            .read(
-                EVENT_QUEUE_PERSISTENCE_PRIMARY_NAMESPACE,
-                EVENT_QUEUE_PERSISTENCE_SECONDARY_NAMESPACE,
-                EVENT_QUEUE_PERSISTENCE_KEY,
-            )
-            .await
-        {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::StorageUnavailable(format!("stored event queue is corrupt: {e}"))
-            })?,
-            Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => VecDeque::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let queue = crate::io::read_json_or_default(
+            &*store,
+            EVENT_QUEUE_PERSISTENCE_PRIMARY_NAMESPACE,
+            EVENT_QUEUE_PERSISTENCE_SECONDARY_NAMESPACE,
+            EVENT_QUEUE_PERSISTENCE_KEY,
+            "event queue",
+        )
+        .await?;
         Ok(EventQueue {
             queue: Mutex::new(queue),
             store,

@@ -87,51 +87,6 @@ pub(crate) struct NodeInner {
 }
 
 impl NodeInner {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        config: NodeConfig,
-        node_id: PublicKey,
-        generated_mnemonic: Option<Mnemonic>,
-        logger: Arc<NodeLogger>,
-        store: Arc<DynStore>,
-        keys: Arc<KeysManager>,
-        chain: Arc<ChainSource>,
-        wallet: Arc<Wallet>,
-        chain_monitor: Arc<ChainMonitor>,
-        channel_manager: Arc<ChannelManager>,
-        onion_messenger: Arc<OnionMessenger>,
-        peer_manager: Arc<PeerManager>,
-        scorer: Arc<ScorerCell>,
-        sweeper: Arc<Sweeper>,
-        payments: Arc<PaymentStore>,
-        events: Arc<EventQueue>,
-        peers: Arc<PeerStore>,
-    ) -> Self {
-        NodeInner {
-            config,
-            node_id,
-            generated_mnemonic: RefCell::new(generated_mnemonic),
-            logger,
-            store,
-            keys,
-            chain,
-            wallet,
-            chain_monitor,
-            channel_manager,
-            onion_messenger,
-            peer_manager,
-            scorer,
-            sweeper,
-            payments,
-            events,
-            peers,
-            running: AtomicBool::new(false),
-            stopping: Arc::new(AtomicBool::new(false)),
-            tasks: Arc::new(AtomicU64::new(0)),
-            last_sync: AtomicU64::new(0),
-        }
-    }
-
     pub fn check_running(&self) -> Result<(), Error> {
         if self.running.load(Ordering::Acquire) {
             Ok(())

@@ -30,20 +30,14 @@ pub struct PeerStore {
 impl PeerStore {
     /// Loads the list (empty when none is stored).
     pub async fn load(store: Arc<DynStore>) -> Result<Self, Error> {
-        let peers = match store
-            .read(
-                PEER_STORE_PERSISTENCE_PRIMARY_NAMESPACE,
-                PEER_STORE_PERSISTENCE_SECONDARY_NAMESPACE,
-                PEER_STORE_PERSISTENCE_KEY,
-            )
-            .await
-        {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::StorageUnavailable(format!("stored peer list is corrupt: {e}"))
-            })?,
-            Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let peers = crate::io::read_json_or_default(
+            &*store,
+            PEER_STORE_PERSISTENCE_PRIMARY_NAMESPACE,
+            PEER_STORE_PERSISTENCE_SECONDARY_NAMESPACE,
+            PEER_STORE_PERSISTENCE_KEY,
+            "peer list",
+        )
+        .await?;
         Ok(PeerStore {
             peers: Mutex::new(peers),
             store,

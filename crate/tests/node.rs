@@ -324,6 +324,20 @@ fn channel_full_cycle() {
         assert_eq!(b.onchain.spendable_sat, expected, "{b:?}");
         assert_eq!(b.lightning_msat, 0);
         assert!(node.list_channels().is_empty());
+
+        // On-chain sends: an amount, then everything.
+        let faucet = esplora.faucet_address().to_string();
+        let txid = node
+            .onchain()
+            .send_to_address(&faucet, 100_000, Some(2))
+            .await
+            .expect("send");
+        wait_mempool(&esplora, Some(&txid.to_string())).await;
+        let left = node.onchain().balance().spendable_sat;
+        assert!(left < expected - 100_000 && left > expected - 101_000, "{left}");
+        let txid = node.onchain().send_all(&faucet, None).await.expect("send all");
+        wait_mempool(&esplora, Some(&txid.to_string())).await;
+        assert_eq!(node.onchain().balance().spendable_sat, 0);
         println!(
             "open fee {open_fee} sat, close fee {close_fee} sat, final {expected} sat; \
              channel_full_cycle took {:.1} s",
@@ -331,6 +345,23 @@ fn channel_full_cycle() {
         );
         node.stop().await.expect("stop");
     });
+}
+
+/// Mines until the wallet's confirmed balance grows from `before` by a sweep of `ours` less
+/// its fees.
+async fn wait_swept(esplora: &RegtestEsplora, node: &Node, before: u64, ours: u64) {
+    let deadline = Instant::now() + WAIT;
+    while node.onchain().balance().confirmed_sat == before {
+        assert!(Instant::now() < deadline, "no sweep: {:?}", node.balances());
+        let _ = node.sync().await;
+        esplora.mine(1).await.expect("mine");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let swept = node.onchain().balance().confirmed_sat - before;
+    assert!(
+        swept < ours && swept > ours - 10_000,
+        "swept {swept} of {ours}"
+    );
 }
 
 #[test]
@@ -388,19 +419,7 @@ fn force_close_sweeps_funds() {
             .await
             .expect("mine past the delay");
         // The sweep is broadcast; confirm it.
-        let deadline = Instant::now() + WAIT;
-        while node.onchain().balance().confirmed_sat == before {
-            assert!(Instant::now() < deadline, "no sweep: {:?}", node.balances());
-            let _ = node.sync().await;
-            esplora.mine(1).await.expect("mine");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let swept = node.onchain().balance().confirmed_sat - before;
-        let ours = CHANNEL - 40_000;
-        assert!(
-            swept < ours && swept > ours - 10_000,
-            "swept {swept} of {ours}"
-        );
+        wait_swept(&esplora, &node, before, CHANNEL - 40_000).await;
         let deadline = Instant::now() + WAIT;
         while !node.balances().claimable.is_empty() {
             assert!(
@@ -440,19 +459,7 @@ fn force_close_sweeps_funds() {
             matches!(e, Event::ChannelClosed { .. })
         })
         .await;
-        let deadline = Instant::now() + WAIT;
-        while node.onchain().balance().confirmed_sat == before {
-            assert!(Instant::now() < deadline, "no sweep: {:?}", node.balances());
-            let _ = node.sync().await;
-            esplora.mine(1).await.expect("mine");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let swept = node.onchain().balance().confirmed_sat - before;
-        let ours = CHANNEL - 30_000;
-        assert!(
-            swept < ours && swept > ours - 10_000,
-            "swept {swept} of {ours}"
-        );
+        wait_swept(&esplora, &node, before, CHANNEL - 30_000).await;
         node.stop().await.expect("stop");
     });
 }

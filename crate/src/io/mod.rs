@@ -353,6 +353,23 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// Reads the JSON value at `(primary, secondary, key)`, or `T::default()` when there is
+/// none. Garbage is [`Error::StorageUnavailable`], naming `what`.
+pub(crate) async fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(
+    store: &DynStore,
+    primary: &str,
+    secondary: &str,
+    key: &str,
+    what: &str,
+) -> Result<T, Error> {
+    match store.read(primary, secondary, key).await {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::StorageUnavailable(format!("stored {what} is corrupt: {e}"))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Which node a store belongs to, kept under [`NODE_METADATA_KEY`]. On start the node reads
 /// it (or writes it, for a fresh store) and refuses a store of another network or seed with
 /// [`NodeMetadata::check`] before handing anything to LDK.
