@@ -1,8 +1,10 @@
 //! Native 1-hop payment latency: our node pays 100 BOLT11 invoices of a real ldk-node peer
 //! (tests/peer, a debug build: `cargo build -p peer` first) over loopback TCP, on regtest
 //! behind regtest-esplora. Prints the median, p90, min and max of `Bolt11Payment::send` (from
-//! the call to the preimage). Run: `cargo bench -p wasm-ln --bench pay_latency`. Figures only,
-//! no assertion on time.
+//! the call to the preimage). Run:
+//! `WASM_LN_PEER_EXE=$CARGO_TARGET_DIR/debug/peer cargo bench -p wasm-ln --bench pay_latency`
+//! (the bench profile builds into `release/`, the peer is a debug build). Figures only, no
+//! assertion on time.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
