@@ -334,8 +334,15 @@ fn channel_full_cycle() {
             .expect("send");
         wait_mempool(&esplora, Some(&txid.to_string())).await;
         let left = node.onchain().balance().spendable_sat;
-        assert!(left < expected - 100_000 && left > expected - 101_000, "{left}");
-        let txid = node.onchain().send_all(&faucet, None).await.expect("send all");
+        assert!(
+            left < expected - 100_000 && left > expected - 101_000,
+            "{left}"
+        );
+        let txid = node
+            .onchain()
+            .send_all(&faucet, None)
+            .await
+            .expect("send all");
         wait_mempool(&esplora, Some(&txid.to_string())).await;
         assert_eq!(node.onchain().balance().spendable_sat, 0);
         println!(
