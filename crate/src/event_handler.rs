@@ -45,7 +45,7 @@ impl NodeInner {
                 output_script,
                 ..
             } => {
-                let fee_rate = crate::payment::onchain::funding_fee_rate(&self.chain);
+                let fee_rate = wallet_fee_rate(&*self.chain);
                 let tx = match self
                     .wallet
                     .create_transaction(

@@ -549,7 +549,7 @@ impl Node {
                 "push_msat {push_msat} exceeds the channel's {amount_sat} sat"
             )));
         }
-        let fee_rate = crate::payment::onchain::funding_fee_rate(&inner.chain);
+        let fee_rate = crate::event_handler::wallet_fee_rate(&*inner.chain);
         inner
             .wallet
             .check_can_pay(amount_sat, fee_rate)

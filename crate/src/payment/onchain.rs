@@ -7,13 +7,7 @@ use crate::bitcoin::{Address, Amount, FeeRate, Txid};
 use crate::chain::wallet::WalletBalance;
 use crate::event_handler::wallet_fee_rate;
 use crate::node::NodeInner;
-use crate::types::ChainSource;
 use crate::Error;
-
-/// The fee rate for channel funding and wallet sends when the caller names none.
-pub(crate) fn funding_fee_rate(chain: &ChainSource) -> FeeRate {
-    wallet_fee_rate(chain)
-}
 
 /// Sending and receiving on-chain. Get one with [`crate::Node::onchain`].
 pub struct OnchainPayment {
@@ -50,7 +44,7 @@ impl OnchainPayment {
             Some(rate) => FeeRate::from_sat_per_vb(rate)
                 .filter(|_| rate >= 1)
                 .ok_or_else(|| Error::InvalidConfig(format!("bad fee rate {rate} sat/vB"))),
-            None => Ok(funding_fee_rate(&self.inner.chain)),
+            None => Ok(wallet_fee_rate(&*self.inner.chain)),
         }
     }
 
