@@ -537,7 +537,7 @@ impl Builder {
                 .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?,
         );
 
-        Ok(Node::from_inner(NodeInner {
+        let node = Node::from_inner(NodeInner {
             config: NodeConfig {
                 network: self.network,
                 proxy_url: self.proxy_url.clone(),
@@ -562,9 +562,16 @@ impl Builder {
             peers,
             running: AtomicBool::new(false),
             stopping: Arc::new(AtomicBool::new(false)),
+            bp_stop: Arc::new(AtomicBool::new(false)),
             tasks: Arc::new(AtomicU64::new(0)),
+            bp_tasks: Arc::new(AtomicU64::new(0)),
             last_sync: AtomicU64::new(0),
-        }))
+            chain_ready: AtomicBool::new(false),
+        });
+        crate::payment::bolt11::fail_unknown_pending(&node.inner)
+            .await
+            .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?;
+        Ok(node)
     }
 }
 

@@ -133,11 +133,12 @@ impl EventQueue {
     }
 
     /// Appends `event` and returns once it is stored. On a storage error the event is not
-    /// queued (LDK then hands its own event over again).
+    /// queued, in memory either (LDK then hands its own event over again, which must not
+    /// deliver it twice).
     pub async fn push(&self, event: Event) -> Result<(), Error> {
         let write = {
             let mut queue = self.lock();
-            queue.push_back(event);
+            queue.push_back(event.clone());
             match self.write(&queue) {
                 Ok(w) => w,
                 Err(e) => {
@@ -146,7 +147,14 @@ impl EventQueue {
                 }
             }
         };
-        write.await.map_err(Error::from)
+        if let Err(e) = write.await {
+            let mut queue = self.lock();
+            if let Some(i) = queue.iter().rposition(|e| *e == event) {
+                queue.remove(i);
+            }
+            return Err(Error::from(e));
+        }
+        Ok(())
     }
 
     /// The oldest unacknowledged event.
@@ -220,6 +228,27 @@ mod tests {
         q.handled().await.unwrap();
         q.handled().await.unwrap();
         assert!(EventQueue::load(store).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_event_whose_write_failed_is_not_queued() {
+        let full = Arc::new(crate::io::test_utils::FullStore::default());
+        let store: Arc<DynStore> = full.clone();
+        let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
+        q.push(ready(1)).await.unwrap();
+        full.set_full(true);
+        assert!(q.push(ready(2)).await.is_err());
+        // LDK hands its event over again: it must end up queued once.
+        assert_eq!(q.len(), 1);
+        full.set_full(false);
+        q.push(ready(2)).await.unwrap();
+        assert_eq!(q.len(), 2);
+        let q = EventQueue::load(store).await.unwrap();
+        assert_eq!(q.next(), Some(ready(1)));
+        q.handled().await.unwrap();
+        assert_eq!(q.next(), Some(ready(2)));
+        q.handled().await.unwrap();
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -118,6 +118,16 @@ impl NodeInner {
                     PaymentPurpose::SpontaneousPayment(_) => PaymentKind::Spontaneous,
                     _ => PaymentKind::Bolt11,
                 };
+                if self.already_reported(&id, PaymentStatus::Succeeded) {
+                    return Ok(());
+                }
+                // The event first: a stored final status means its event is queued.
+                self.queue(Event::PaymentReceived {
+                    payment_id: id.clone(),
+                    payment_hash: id.clone(),
+                    amount_msat,
+                })
+                .await?;
                 let now = runtime::now().as_secs();
                 let details = match self.payments.get(&id) {
                     Some(mut p) => {
@@ -145,12 +155,6 @@ impl NodeInner {
                     .upsert(details)
                     .await
                     .map_err(|e| self.replay(e))?;
-                self.queue(Event::PaymentReceived {
-                    payment_id: id.clone(),
-                    payment_hash: id,
-                    amount_msat,
-                })
-                .await?;
             }
             LdkEvent::PaymentSent {
                 payment_id,
@@ -163,6 +167,16 @@ impl NodeInner {
                     .map(|PaymentId(id)| id.as_hex().to_string())
                     .unwrap_or_else(|| payment_hash.0.as_hex().to_string());
                 let preimage = payment_preimage.0.as_hex().to_string();
+                if self.already_reported(&id, PaymentStatus::Succeeded) {
+                    return Ok(());
+                }
+                self.queue(Event::PaymentSuccessful {
+                    payment_id: id.clone(),
+                    payment_hash: payment_hash.0.as_hex().to_string(),
+                    preimage: preimage.clone(),
+                    fee_paid_msat,
+                })
+                .await?;
                 let updated = self
                     .payments
                     .update(&id, |p| {
@@ -179,13 +193,6 @@ impl NodeInner {
                         "payment {id} succeeded but was never recorded"
                     );
                 }
-                self.queue(Event::PaymentSuccessful {
-                    payment_id: id,
-                    payment_hash: payment_hash.0.as_hex().to_string(),
-                    preimage,
-                    fee_paid_msat,
-                })
-                .await?;
             }
             LdkEvent::PaymentFailed {
                 payment_id,
@@ -194,6 +201,15 @@ impl NodeInner {
             } => {
                 let id = payment_id.0.as_hex().to_string();
                 let text = failure_reason_text(reason);
+                if self.already_reported(&id, PaymentStatus::Failed) {
+                    return Ok(());
+                }
+                self.queue(Event::PaymentFailed {
+                    payment_id: id.clone(),
+                    payment_hash: payment_hash.map(|h| h.0.as_hex().to_string()),
+                    reason: text.clone(),
+                })
+                .await?;
                 self.payments
                     .update(&id, |p| {
                         p.status = PaymentStatus::Failed;
@@ -201,12 +217,6 @@ impl NodeInner {
                     })
                     .await
                     .map_err(|e| self.replay(e))?;
-                self.queue(Event::PaymentFailed {
-                    payment_id: id,
-                    payment_hash: payment_hash.map(|h| h.0.as_hex().to_string()),
-                    reason: text,
-                })
-                .await?;
             }
             LdkEvent::SpendableOutputs {
                 outputs,
@@ -311,6 +321,21 @@ impl NodeInner {
             }
         }
         Ok(())
+    }
+
+    /// Whether payment `id` is stored with the `outcome` an LDK event reports: the event
+    /// is a replay (LDK had not persisted that it was handled), and its application event
+    /// is already queued, so it is not queued again.
+    fn already_reported(&self, id: &str, outcome: PaymentStatus) -> bool {
+        let reported = self.payments.get(id).is_some_and(|p| p.status == outcome);
+        if reported {
+            log_at!(
+                self.logger,
+                Debug,
+                "payment {id} already recorded as {outcome:?}: not reported again"
+            );
+        }
+        reported
     }
 
     async fn queue(&self, event: Event) -> Result<(), ReplayEvent> {

@@ -43,6 +43,8 @@ use crate::{net, runtime, Error, Network};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the node tries to reconnect to peers it has channels with.
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
+/// How often reconnection checks whether the first sync is done.
+const CHAIN_READY_POLL: Duration = Duration::from_millis(100);
 /// How long `stop` waits for the background processor's final persistence.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -78,21 +80,48 @@ pub(crate) struct NodeInner {
     pub peers: Arc<PeerStore>,
     /// Set while started.
     pub running: AtomicBool,
-    /// Set by `stop`: background tasks end.
+    /// Set by `stop`: the sync and reconnect loops end, no new work is accepted.
     pub stopping: Arc<AtomicBool>,
-    /// Background tasks still running.
+    /// Set by `stop` once every peer is disconnected: the background processor writes the
+    /// channel manager one last time and ends.
+    pub bp_stop: Arc<AtomicBool>,
+    /// Sync and reconnect loops still running.
     pub tasks: Arc<AtomicU64>,
+    /// The background processor, while it runs (0 or 1).
+    pub bp_tasks: Arc<AtomicU64>,
     /// Unix time of the last successful sync (0: never).
     pub last_sync: AtomicU64,
+    /// Set by the first successful sync since start: fees are known and LDK has seen the
+    /// tip, so peers may be talked to (LDK must be synced before anything else).
+    pub chain_ready: AtomicBool,
 }
 
 impl NodeInner {
     pub fn check_running(&self) -> Result<(), Error> {
-        if self.running.load(Ordering::Acquire) {
+        if self.running.load(Ordering::Acquire) && !self.stopping.load(Ordering::Acquire) {
             Ok(())
         } else {
             Err(Error::NodeStopped)
         }
+    }
+
+    /// Ends peer traffic and tells the background tasks to end, without waiting: what
+    /// `stop` does first, `Drop` and a failed background processor do alone. Peers go
+    /// before the processor's last write, so no channel update lands after it (a manager
+    /// older than its monitors would force-close the channel on the next start).
+    fn halt(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.peer_manager.disconnect_all_peers();
+        self.bp_stop.store(true, Ordering::Release);
+    }
+
+    /// Syncs once if no sync succeeded since start: before the first connection, so LDK
+    /// negotiates with real fee rates and the current tip.
+    async fn ensure_chain_ready(&self) -> Result<(), Error> {
+        if self.chain_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        sync_inner(self).await
     }
 }
 
@@ -252,6 +281,22 @@ fn stoppable_sleep(
     })
 }
 
+/// Waits until `tasks` is 0, at most [`STOP_TIMEOUT`].
+async fn wait_tasks(inner: &NodeInner, tasks: &AtomicU64, what: &str) {
+    let start = runtime::now();
+    while tasks.load(Ordering::Acquire) > 0 {
+        if runtime::now().saturating_sub(start) > STOP_TIMEOUT {
+            log_at!(
+                inner.logger,
+                Warn,
+                "{what} did not stop within {STOP_TIMEOUT:?}"
+            );
+            return;
+        }
+        runtime::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Counts a background task while it runs.
 struct TaskGuard(Arc<AtomicU64>);
 
@@ -297,7 +342,9 @@ impl Node {
     }
 
     /// Starts the background tasks. Natively it must be called inside a tokio `LocalSet`.
-    /// Starting a running node, or one stopped before, is an error.
+    /// Starting a running node, or one stopped before, is an error. Peers are contacted
+    /// only after a first successful sync (fee rates and tip known): until Esplora answers,
+    /// `connect` and `open_channel` fail with `CHAIN_SOURCE_UNAVAILABLE`.
     pub fn start(&self) -> Result<(), Error> {
         let inner = &self.inner;
         if inner.stopping.load(Ordering::Acquire) {
@@ -321,11 +368,11 @@ impl Node {
 
     fn spawn_background_processor(&self) {
         let inner = Arc::clone(&self.inner);
-        let guard = TaskGuard::new(&inner.tasks);
+        let guard = TaskGuard::new(&inner.bp_tasks);
         runtime::spawn_local(async move {
             let _guard = guard;
             let handler_inner = Arc::clone(&inner);
-            let stopping = Arc::clone(&inner.stopping);
+            let stopping = Arc::clone(&inner.bp_stop);
             let result = process_events_async(
                 Arc::clone(&inner.store),
                 move |event| {
@@ -342,12 +389,21 @@ impl Node {
                 Arc::clone(&inner.logger),
                 Some(Arc::clone(&inner.scorer)),
                 move |d| stoppable_sleep(Arc::clone(&stopping), d),
-                true,
+                // Not "mobile": it disconnects every peer when a 100 ms sleep took over a
+                // second, which a hidden tab's throttled timers do all the time. Dead
+                // connections are found by pings and the transport's close events instead.
+                false,
                 || Some(runtime::now()),
             )
             .await;
             if let Err(e) = result {
-                log_at!(inner.logger, Error, "background processing stopped: {e}");
+                // The channel manager can no longer be written: no channel may move on.
+                log_at!(
+                    inner.logger,
+                    Error,
+                    "background processing failed, stopping the node: {e}"
+                );
+                inner.halt();
                 inner.running.store(false, Ordering::Release);
             }
         });
@@ -375,6 +431,13 @@ impl Node {
         runtime::spawn_local(async move {
             let _guard = guard;
             loop {
+                // Not before the first sync (the sync loop runs it at once).
+                if !inner.chain_ready.load(Ordering::Acquire) {
+                    if stoppable_sleep(Arc::clone(&inner.stopping), CHAIN_READY_POLL).await {
+                        break;
+                    }
+                    continue;
+                }
                 for record in inner.peers.list() {
                     if inner.stopping.load(Ordering::Acquire) {
                         break;
@@ -398,28 +461,19 @@ impl Node {
         });
     }
 
-    /// Stops the node: ends the background tasks (the background processor writes the
-    /// channel manager one last time) and disconnects every peer. A stopped node cannot be
-    /// started again; build a new one on the same store.
+    /// Stops the node: refuses new work, ends the sync and reconnect loops, disconnects
+    /// every peer, and only then lets the background processor write the channel manager
+    /// one last time. A stopped node cannot be started again; build a new one on the same
+    /// store.
     pub async fn stop(&self) -> Result<(), Error> {
         let inner = &self.inner;
-        if !inner.running.load(Ordering::Acquire) {
+        if !inner.running.load(Ordering::Acquire) || inner.stopping.swap(true, Ordering::AcqRel) {
             return Err(Error::NodeStopped);
         }
-        inner.stopping.store(true, Ordering::Release);
-        let start = runtime::now();
-        while inner.tasks.load(Ordering::Acquire) > 0 {
-            if runtime::now().saturating_sub(start) > STOP_TIMEOUT {
-                log_at!(
-                    inner.logger,
-                    Warn,
-                    "background tasks did not stop within {STOP_TIMEOUT:?}"
-                );
-                break;
-            }
-            runtime::sleep(Duration::from_millis(10)).await;
-        }
-        inner.peer_manager.disconnect_all_peers();
+        wait_tasks(inner, &inner.tasks, "the sync and reconnect loops").await;
+        // A connection finished by a loop just now is cut here too.
+        inner.halt();
+        wait_tasks(inner, &inner.bp_tasks, "the background processor").await;
         inner.running.store(false, Ordering::Release);
         log_at!(inner.logger, Info, "node {} stopped", inner.node_id);
         Ok(())
@@ -549,6 +603,7 @@ impl Node {
                 "push_msat {push_msat} exceeds the channel's {amount_sat} sat"
             )));
         }
+        inner.ensure_chain_ready().await?;
         let fee_rate = crate::event_handler::wallet_fee_rate(&*inner.chain);
         inner
             .wallet
@@ -567,21 +622,36 @@ impl Node {
                 .try_into()
                 .map_err(|_| Error::Internal("random bytes".into()))?,
         );
-        inner
-            .channel_manager
-            .create_channel(node_id, amount_sat, push_msat, user_channel_id, None, None)
-            .map_err(|e| match e {
-                APIError::APIMisuseError { err } => Error::InvalidConfig(err),
-                APIError::ChannelUnavailable { err } => Error::PeerUnreachable(err),
-                other => map_api_error(other),
-            })?;
+        // Remember the peer first: once the channel is opening, an error here would invite
+        // the caller to open a second one.
+        let peer_id = node_id.to_string();
+        let was_remembered = inner.peers.list().iter().any(|r| r.node_id == peer_id);
         inner
             .peers
             .upsert(PeerRecord {
-                node_id: node_id.to_string(),
+                node_id: peer_id.clone(),
                 address: addr.to_string(),
             })
             .await?;
+        if let Err(e) = inner.channel_manager.create_channel(
+            node_id,
+            amount_sat,
+            push_msat,
+            user_channel_id,
+            None,
+            None,
+        ) {
+            if !was_remembered {
+                if let Err(e) = inner.peers.remove(&peer_id).await {
+                    log_at!(inner.logger, Warn, "forgetting peer {peer_id}: {e}");
+                }
+            }
+            return Err(match e {
+                APIError::APIMisuseError { err } => Error::InvalidConfig(err),
+                APIError::ChannelUnavailable { err } => Error::PeerUnreachable(err),
+                other => map_api_error(other),
+            });
+        }
         log_at!(
             inner.logger,
             Info,
@@ -743,8 +813,9 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // Background tasks hold their own reference; tell them to end.
-        self.inner.stopping.store(true, Ordering::Release);
+        // Background tasks hold their own reference: cut the peers and tell them to end (the
+        // background processor still writes the channel manager last).
+        self.inner.halt();
     }
 }
 
@@ -764,6 +835,7 @@ pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
     inner
         .last_sync
         .store(runtime::now().as_secs(), Ordering::Release);
+    inner.chain_ready.store(true, Ordering::Release);
     Ok(())
 }
 
@@ -780,6 +852,7 @@ pub(crate) async fn connect_inner(
     if node_id == inner.node_id {
         return Err(Error::PeerUnreachable("cannot connect to ourselves".into()));
     }
+    inner.ensure_chain_ready().await?;
     net::connect(
         Arc::clone(&inner.peer_manager),
         node_id,
@@ -787,5 +860,11 @@ pub(crate) async fn connect_inner(
         inner.config.proxy_url.as_deref(),
         CONNECT_TIMEOUT,
     )
-    .await
+    .await?;
+    // `stop` may have cut the peers while we were dialling: no traffic after it.
+    if inner.stopping.load(Ordering::Acquire) {
+        inner.peer_manager.disconnect_by_node_id(node_id);
+        return Err(Error::NodeStopped);
+    }
+    Ok(())
 }

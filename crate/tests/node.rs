@@ -15,7 +15,8 @@ use wasm_ln::bitcoin::Txid;
 use wasm_ln::chain::esplora::EsploraChainSource;
 use wasm_ln::io::{DynStore, FilesystemStore, MemoryStore};
 use wasm_ln::{
-    Builder, Event, LogLevel, Network, Node, PaymentDirection, PaymentKind, PaymentStatus,
+    Builder, Event, LogLevel, Network, Node, PaymentDetails, PaymentDirection, PaymentKind,
+    PaymentStatus,
 };
 
 const MNEMONIC: &str =
@@ -23,6 +24,15 @@ const MNEMONIC: &str =
 const WAIT: Duration = Duration::from_secs(90);
 const FUND: u64 = 1_000_000;
 const CHANNEL: u64 = 500_000;
+
+/// A node id nobody runs here.
+const UNKNOWN_PEER: &str = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619";
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
 
 fn run<F: Future>(f: F) -> F::Output {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -662,18 +672,18 @@ fn bad_input_gets_typed_errors_and_changes_nothing() {
             .unwrap_err();
         assert_eq!(err.code(), "INVALID_INVOICE", "{err}");
         // An unreachable peer, a channel to an unknown (unreachable) peer.
-        let closed_port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            l.local_addr().expect("addr").port()
-        };
-        let unknown = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619";
+        let closed_port = closed_port();
         let err = node
-            .connect(&format!("{unknown}@127.0.0.1:{closed_port}"), true)
+            .connect(&format!("{UNKNOWN_PEER}@127.0.0.1:{closed_port}"), true)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "PEER_UNREACHABLE", "{err}");
         let err = node
-            .open_channel(&format!("{unknown}@127.0.0.1:{closed_port}"), 100_000, 0)
+            .open_channel(
+                &format!("{UNKNOWN_PEER}@127.0.0.1:{closed_port}"),
+                100_000,
+                0,
+            )
             .await
             .unwrap_err();
         assert_eq!(err.code(), "PEER_UNREACHABLE", "{err}");
@@ -746,5 +756,129 @@ fn bad_input_gets_typed_errors_and_changes_nothing() {
         // The refused builds left the store as it was: it still opens with its own seed.
         let node = builder(&esplora, store).build().await.expect("reopen");
         assert_eq!(node.list_channels().len(), channels.len());
+    });
+}
+
+/// A tab killed between recording a payment and LDK taking (or saving) it: LDK never had
+/// it, so the next start marks it Failed, once, with an event. Received payments are left
+/// alone.
+#[test]
+fn interrupted_payment_fails_on_restart() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let node = start(&esplora, Arc::clone(&store)).await;
+        let invoice = node
+            .bolt11_payment()
+            .receive_variable_amount("inbound, still open", 3600)
+            .await
+            .expect("invoice");
+        node.stop().await.expect("stop");
+        drop(node);
+        // What `send` wrote before the tab died.
+        let payments = wasm_ln::payment::PaymentStore::load(Arc::clone(&store))
+            .await
+            .expect("payment store");
+        let lost = "11".repeat(32);
+        payments
+            .upsert(PaymentDetails {
+                id: lost.clone(),
+                kind: PaymentKind::Bolt11,
+                direction: PaymentDirection::Outbound,
+                status: PaymentStatus::Pending,
+                amount_msat: Some(7_000),
+                fee_paid_msat: None,
+                payment_hash: lost.clone(),
+                preimage: None,
+                invoice: None,
+                failure_reason: None,
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .expect("record");
+
+        let node = builder(&esplora, Arc::clone(&store))
+            .build()
+            .await
+            .expect("rebuild");
+        let failed = node.payment(&lost).expect("record kept");
+        assert_eq!(failed.status, PaymentStatus::Failed);
+        assert!(
+            failed
+                .failure_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("interrupted")),
+            "{failed:?}"
+        );
+        match node.next_event() {
+            Some(Event::PaymentFailed { payment_id, .. }) => assert_eq!(payment_id, lost),
+            other => panic!("no PaymentFailed event: {other:?}"),
+        }
+        node.event_handled().await.expect("handled");
+        assert_eq!(node.next_event(), None);
+        let inbound = node.payment(&invoice.payment_hash).expect("inbound record");
+        assert_eq!(inbound.status, PaymentStatus::Pending);
+        drop(node);
+
+        // Once: a third start changes nothing and queues nothing.
+        let node = builder(&esplora, Arc::clone(&store))
+            .build()
+            .await
+            .expect("third build");
+        assert_eq!(node.next_event(), None);
+        assert_eq!(
+            node.payment(&lost).map(|p| p.status),
+            Some(PaymentStatus::Failed)
+        );
+    });
+}
+
+/// An on-chain send whose broadcast got no answer (Esplora down): it may have been relayed,
+/// so it stays pending and its coins reserved. When the next block shows the network never
+/// saw it, the coins come back. Also: no peer is dialled before a first sync.
+#[test]
+fn unanswered_broadcast_keeps_coins_until_a_block_decides() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let node = start(&esplora, Arc::clone(&store)).await;
+        fund(&esplora, &node, FUND).await;
+        node.stop().await.expect("stop");
+        drop(node);
+
+        let closed_port = closed_port();
+        let mut b = builder(&esplora, Arc::clone(&store));
+        b.set_esplora_url(format!("http://127.0.0.1:{closed_port}"));
+        let node = b.build().await.expect("build with Esplora down");
+        node.start().expect("start with Esplora down");
+        // No peer is dialled before a first sync: LDK would negotiate on guessed fees.
+        let err = node
+            .connect(&format!("{UNKNOWN_PEER}@127.0.0.1:{closed_port}"), false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "CHAIN_SOURCE_UNAVAILABLE", "{err}");
+        let to = esplora.faucet_address().to_string();
+        let err = node
+            .onchain()
+            .send_to_address(&to, 30_000, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "CHAIN_SOURCE_UNAVAILABLE", "{err}");
+        // The coin is reserved and the send shows as pending: the balance tells the truth
+        // whichever way it goes.
+        let balance = node.onchain().balance();
+        assert_eq!(balance.confirmed_sat, 0, "{balance:?}");
+        assert!(balance.spendable_sat < FUND - 30_000, "{balance:?}");
+        node.stop().await.expect("stop");
+        drop(node);
+
+        let node = start(&esplora, Arc::clone(&store)).await;
+        esplora.mine(1).await.expect("mine");
+        wait_until(&node, "the unsent transaction dropped", |n| {
+            n.onchain().balance().confirmed_sat == FUND
+        })
+        .await;
+        node.stop().await.expect("stop");
     });
 }

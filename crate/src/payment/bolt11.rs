@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lightning::ln::channelmanager::{Bolt11PaymentError, RetryableSendFailure};
-use lightning::ln::channelmanager::{PaymentId, Retry, MIN_FINAL_CLTV_EXPIRY_DELTA};
+use lightning::ln::channelmanager::{
+    PaymentId, RecentPaymentDetails, Retry, MIN_FINAL_CLTV_EXPIRY_DELTA,
+};
 use lightning::routing::router::{RouteHint, RouteHintHop, RouteParametersConfig};
 use lightning::sign::{NodeSigner, Recipient};
 use lightning::types::payment::PaymentHash;
@@ -16,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitcoin::hashes::{sha256, Hash};
 use crate::bitcoin::hex::DisplayHex;
+use crate::event::Event;
+use crate::logger::log_at;
 use crate::node::NodeInner;
 use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
 use crate::{runtime, Error, Network};
@@ -263,23 +267,8 @@ impl Bolt11Payment {
             max_total_routing_fee_msat: max_fee_msat,
             ..RouteParametersConfig::default()
         };
-        inner
-            .channel_manager
-            .pay_for_bolt11_invoice(
-                &invoice,
-                PaymentId(hash.0),
-                amount_msat,
-                config,
-                Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
-            )
-            .map_err(|e| match e {
-                Bolt11PaymentError::InvalidAmount => {
-                    Error::InvalidInvoice("the amount does not suit the invoice".into())
-                }
-                Bolt11PaymentError::SendingFailed(f) => send_failure(f),
-            })?;
-        // LDK's events are handled on this thread only after we yield, so the record exists
-        // before any outcome arrives.
+        // The record first: if the tab dies right after LDK took the payment, the next
+        // start finds it Pending and asks LDK what became of it.
         let now = runtime::now().as_secs();
         inner
             .payments
@@ -298,8 +287,101 @@ impl Bolt11Payment {
                 updated_at: now,
             })
             .await?;
+        let sent = inner
+            .channel_manager
+            .pay_for_bolt11_invoice(
+                &invoice,
+                PaymentId(hash.0),
+                amount_msat,
+                config,
+                Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
+            )
+            .map_err(|e| match e {
+                Bolt11PaymentError::InvalidAmount => {
+                    Error::InvalidInvoice("the amount does not suit the invoice".into())
+                }
+                Bolt11PaymentError::SendingFailed(f) => send_failure(f),
+            });
+        if let Err(e) = sent {
+            return Err(record_refused(inner, &id, e).await);
+        }
+        // LDK's events are handled on this thread only after we yield: the outcome updates
+        // the record we wrote.
         wait_for_outcome(inner, &id).await
     }
+}
+
+/// Marks the payment `id` Failed because LDK refused it before sending anything, and
+/// returns `e` (the caller's answer: no event is queued for it).
+pub(crate) async fn record_refused(inner: &NodeInner, id: &str, e: Error) -> Error {
+    let reason = e.to_string();
+    if let Err(store_err) = inner
+        .payments
+        .update(id, |p| {
+            p.status = PaymentStatus::Failed;
+            p.failure_reason = Some(reason);
+        })
+        .await
+    {
+        // Still Pending on disk: the next start sees LDK never had it and fails it.
+        log_at!(
+            inner.logger,
+            Warn,
+            "recording refused payment {id}: {store_err}"
+        );
+    }
+    e
+}
+
+/// At start, before any event is handled: outbound payments still Pending that LDK does not
+/// know (the tab died between our record and LDK taking the payment, or before LDK saved
+/// it) never left; they are marked Failed, with a `PaymentFailed` event. Returns how many.
+pub(crate) async fn fail_unknown_pending(inner: &NodeInner) -> Result<usize, Error> {
+    let known: Vec<String> = inner
+        .channel_manager
+        .list_recent_payments()
+        .into_iter()
+        .map(|p| match p {
+            RecentPaymentDetails::AwaitingInvoice { payment_id }
+            | RecentPaymentDetails::Pending { payment_id, .. }
+            | RecentPaymentDetails::Fulfilled { payment_id, .. }
+            | RecentPaymentDetails::Abandoned { payment_id, .. } => {
+                payment_id.0.as_hex().to_string()
+            }
+        })
+        .collect();
+    let lost: Vec<PaymentDetails> = inner
+        .payments
+        .list()
+        .into_iter()
+        .filter(|p| {
+            p.direction == PaymentDirection::Outbound
+                && p.status == PaymentStatus::Pending
+                && !known.contains(&p.id)
+        })
+        .collect();
+    for p in &lost {
+        let reason = "interrupted before it was sent: nothing left the node".to_string();
+        log_at!(inner.logger, Warn, "payment {}: {reason}", p.id);
+        // The event first, as the event handler does: a stored final status means its
+        // event is queued.
+        inner
+            .events
+            .push(Event::PaymentFailed {
+                payment_id: p.id.clone(),
+                payment_hash: Some(p.payment_hash.clone()),
+                reason: reason.clone(),
+            })
+            .await?;
+        inner
+            .payments
+            .update(&p.id, |p| {
+                p.status = PaymentStatus::Failed;
+                p.failure_reason = Some(reason);
+            })
+            .await?;
+    }
+    Ok(lost.len())
 }
 
 pub(crate) fn send_failure(f: RetryableSendFailure) -> Error {

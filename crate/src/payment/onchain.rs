@@ -80,14 +80,32 @@ impl OnchainPayment {
         fee_rate: FeeRate,
     ) -> Result<Txid, Error> {
         let wallet = &self.inner.wallet;
+        let client = self.inner.chain.client();
         let tx = wallet
             .create_transaction(address.script_pubkey(), amount, fee_rate)
             .await?;
-        if let Err(e) = self.inner.chain.client().broadcast(&tx).await {
-            // Not broadcast: give the inputs back.
-            wallet.cancel_transaction(&tx).await?;
-            return Err(Error::from(e));
+        let txid = tx.compute_txid();
+        match client.broadcast(&tx).await {
+            Ok(()) => Ok(txid),
+            // The server answered that the network refused it: give the inputs back.
+            Err(e @ esplora_client::Error::HttpResponse { status, .. })
+                if (400..500).contains(&status) =>
+            {
+                wallet.cancel_transaction(&tx).await?;
+                Err(Error::from(e))
+            }
+            // No answer (timeout, 5xx, dropped connection): it may have been relayed. It stays
+            // in the wallet as pending, its inputs reserved, so the balance shows the spend;
+            // a wallet sync after the next block drops it if the network never saw it.
+            Err(e) => match client.get_tx(&txid).await {
+                Ok(Some(_)) => Ok(txid),
+                _ => Err(Error::ChainSourceUnavailable(format!(
+                    "broadcasting {txid} got no answer ({e}); it may still reach the network. \
+                     Its coins stay reserved until a sync after the next block shows whether \
+                     it did: do not send again before then, another send would spend other \
+                     coins"
+                ))),
+            },
         }
-        Ok(tx.compute_txid())
     }
 }

@@ -6,11 +6,14 @@ use lightning::ln::channelmanager::RecipientOnionFields;
 use lightning::ln::channelmanager::{PaymentId, Retry};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::sign::EntropySource;
-use lightning::types::payment::PaymentPreimage;
+use lightning::types::payment::{PaymentHash, PaymentPreimage};
 
+use crate::bitcoin::hashes::{sha256, Hash};
 use crate::bitcoin::hex::DisplayHex;
 use crate::node::NodeInner;
-use crate::payment::bolt11::{send_failure, wait_for_outcome, PAYMENT_RETRY_ATTEMPTS};
+use crate::payment::bolt11::{
+    record_refused, send_failure, wait_for_outcome, PAYMENT_RETRY_ATTEMPTS,
+};
 use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
 use crate::{net, runtime, Error};
 
@@ -44,17 +47,9 @@ impl SpontaneousPayment {
             PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_EXPIRY_DELTA, false),
             amount_msat,
         );
-        let hash = inner
-            .channel_manager
-            .send_spontaneous_payment(
-                Some(preimage),
-                RecipientOnionFields::spontaneous_empty(),
-                payment_id,
-                params,
-                Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
-            )
-            .map_err(send_failure)?;
+        let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
         let id = payment_id.0.as_hex().to_string();
+        // The record first, as for invoices (see `Bolt11Payment::send`).
         let now = runtime::now().as_secs();
         inner
             .payments
@@ -73,6 +68,15 @@ impl SpontaneousPayment {
                 updated_at: now,
             })
             .await?;
+        if let Err(e) = inner.channel_manager.send_spontaneous_payment(
+            Some(preimage),
+            RecipientOnionFields::spontaneous_empty(),
+            payment_id,
+            params,
+            Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
+        ) {
+            return Err(record_refused(inner, &id, send_failure(e)).await);
+        }
         wait_for_outcome(inner, &id).await
     }
 }

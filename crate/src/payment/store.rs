@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use lightning::io;
 use serde::{Deserialize, Serialize};
 
 use crate::io::{
@@ -121,9 +120,11 @@ impl PaymentStore {
     }
 
     /// Stores `details` (new or replacing the record with its id) and waits for the write.
+    /// When the write fails the record in memory goes back to what is stored, so nobody
+    /// acts on a status that would be lost.
     pub async fn upsert(&self, mut details: PaymentDetails) -> Result<(), Error> {
         details.updated_at = runtime::now().as_secs();
-        let write = {
+        let (write, previous) = {
             let mut payments = self.lock();
             let bytes = serde_json::to_vec(&details)
                 .map_err(|e| Error::Internal(format!("serialising a payment: {e}")))?;
@@ -133,10 +134,21 @@ impl PaymentStore {
                 &details.id,
                 bytes,
             );
-            payments.insert(details.id.clone(), details);
-            write
+            let previous = payments.insert(details.id.clone(), details.clone());
+            (write, previous)
         };
-        write.await.map_err(|e: io::Error| Error::from(e))
+        if let Err(e) = write.await {
+            let mut payments = self.lock();
+            // Unless a later change replaced it meanwhile.
+            if payments.get(&details.id) == Some(&details) {
+                match previous {
+                    Some(p) => payments.insert(details.id.clone(), p),
+                    None => payments.remove(&details.id),
+                };
+            }
+            return Err(Error::from(e));
+        }
+        Ok(())
     }
 
     /// Applies `change` to the payment `id`, if it exists, and stores the result. Returns the
@@ -199,6 +211,26 @@ mod tests {
         let ids: Vec<_> = reloaded.list().into_iter().map(|p| p.id).collect();
         assert_eq!(ids, ["aa", "bb"]);
         assert_eq!(reloaded.get("bb").unwrap().fee_paid_msat, Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_the_stored_record() {
+        let full = Arc::new(crate::io::test_utils::FullStore::default());
+        let payments = PaymentStore::load(full.clone()).await.unwrap();
+        payments.upsert(payment("aa", 1)).await.unwrap();
+        full.set_full(true);
+        let err = payments
+            .update("aa", |p| p.status = PaymentStatus::Succeeded)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "STORAGE_UNAVAILABLE");
+        assert!(payments.upsert(payment("bb", 2)).await.is_err());
+        // Memory shows what is stored, not what failed to be.
+        assert_eq!(payments.get("aa").unwrap().status, PaymentStatus::Pending);
+        assert!(payments.get("bb").is_none());
+        full.set_full(false);
+        let reloaded = PaymentStore::load(full).await.unwrap();
+        assert_eq!(reloaded.list(), payments.list());
     }
 
     #[tokio::test]
