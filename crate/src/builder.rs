@@ -47,7 +47,7 @@ use crate::io::{
     DynStore, MemoryStore, NodeMetadata, NODE_METADATA_KEY, NODE_METADATA_PRIMARY_NAMESPACE,
     NODE_METADATA_SECONDARY_NAMESPACE,
 };
-use crate::logger::{LogLevel, NodeLogger};
+use crate::logger::{log_at, LogLevel, NodeLogger};
 use crate::node::{Node, NodeConfig, NodeInner};
 use crate::payment::PaymentStore;
 use crate::peer_store::PeerStore;
@@ -568,9 +568,15 @@ impl Builder {
             last_sync: AtomicU64::new(0),
             chain_ready: AtomicBool::new(false),
         });
-        crate::payment::bolt11::fail_unknown_pending(&node.inner)
-            .await
-            .map_err(|e| BuildError::StorageUnavailable(e.to_string()))?;
+        // A full store must not keep the user from their channels: the records stay
+        // Pending and the next build tries again.
+        if let Err(e) = crate::payment::bolt11::fail_unknown_pending(&node.inner).await {
+            log_at!(
+                node.inner.logger,
+                Warn,
+                "failing payments LDK does not know: {e}"
+            );
+        }
         Ok(node)
     }
 }

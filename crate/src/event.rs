@@ -157,6 +157,11 @@ impl EventQueue {
         Ok(())
     }
 
+    /// Whether `event` waits in the queue (not yet handled).
+    pub fn contains(&self, event: &Event) -> bool {
+        self.lock().contains(event)
+    }
+
     /// The oldest unacknowledged event.
     pub fn next(&self) -> Option<Event> {
         self.lock().front().cloned()

@@ -339,6 +339,11 @@ impl NodeInner {
     }
 
     async fn queue(&self, event: Event) -> Result<(), ReplayEvent> {
+        // Replayed after its event was stored but its payment status was not: still
+        // waiting in the queue, it is not queued twice.
+        if self.events.contains(&event) {
+            return Ok(());
+        }
         self.events.push(event).await.map_err(|e| self.replay(e))
     }
 

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitcoin::hex::DisplayHex;
 use crate::bitcoin::secp256k1::PublicKey;
+use crate::chain::esplora::SyncStats;
 use crate::chain::wallet::WalletBalance;
 use crate::event::{Event, EventQueue};
 use crate::io::DynStore;
@@ -47,6 +48,8 @@ const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 const CHAIN_READY_POLL: Duration = Duration::from_millis(100);
 /// How long `stop` waits for the background processor's final persistence.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `stop` waits for the loops and dials in progress: longer than a dial can take.
+const LOOPS_STOP_TIMEOUT: Duration = Duration::from_secs(CONNECT_TIMEOUT.as_secs() + 5);
 
 /// What the builder decided, kept by the node.
 #[derive(Clone, Debug)]
@@ -115,13 +118,14 @@ impl NodeInner {
         self.bp_stop.store(true, Ordering::Release);
     }
 
-    /// Syncs once if no sync succeeded since start: before the first connection, so LDK
-    /// negotiates with real fee rates and the current tip.
+    /// Syncs LDK once if that never succeeded since start: before the first connection,
+    /// so LDK negotiates with real fee rates and the current tip. (Not the wallet: a
+    /// failing wallet scan must not keep the node from its channels.)
     async fn ensure_chain_ready(&self) -> Result<(), Error> {
         if self.chain_ready.load(Ordering::Acquire) {
             return Ok(());
         }
-        sync_inner(self).await
+        sync_ldk(self).await.map(|_| ())
     }
 }
 
@@ -281,20 +285,17 @@ fn stoppable_sleep(
     })
 }
 
-/// Waits until `tasks` is 0, at most [`STOP_TIMEOUT`].
-async fn wait_tasks(inner: &NodeInner, tasks: &AtomicU64, what: &str) {
+/// Waits until `tasks` is 0, at most `timeout`; whether it got there.
+async fn wait_tasks(inner: &NodeInner, tasks: &AtomicU64, timeout: Duration, what: &str) -> bool {
     let start = runtime::now();
     while tasks.load(Ordering::Acquire) > 0 {
-        if runtime::now().saturating_sub(start) > STOP_TIMEOUT {
-            log_at!(
-                inner.logger,
-                Warn,
-                "{what} did not stop within {STOP_TIMEOUT:?}"
-            );
-            return;
+        if runtime::now().saturating_sub(start) > timeout {
+            log_at!(inner.logger, Warn, "{what} did not stop within {timeout:?}");
+            return false;
         }
         runtime::sleep(Duration::from_millis(10)).await;
     }
+    true
 }
 
 /// Counts a background task while it runs.
@@ -461,19 +462,41 @@ impl Node {
         });
     }
 
-    /// Stops the node: refuses new work, ends the sync and reconnect loops, disconnects
-    /// every peer, and only then lets the background processor write the channel manager
-    /// one last time. A stopped node cannot be started again; build a new one on the same
-    /// store.
+    /// Stops the node: refuses new work, ends the sync and reconnect loops and the dials
+    /// in progress, disconnects every peer, and only then lets the background processor
+    /// write the channel manager one last time. A stopped node cannot be started again;
+    /// build a new one on the same store, once `stop` returned `Ok`: a
+    /// `STORAGE_UNAVAILABLE` error means the last write has not finished yet (call `stop`
+    /// again to keep waiting).
     pub async fn stop(&self) -> Result<(), Error> {
         let inner = &self.inner;
-        if !inner.running.load(Ordering::Acquire) || inner.stopping.swap(true, Ordering::AcqRel) {
+        if !inner.running.load(Ordering::Acquire) {
             return Err(Error::NodeStopped);
         }
-        wait_tasks(inner, &inner.tasks, "the sync and reconnect loops").await;
-        // A connection finished by a loop just now is cut here too.
+        if !inner.stopping.swap(true, Ordering::AcqRel) {
+            wait_tasks(
+                inner,
+                &inner.tasks,
+                LOOPS_STOP_TIMEOUT,
+                "the sync and reconnect loops",
+            )
+            .await;
+        }
+        // Whatever connected meanwhile is cut here too.
         inner.halt();
-        wait_tasks(inner, &inner.bp_tasks, "the background processor").await;
+        if !wait_tasks(
+            inner,
+            &inner.bp_tasks,
+            STOP_TIMEOUT,
+            "the background processor",
+        )
+        .await
+        {
+            return Err(Error::StorageUnavailable(format!(
+                "the channel manager's last write did not finish within {STOP_TIMEOUT:?}: \
+                 call stop again, and build no other node on this store before it succeeds"
+            )));
+        }
         inner.running.store(false, Ordering::Release);
         log_at!(inner.logger, Info, "node {} stopped", inner.node_id);
         Ok(())
@@ -624,6 +647,8 @@ impl Node {
         );
         // Remember the peer first: once the channel is opening, an error here would invite
         // the caller to open a second one.
+        // `stop` may have begun during the awaits above.
+        inner.check_running()?;
         let peer_id = node_id.to_string();
         let was_remembered = inner.peers.list().iter().any(|r| r.node_id == peer_id);
         inner
@@ -819,14 +844,22 @@ impl Drop for Node {
     }
 }
 
-/// Syncs LDK's chain view (channel manager, chain monitor, sweeper), then the wallet.
-pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
+/// Brings LDK's chain view (channel manager, chain monitor, sweeper) to the tip, fees
+/// included; from then on peers may be contacted.
+async fn sync_ldk(inner: &NodeInner) -> Result<SyncStats, Error> {
     let confirmables: [&dyn Confirm; 3] = [
         &*inner.channel_manager,
         &*inner.chain_monitor,
         &*inner.sweeper,
     ];
     let stats = inner.chain.sync(&confirmables).await?;
+    inner.chain_ready.store(true, Ordering::Release);
+    Ok(stats)
+}
+
+/// Syncs LDK's chain view, then the wallet.
+pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
+    let stats = sync_ldk(inner).await?;
     // The wallet only changes with a new block, except for a payment to an address handed
     // out since the last sync (seen in the mempool): an idle sync stays one request.
     if stats.changed || inner.wallet.needs_sync() {
@@ -835,7 +868,6 @@ pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
     inner
         .last_sync
         .store(runtime::now().as_secs(), Ordering::Release);
-    inner.chain_ready.store(true, Ordering::Release);
     Ok(())
 }
 
@@ -852,6 +884,9 @@ pub(crate) async fn connect_inner(
     if node_id == inner.node_id {
         return Err(Error::PeerUnreachable("cannot connect to ourselves".into()));
     }
+    inner.check_running()?;
+    // Counted with the loops: `stop` waits for dials before it disconnects everyone.
+    let _guard = TaskGuard::new(&inner.tasks);
     inner.ensure_chain_ready().await?;
     net::connect(
         Arc::clone(&inner.peer_manager),

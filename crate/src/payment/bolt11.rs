@@ -287,6 +287,10 @@ impl Bolt11Payment {
                 updated_at: now,
             })
             .await?;
+        // `stop` may have begun during the write.
+        if let Err(e) = inner.check_running() {
+            return Err(record_refused(inner, &id, e).await);
+        }
         let sent = inner
             .channel_manager
             .pay_for_bolt11_invoice(
@@ -333,9 +337,11 @@ pub(crate) async fn record_refused(inner: &NodeInner, id: &str, e: Error) -> Err
     e
 }
 
-/// At start, before any event is handled: outbound payments still Pending that LDK does not
-/// know (the tab died between our record and LDK taking the payment, or before LDK saved
-/// it) never left; they are marked Failed, with a `PaymentFailed` event. Returns how many.
+/// At build, before any event is handled: outbound payments still Pending that LDK does not
+/// know are marked Failed, with a `PaymentFailed` event. Mostly the tab died between our
+/// record and LDK taking (or saving) the payment, so nothing left the node; LDK may also have
+/// dropped a payment whose `PaymentFailed` it had queued but not yet delivered, hence a
+/// reason that claims no more. Returns how many.
 pub(crate) async fn fail_unknown_pending(inner: &NodeInner) -> Result<usize, Error> {
     let known: Vec<String> = inner
         .channel_manager
@@ -361,7 +367,7 @@ pub(crate) async fn fail_unknown_pending(inner: &NodeInner) -> Result<usize, Err
         })
         .collect();
     for p in &lost {
-        let reason = "interrupted before it was sent: nothing left the node".to_string();
+        let reason = "interrupted: unknown to LDK after a restart".to_string();
         log_at!(inner.logger, Warn, "payment {}: {reason}", p.id);
         // The event first, as the event handler does: a stored final status means its
         // event is queued.

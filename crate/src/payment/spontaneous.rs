@@ -68,6 +68,9 @@ impl SpontaneousPayment {
                 updated_at: now,
             })
             .await?;
+        if let Err(e) = inner.check_running() {
+            return Err(record_refused(inner, &id, e).await);
+        }
         if let Err(e) = inner.channel_manager.send_spontaneous_payment(
             Some(preimage),
             RecipientOnionFields::spontaneous_empty(),
