@@ -645,10 +645,10 @@ impl Node {
                 .try_into()
                 .map_err(|_| Error::Internal("random bytes".into()))?,
         );
-        // Remember the peer first: once the channel is opening, an error here would invite
-        // the caller to open a second one.
         // `stop` may have begun during the awaits above.
         inner.check_running()?;
+        // Remember the peer first: once the channel is opening, an error here would invite
+        // the caller to open a second one.
         let peer_id = node_id.to_string();
         let was_remembered = inner.peers.list().iter().any(|r| r.node_id == peer_id);
         inner
