@@ -137,18 +137,16 @@ impl NodeInner {
                         p
                     }
                     None => PaymentDetails {
-                        id: id.clone(),
-                        kind,
-                        direction: PaymentDirection::Inbound,
                         status: PaymentStatus::Succeeded,
-                        amount_msat: Some(amount_msat),
-                        fee_paid_msat: None,
-                        payment_hash: id.clone(),
                         preimage,
-                        invoice: None,
-                        failure_reason: None,
-                        created_at: now,
-                        updated_at: now,
+                        ..PaymentDetails::pending(
+                            id.clone(),
+                            kind,
+                            PaymentDirection::Inbound,
+                            id.clone(),
+                            Some(amount_msat),
+                            now,
+                        )
                     },
                 };
                 self.payments

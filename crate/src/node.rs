@@ -650,7 +650,7 @@ impl Node {
         // Remember the peer first: once the channel is opening, an error here would invite
         // the caller to open a second one.
         let peer_id = node_id.to_string();
-        let was_remembered = inner.peers.list().iter().any(|r| r.node_id == peer_id);
+        let was_remembered = inner.peers.get(&peer_id).is_some();
         inner
             .peers
             .upsert(PeerRecord {

@@ -151,18 +151,15 @@ impl Bolt11Payment {
         inner
             .payments
             .upsert(PaymentDetails {
-                id: id.clone(),
-                kind: PaymentKind::Bolt11,
-                direction: PaymentDirection::Inbound,
-                status: PaymentStatus::Pending,
-                amount_msat,
-                fee_paid_msat: None,
-                payment_hash: id.clone(),
-                preimage: None,
                 invoice: Some(invoice.to_string()),
-                failure_reason: None,
-                created_at: created,
-                updated_at: created,
+                ..PaymentDetails::pending(
+                    id.clone(),
+                    PaymentKind::Bolt11,
+                    PaymentDirection::Inbound,
+                    id.clone(),
+                    amount_msat,
+                    created,
+                )
             })
             .await?;
         Ok(ReceivedInvoice {
@@ -267,74 +264,72 @@ impl Bolt11Payment {
             max_total_routing_fee_msat: max_fee_msat,
             ..RouteParametersConfig::default()
         };
-        // The record first: if the tab dies right after LDK took the payment, the next
-        // start finds it Pending and asks LDK what became of it.
-        let now = runtime::now().as_secs();
-        inner
-            .payments
-            .upsert(PaymentDetails {
-                id: id.clone(),
-                kind: PaymentKind::Bolt11,
-                direction: PaymentDirection::Outbound,
-                status: PaymentStatus::Pending,
-                amount_msat: Some(amount),
-                fee_paid_msat: None,
-                payment_hash: id.clone(),
-                preimage: None,
-                invoice: Some(invoice.to_string()),
-                failure_reason: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .await?;
-        // `stop` may have begun during the write.
-        if let Err(e) = inner.check_running() {
-            return Err(record_refused(inner, &id, e).await);
-        }
-        let sent = inner
-            .channel_manager
-            .pay_for_bolt11_invoice(
-                &invoice,
-                PaymentId(hash.0),
-                amount_msat,
-                config,
-                Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
+        let record = PaymentDetails {
+            invoice: Some(invoice.to_string()),
+            ..PaymentDetails::pending(
+                id.clone(),
+                PaymentKind::Bolt11,
+                PaymentDirection::Outbound,
+                id,
+                Some(amount),
+                runtime::now().as_secs(),
             )
-            .map_err(|e| match e {
-                Bolt11PaymentError::InvalidAmount => {
-                    Error::InvalidInvoice("the amount does not suit the invoice".into())
-                }
-                Bolt11PaymentError::SendingFailed(f) => send_failure(f),
-            });
-        if let Err(e) = sent {
-            return Err(record_refused(inner, &id, e).await);
-        }
-        // LDK's events are handled on this thread only after we yield: the outcome updates
-        // the record we wrote.
-        wait_for_outcome(inner, &id).await
+        };
+        send_recorded(inner, record, || {
+            inner
+                .channel_manager
+                .pay_for_bolt11_invoice(
+                    &invoice,
+                    PaymentId(hash.0),
+                    amount_msat,
+                    config,
+                    Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
+                )
+                .map_err(|e| match e {
+                    Bolt11PaymentError::InvalidAmount => {
+                        Error::InvalidInvoice("the amount does not suit the invoice".into())
+                    }
+                    Bolt11PaymentError::SendingFailed(f) => send_failure(f),
+                })
+        })
+        .await
     }
 }
 
-/// Marks the payment `id` Failed because LDK refused it before sending anything, and
-/// returns `e` (the caller's answer: no event is queued for it).
-pub(crate) async fn record_refused(inner: &NodeInner, id: &str, e: Error) -> Error {
-    let reason = e.to_string();
-    if let Err(store_err) = inner
-        .payments
-        .update(id, |p| {
-            p.status = PaymentStatus::Failed;
-            p.failure_reason = Some(reason);
-        })
-        .await
-    {
-        // Still Pending on disk: the next start sees LDK never had it and fails it.
-        log_at!(
-            inner.logger,
-            Warn,
-            "recording refused payment {id}: {store_err}"
-        );
+/// Stores `record` (an outbound payment, Pending), only then hands the payment to LDK with
+/// `send`, and waits for the outcome. The record first: if the tab dies right after LDK took
+/// the payment, the next start finds it Pending and asks LDK what became of it. If `stop`
+/// began during the write, or LDK refuses, the record is marked Failed (no event: the
+/// caller gets the error).
+pub(crate) async fn send_recorded(
+    inner: &NodeInner,
+    record: PaymentDetails,
+    send: impl FnOnce() -> Result<(), Error>,
+) -> Result<PaymentDetails, Error> {
+    let id = record.id.clone();
+    inner.payments.upsert(record).await?;
+    if let Err(e) = inner.check_running().and_then(|()| send()) {
+        let reason = e.to_string();
+        if let Err(store_err) = inner
+            .payments
+            .update(&id, |p| {
+                p.status = PaymentStatus::Failed;
+                p.failure_reason = Some(reason);
+            })
+            .await
+        {
+            // Still Pending on disk: the next start sees LDK never had it and fails it.
+            log_at!(
+                inner.logger,
+                Warn,
+                "recording refused payment {id}: {store_err}"
+            );
+        }
+        return Err(e);
     }
-    e
+    // LDK's events are handled on this thread only after we yield: the outcome updates
+    // the record we wrote.
+    wait_for_outcome(inner, &id).await
 }
 
 /// At build, before any event is handled: outbound payments still Pending that LDK does not

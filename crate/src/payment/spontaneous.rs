@@ -11,10 +11,8 @@ use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use crate::bitcoin::hashes::{sha256, Hash};
 use crate::bitcoin::hex::DisplayHex;
 use crate::node::NodeInner;
-use crate::payment::bolt11::{
-    record_refused, send_failure, wait_for_outcome, PAYMENT_RETRY_ATTEMPTS,
-};
-use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
+use crate::payment::bolt11::{send_failure, send_recorded, PAYMENT_RETRY_ATTEMPTS};
+use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind};
 use crate::{net, runtime, Error};
 
 /// The final CLTV delta of keysend payments (as ldk-node).
@@ -48,38 +46,27 @@ impl SpontaneousPayment {
             amount_msat,
         );
         let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
-        let id = payment_id.0.as_hex().to_string();
-        // The record first, as for invoices (see `Bolt11Payment::send`).
-        let now = runtime::now().as_secs();
-        inner
-            .payments
-            .upsert(PaymentDetails {
-                id: id.clone(),
-                kind: PaymentKind::Spontaneous,
-                direction: PaymentDirection::Outbound,
-                status: PaymentStatus::Pending,
-                amount_msat: Some(amount_msat),
-                fee_paid_msat: None,
-                payment_hash: hash.0.as_hex().to_string(),
-                preimage: None,
-                invoice: None,
-                failure_reason: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .await?;
-        if let Err(e) = inner.check_running() {
-            return Err(record_refused(inner, &id, e).await);
-        }
-        if let Err(e) = inner.channel_manager.send_spontaneous_payment(
-            Some(preimage),
-            RecipientOnionFields::spontaneous_empty(),
-            payment_id,
-            params,
-            Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
-        ) {
-            return Err(record_refused(inner, &id, send_failure(e)).await);
-        }
-        wait_for_outcome(inner, &id).await
+        let record = PaymentDetails::pending(
+            payment_id.0.as_hex().to_string(),
+            PaymentKind::Spontaneous,
+            PaymentDirection::Outbound,
+            hash.0.as_hex().to_string(),
+            Some(amount_msat),
+            runtime::now().as_secs(),
+        );
+        send_recorded(inner, record, || {
+            inner
+                .channel_manager
+                .send_spontaneous_payment(
+                    Some(preimage),
+                    RecipientOnionFields::spontaneous_empty(),
+                    payment_id,
+                    params,
+                    Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
+                )
+                .map(|_| ())
+                .map_err(send_failure)
+        })
+        .await
     }
 }

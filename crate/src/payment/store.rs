@@ -76,6 +76,33 @@ pub struct PaymentDetails {
     pub updated_at: u64,
 }
 
+impl PaymentDetails {
+    /// A new record, Pending, created (and last changed) at `created_at`.
+    pub(crate) fn pending(
+        id: String,
+        kind: PaymentKind,
+        direction: PaymentDirection,
+        payment_hash: String,
+        amount_msat: Option<u64>,
+        created_at: u64,
+    ) -> Self {
+        PaymentDetails {
+            id,
+            kind,
+            direction,
+            status: PaymentStatus::Pending,
+            amount_msat,
+            fee_paid_msat: None,
+            payment_hash,
+            preimage: None,
+            invoice: None,
+            failure_reason: None,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+}
+
 /// All payments, in memory and in the store.
 pub struct PaymentStore {
     payments: Mutex<HashMap<String, PaymentDetails>>,
