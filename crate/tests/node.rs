@@ -523,10 +523,13 @@ fn restart_keeps_state() {
             v
         };
         println!("handled before restart: {pending_events:?}");
+        node.stop().await.expect("stop");
+        // Read after `stop`: what was true when it returned must be what a new node finds.
+        // (Read before, a commitment update still in flight would move the balance by an
+        // HTLC output's fee.)
         let channels = node.list_channels();
         let payments = node.list_payments();
         let balances = node.balances();
-        node.stop().await.expect("stop");
         assert_eq!(node.stop().await.unwrap_err().code(), "NODE_STOPPED");
         drop(node);
 
