@@ -89,8 +89,9 @@ run test-wasm-ln-chromium tests env CHROMEDRIVER=/usr/bin/chromedriver \
   WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test -p wasm-ln --target wasm32-unknown-unknown
 
-# Browser end-to-end: our PeerManager in Chromium reaches a real ldk-node peer through
-# wasm-ln-proxy (crate/tests/web_transport.rs, feature `e2e`). This suite starts
+# Browser end-to-end (feature `e2e`): our PeerManager in Chromium reaches a real ldk-node peer
+# through wasm-ln-proxy (crate/tests/web_transport.rs), and a whole node on IndexedDB funds,
+# opens, pays, restarts and closes against it (crate/tests/web_node.rs). This suite starts
 # regtest-esplora (with its bitcoind), the peer and the proxy on free loopback ports, passes
 # their addresses to the test at compile time, and stops all three afterwards.
 e2e_pids=()
@@ -164,10 +165,11 @@ e2e_suite() {
   env CHROMEDRIVER=/usr/bin/chromedriver \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     WASM_BINDGEN_TEST_TIMEOUT=180 \
+    WASM_LN_TEST_ESPLORA_URL="http://127.0.0.1:$esplora_port" \
     WASM_LN_TEST_PROXY_URL="ws://127.0.0.1:$proxy_port" \
     WASM_LN_TEST_PEER="$peer_id@127.0.0.1:$peer_port" \
     WASM_LN_TEST_DEAD_URL="ws://127.0.0.1:$dead_port" \
-    cargo test -p wasm-ln --target wasm32-unknown-unknown --features e2e --test web_transport
+    cargo test -p wasm-ln --target wasm32-unknown-unknown --features e2e --test web_transport --test web_node
   local rc=$?
   e2e_stop
   echo "== proxy log"; tail -n 20 "$dir/proxy.log"

@@ -4,10 +4,13 @@
 //! as in the browser.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{wait_until, Snapshot, WAIT};
 use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
 use regtest_esplora::{regtest_address, RegtestEsplora};
 use serde_json::json;
@@ -21,7 +24,6 @@ use wasm_ln::{
 
 const MNEMONIC: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
-const WAIT: Duration = Duration::from_secs(90);
 const FUND: u64 = 1_000_000;
 const CHANNEL: u64 = 500_000;
 
@@ -81,24 +83,6 @@ async fn wait_event(node: &Node, what: &str, pred: impl Fn(&Event) -> bool) -> E
             return ev;
         }
         println!("skipping event {ev:?}");
-    }
-}
-
-/// Polls `check` (syncing the node first) until it holds.
-async fn wait_until(node: &Node, what: &str, check: impl Fn(&Node) -> bool) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let _ = node.sync().await;
-        if check(node) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: balances {:?}, channels {:?}",
-            node.balances(),
-            node.list_channels()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -524,29 +508,12 @@ fn restart_keeps_state() {
         };
         println!("handled before restart: {pending_events:?}");
         node.stop().await.expect("stop");
-        // Read after `stop`: what was true when it returned must be what a new node finds.
-        // (Read before, a commitment update still in flight would move the balance by an
-        // HTLC output's fee.)
-        let channels = node.list_channels();
-        let payments = node.list_payments();
-        let balances = node.balances();
+        let before = Snapshot::of(&node);
         assert_eq!(node.stop().await.unwrap_err().code(), "NODE_STOPPED");
         drop(node);
 
         let node = start(&esplora, Arc::clone(&store)).await;
-        assert_eq!(
-            node.list_channels()
-                .iter()
-                .map(|c| (&c.channel_id, c.capacity_sat))
-                .collect::<Vec<_>>(),
-            channels
-                .iter()
-                .map(|c| (&c.channel_id, c.capacity_sat))
-                .collect::<Vec<_>>()
-        );
-        assert_eq!(node.list_payments(), payments);
-        assert_eq!(node.balances().onchain, balances.onchain);
-        assert_eq!(node.balances().lightning_msat, balances.lightning_msat);
+        assert_eq!(Snapshot::of(&node), before);
         match node.next_event() {
             Some(Event::PaymentReceived { amount_msat, .. }) => assert_eq!(amount_msat, 4_000_000),
             other => panic!("the unacknowledged event is gone: {other:?}"),

@@ -801,6 +801,37 @@ async fn count_requests(State(s): S, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// CORS as a public Esplora answers it (`Access-Control-Allow-Origin: *`), so that a node in a
+/// browser page, served from another origin, can use this server. Preflights are answered
+/// here, before routing and counting: a browser sends them for JSON POSTs, not the node's
+/// own requests.
+async fn cors(req: Request, next: Next) -> Response {
+    let mut resp = if req.method() == axum::http::Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::HeaderValue::from_static("content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            header::HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(req).await
+    };
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    resp
+}
+
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/blocks/tip/height", get(tip_height))
@@ -865,6 +896,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(cors))
         .with_state(state)
 }
 

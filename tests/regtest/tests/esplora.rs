@@ -640,6 +640,50 @@ async fn request_counter_fee_table_and_rpc_info() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_cross_origin_requests_like_a_public_esplora() {
+    let es = start().await;
+    let http = reqwest::Client::new();
+    es.reset_request_counts().await.unwrap();
+    let origin = "http://127.0.0.1:1";
+    // A browser's preflight for a JSON POST to a control endpoint.
+    let pre = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/regtest/mine", es.esplora_url()),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), reqwest::StatusCode::NO_CONTENT);
+    let h = pre.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    assert!(h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("content-type"));
+    // The API's answers, errors included, carry the header too.
+    for (path, status) in [("/blocks/tip/height", 200), ("/tx/nothex", 400)] {
+        let r = http
+            .get(format!("{}{path}", es.esplora_url()))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+    }
+    // A preflight is not an Esplora request: the counter only saw the two GETs.
+    assert_eq!(es.request_count("").await.unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripthash_history_pages_of_25() {
     let es = start().await;
     let c = client(&es);
