@@ -81,6 +81,154 @@ impl From<Network> for bitcoin::Network {
     }
 }
 
+/// Where the node keeps its state. In JavaScript `{ kind: "indexeddb", name? }` or
+/// `{ kind: "memory" }`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StorageConfig {
+    /// The browser's IndexedDB, in the database `name` (default [`DEFAULT_STORAGE_NAME`]).
+    IndexedDb {
+        /// The database name; one node per database.
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// In memory: everything is lost when the page goes. For tests and throwaway nodes.
+    Memory,
+}
+
+/// The IndexedDB database a node uses unless told otherwise.
+pub const DEFAULT_STORAGE_NAME: &str = "wasm-ln";
+
+impl StorageConfig {
+    /// The database name of an IndexedDB store (`None` for memory).
+    pub fn indexeddb_name(&self) -> Option<&str> {
+        match self {
+            StorageConfig::IndexedDb { name } => {
+                Some(name.as_deref().unwrap_or(DEFAULT_STORAGE_NAME))
+            }
+            StorageConfig::Memory => None,
+        }
+    }
+}
+
+/// The seed: a BIP39 mnemonic to restore, or none to generate one.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedConfig {
+    /// The words; `None` generates a new mnemonic (creation only).
+    #[serde(default)]
+    pub mnemonic: Option<String>,
+    /// The optional BIP39 passphrase (the "25th word"), part of the seed itself.
+    #[serde(default)]
+    pub bip39_passphrase: Option<String>,
+}
+
+// Never print the words.
+impl fmt::Debug for SeedConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeedConfig")
+            .field("mnemonic", &self.mnemonic.as_ref().map(|_| "<redacted>"))
+            .field(
+                "bip39_passphrase",
+                &self.bip39_passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// The LSP, as `{ nodeId, address }` (`host:port`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LspConfig {
+    /// Its node id, hex.
+    pub node_id: String,
+    /// Where it listens, `host:port`.
+    pub address: String,
+}
+
+/// The one configuration object JavaScript passes to `LightningNode.create` / `open`
+/// (camelCase there). Unknown fields are refused, so a misspelt option is an
+/// `INVALID_CONFIG` error rather than a silently ignored one.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The network.
+    pub network: Network,
+    /// The Esplora REST API, `http(s)://…`.
+    pub esplora_url: String,
+    /// The WebSocket-to-TCP proxy, `ws(s)://…`; needed in a browser to reach peers.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
+    /// An LSP to use for inbound liquidity.
+    #[serde(default)]
+    pub lsp: Option<LspConfig>,
+    /// Where state is kept.
+    pub storage: StorageConfig,
+    /// The seed; absent means "generate" (creation only).
+    #[serde(default)]
+    pub seed: SeedConfig,
+    /// `"error" | "warn" | "info" | "debug" | "trace"`; default `"warn"`.
+    #[serde(default)]
+    pub log_level: Option<String>,
+    /// Seconds between background syncs; default 30.
+    #[serde(default)]
+    pub sync_interval_secs: Option<u32>,
+}
+
+impl NodeConfig {
+    /// A [`Builder`](crate::Builder) with everything but the store set; the caller opens
+    /// the store ([`NodeConfig::storage`]) and passes it with `set_store`.
+    pub fn builder(&self) -> Result<crate::Builder, Error> {
+        let mut b = crate::Builder::new();
+        b.set_network(self.network)
+            .set_esplora_url(&self.esplora_url);
+        if let Some(proxy) = &self.proxy_url {
+            b.set_proxy_url(proxy);
+        }
+        if let Some(lsp) = &self.lsp {
+            b.set_lsp(format!("{}@{}", lsp.node_id, lsp.address));
+        }
+        if let Some(words) = &self.seed.mnemonic {
+            b.set_mnemonic(
+                words.as_str(),
+                self.seed.bip39_passphrase.clone().unwrap_or_default(),
+            );
+        } else if self.seed.bip39_passphrase.is_some() {
+            return Err(Error::InvalidConfig(
+                "seed.bip39Passphrase needs seed.mnemonic".into(),
+            ));
+        }
+        if let Some(level) = &self.log_level {
+            b.set_log_level(parse_log_level(level)?);
+        }
+        if let Some(secs) = self.sync_interval_secs {
+            if secs == 0 {
+                return Err(Error::InvalidConfig(
+                    "syncIntervalSecs must be at least 1".into(),
+                ));
+            }
+            b.set_sync_interval(core::time::Duration::from_secs(secs.into()));
+        }
+        Ok(b)
+    }
+}
+
+fn parse_log_level(s: &str) -> Result<crate::LogLevel, Error> {
+    use crate::LogLevel;
+    Ok(match s {
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "info" => LogLevel::Info,
+        "debug" => LogLevel::Debug,
+        "trace" => LogLevel::Trace,
+        other => {
+            return Err(Error::InvalidConfig(format!(
+                "unknown logLevel {other:?}: expected \"error\", \"warn\", \"info\", \"debug\" or \"trace\""
+            )))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +247,99 @@ mod tests {
             let err = bad.parse::<Network>().unwrap_err();
             assert_eq!(err.code(), "INVALID_CONFIG", "{bad:?}");
         }
+    }
+
+    fn parse(json: &str) -> Result<NodeConfig, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    const MINIMAL: &str =
+        r#"{"network":"regtest","esploraUrl":"http://127.0.0.1:9","storage":{"kind":"memory"}}"#;
+
+    #[test]
+    fn node_config_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.network, Network::Regtest);
+        assert_eq!(c.storage, StorageConfig::Memory);
+        assert_eq!(c.storage.indexeddb_name(), None);
+        assert_eq!(c.seed, SeedConfig::default());
+        assert!(c.proxy_url.is_none() && c.lsp.is_none() && c.log_level.is_none());
+        let c = parse(
+            r#"{"network":"signet","esploraUrl":"https://e","proxyUrl":"wss://p",
+                "storage":{"kind":"indexeddb"},"seed":{"mnemonic":"a b"},
+                "lsp":{"nodeId":"02ab","address":"h:1"},"logLevel":"debug","syncIntervalSecs":5}"#,
+        )
+        .unwrap();
+        assert_eq!(c.storage.indexeddb_name(), Some(DEFAULT_STORAGE_NAME));
+        assert_eq!(c.seed.mnemonic.as_deref(), Some("a b"));
+        assert_eq!(c.lsp.unwrap().address, "h:1");
+        let c = parse(r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"indexeddb","name":"shop"}}"#)
+            .unwrap();
+        assert_eq!(c.storage.indexeddb_name(), Some("shop"));
+    }
+
+    #[test]
+    fn node_config_refuses_unknown_and_missing_fields() {
+        for (json, why) in [
+            (
+                r#"{"esploraUrl":"http://e","storage":{"kind":"memory"}}"#,
+                "missing field `network`",
+            ),
+            (
+                r#"{"network":"mainnet","esploraUrl":"http://e","storage":{"kind":"memory"}}"#,
+                "unknown variant `mainnet`",
+            ),
+            (
+                r#"{"network":"regtest","esploraURL":"http://e","storage":{"kind":"memory"}}"#,
+                "unknown field `esploraURL`",
+            ),
+            (
+                r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"localstorage"}}"#,
+                "unknown variant `localstorage`",
+            ),
+            (
+                r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"memory"},"seed":{"passphrase":"x"}}"#,
+                "unknown field `passphrase`",
+            ),
+            (
+                r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"memory"},"syncIntervalSecs":-1}"#,
+                "invalid value",
+            ),
+        ] {
+            let err = parse(json).unwrap_err();
+            assert!(err.contains(why), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn node_config_values_are_checked_when_building() {
+        let with = |field: &str| {
+            let json = MINIMAL.replacen('{', &format!("{{{field},"), 1);
+            parse(&json).unwrap().builder().map(|_| ()).unwrap_err()
+        };
+        for field in [
+            r#""logLevel":"loud""#,
+            r#""syncIntervalSecs":0"#,
+            r#""seed":{"bip39Passphrase":"x"}"#,
+        ] {
+            assert_eq!(with(field).code(), "INVALID_CONFIG", "{field}");
+        }
+        assert!(parse(MINIMAL).unwrap().builder().is_ok());
+    }
+
+    #[test]
+    fn seed_config_never_prints_the_words() {
+        let c = parse(&MINIMAL.replacen(
+            '{',
+            r#"{"seed":{"mnemonic":"secret words","bip39Passphrase":"pw"},"#,
+            1,
+        ))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("secret") && !shown.contains("pw\""),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -54,6 +54,15 @@ pub fn keys_manager(bip39_seed: &[u8; 64]) -> Result<KeysManager, Error> {
     ))
 }
 
+/// The node id `bip39_seed` gives, without building a node: known before any storage is
+/// touched, so that two tabs cannot run one node (the browser layer locks it).
+pub fn node_id(bip39_seed: &[u8; 64]) -> Result<lightning::bitcoin::secp256k1::PublicKey, Error> {
+    use lightning::sign::{NodeSigner, Recipient};
+    keys_manager(bip39_seed)?
+        .get_node_id(Recipient::Node)
+        .map_err(|()| Error::Internal("no node id".into()))
+}
+
 /// BIP84 coin type: 0 on bitcoin, 1 on every test network.
 pub fn bip84_coin_type(network: Network) -> u32 {
     match network.to_bitcoin() {
@@ -114,6 +123,7 @@ mod tests {
         let b = keys_manager(&abandon_seed()).unwrap();
         let id = |k: &KeysManager| k.get_node_id(lightning::sign::Recipient::Node).unwrap();
         assert_eq!(id(&a), id(&b));
+        assert_eq!(node_id(&abandon_seed()).unwrap(), id(&a));
     }
 
     #[test]

@@ -108,6 +108,17 @@ impl NodeInner {
         }
     }
 
+    /// Refuses once `stop` has begun (or the node was dropped); a node built but not yet
+    /// started passes. For calls that write the store: after `stop` another instance (a new
+    /// tab) may own it.
+    pub fn check_not_stopped(&self) -> Result<(), Error> {
+        if self.stopping.load(Ordering::Acquire) {
+            Err(Error::NodeStopped)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Ends peer traffic and tells the background tasks to end, without waiting: what
     /// `stop` does first, `Drop` and a failed background processor do alone. Peers go
     /// before the processor's last write, so no channel update lands after it (a manager
@@ -507,6 +518,7 @@ impl Node {
     /// was handed out since the last sync: the wallet sees unconfirmed payments only to
     /// addresses handed out since the last sync, the rest with the next block.
     pub async fn sync(&self) -> Result<(), Error> {
+        self.inner.check_not_stopped()?;
         sync_inner(&self.inner).await
     }
 
@@ -564,6 +576,7 @@ impl Node {
     /// Disconnects `node_id` and forgets it (no reconnection), unless we have channels with
     /// it: then it is only disconnected, and reconnected later.
     pub async fn disconnect(&self, node_id: &str) -> Result<(), Error> {
+        self.inner.check_not_stopped()?;
         let id = net::parse_node_id(node_id)?;
         let has_channels = !self
             .inner
@@ -832,6 +845,8 @@ impl Node {
 
     /// Marks the event [`Node::next_event`] returned as handled: it is not delivered again.
     pub async fn event_handled(&self) -> Result<(), Error> {
+        // Once stopped, the next instance delivers the event again instead.
+        self.inner.check_not_stopped()?;
         self.inner.events.handled().await
     }
 }

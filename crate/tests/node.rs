@@ -699,9 +699,27 @@ fn bad_input_gets_typed_errors_and_changes_nothing() {
         assert_eq!(node.balances().onchain, balances.onchain);
         assert_eq!(node.list_peers(), peers);
         node.stop().await.expect("stop");
-        // A stopped node refuses calls.
+        // A stopped node refuses calls, above all those that write the store: another
+        // instance (a new tab) may own it now.
         let err = node.bolt11_payment().receive(1, "x", 60).await.unwrap_err();
         assert_eq!(err.code(), "NODE_STOPPED");
+        let faucet = esplora.faucet_address().to_string();
+        let refusals = [
+            node.onchain().new_address().await.map(|_| ()),
+            node.onchain()
+                .send_to_address(&faucet, 10_000, None)
+                .await
+                .map(|_| ()),
+            node.onchain().send_all(&faucet, None).await.map(|_| ()),
+            node.sync().await,
+            node.disconnect(&peer.node_id).await,
+            node.event_handled().await,
+        ];
+        for (i, r) in refusals.into_iter().enumerate() {
+            assert_eq!(r.unwrap_err().code(), "NODE_STOPPED", "call {i}");
+        }
+        assert_eq!(node.list_payments(), payments_with_own);
+        assert_eq!(node.onchain().balance(), balances.onchain);
         drop(node);
 
         // Bad configuration: mnemonic, Esplora URL, proxy URL; a store of another network or seed.

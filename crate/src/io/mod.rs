@@ -370,6 +370,23 @@ pub(crate) async fn read_json_or_default<T: serde::de::DeserializeOwned + Defaul
     }
 }
 
+/// Whether `store` already belongs to a node (holds its [`NodeMetadata`]): creating a new
+/// wallet there is refused, opening one where there is none too.
+pub async fn holds_node(store: &DynStore) -> Result<bool, Error> {
+    match store
+        .read(
+            NODE_METADATA_PRIMARY_NAMESPACE,
+            NODE_METADATA_SECONDARY_NAMESPACE,
+            NODE_METADATA_KEY,
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Which node a store belongs to, kept under [`NODE_METADATA_KEY`]. On start the node reads
 /// it (or writes it, for a fresh store) and refuses a store of another network or seed with
 /// [`NodeMetadata::check`] before handing anything to LDK.
@@ -473,6 +490,30 @@ mod tests {
         // Spot-check LDK's values did not move under us.
         assert_eq!(CHANNEL_MANAGER_PERSISTENCE_KEY, "manager");
         assert_eq!(CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE, "monitors");
+    }
+
+    #[test]
+    fn holds_node_only_once_metadata_is_written() {
+        let store = memory::MemoryStore::new();
+        let holds =
+            |s: &memory::MemoryStore| test_utils::block_on(holds_node(s as &DynStore)).unwrap();
+        assert!(!holds(&store));
+        let meta = NodeMetadata {
+            network: Network::Regtest,
+            node_id: PublicKey::from_secret_key(
+                &Secp256k1::new(),
+                &SecretKey::from_slice(&[7; 32]).unwrap(),
+            ),
+        };
+        test_utils::block_on(KVStore::write(
+            &store,
+            NODE_METADATA_PRIMARY_NAMESPACE,
+            NODE_METADATA_SECONDARY_NAMESPACE,
+            NODE_METADATA_KEY,
+            meta.encode(),
+        ))
+        .unwrap();
+        assert!(holds(&store));
     }
 
     #[test]

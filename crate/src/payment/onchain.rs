@@ -21,6 +21,7 @@ impl OnchainPayment {
 
     /// A new receiving address, remembered (and watched) across restarts.
     pub async fn new_address(&self) -> Result<Address, Error> {
+        self.inner.check_not_stopped()?;
         self.inner.wallet.new_address().await
     }
 
@@ -79,6 +80,7 @@ impl OnchainPayment {
         amount: Option<Amount>,
         fee_rate: FeeRate,
     ) -> Result<Txid, Error> {
+        self.inner.check_not_stopped()?;
         let wallet = &self.inner.wallet;
         let client = self.inner.chain.client();
         let tx = wallet

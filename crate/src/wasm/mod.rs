@@ -1,6 +1,12 @@
 //! wasm-bindgen bindings: the JavaScript face of the crate. Only conversions live here;
 //! behaviour lives in the portable modules so it is tested natively too.
 
+mod lock;
+mod node;
+
+pub use lock::WebLock;
+pub use node::LightningNode;
+
 use wasm_bindgen::prelude::*;
 
 use crate::{Error, Network};
@@ -32,4 +38,22 @@ pub fn to_js_error(err: Error) -> JsValue {
         &JsValue::from_str(err.code()),
     );
     js.into()
+}
+
+/// Reads a JavaScript argument object into `T`; a wrong shape is `INVALID_CONFIG` with
+/// serde's words (which field, what was expected). It goes through a JSON value because
+/// serde-wasm-bindgen reads only the fields a struct names: a misspelt option would be
+/// dropped silently instead of refused by `deny_unknown_fields`.
+pub fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, Error> {
+    let json: serde_json::Value = serde_wasm_bindgen::from_value(value)
+        .map_err(|e| Error::InvalidConfig(format!("not plain data: {e}")))?;
+    serde_json::from_value(json).map_err(|e| Error::InvalidConfig(e.to_string()))
+}
+
+/// Turns a result into a plain JavaScript value: objects (not `Map`s), `null` for `None`,
+/// numbers for amounts (one beyond 2^53 is an `INTERNAL` error rather than a rounded one).
+pub fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| to_js_error(Error::Internal(format!("result not representable: {e}"))))
 }

@@ -1,0 +1,568 @@
+//! `LightningNode`: the [`Node`] as a JavaScript class. One config object in, plain objects
+//! out (camelCase, amounts as numbers named `…Sat(s)` or `…Msat`), every failure an
+//! `LnError` with a stable `code`. Async methods return Promises.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use js_sys::{Promise, Reflect};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use super::lock::WebLock;
+use super::{from_js, to_js, to_js_error};
+use crate::config::{NodeConfig, StorageConfig};
+use crate::io::{self, DynStore, IndexedDbStore, MemoryStore};
+use crate::{keys, seed, Error, Node, NodeStatus, PaymentStatus};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+export type Network = "bitcoin" | "testnet" | "signet" | "regtest";
+export interface NodeConfig {
+  network: Network;
+  esploraUrl: string;
+  proxyUrl?: string;
+  lsp?: { nodeId: string; address: string };
+  storage: { kind: "indexeddb"; name?: string } | { kind: "memory" };
+  seed?: { mnemonic?: string; bip39Passphrase?: string };
+  logLevel?: "error" | "warn" | "info" | "debug" | "trace";
+  syncIntervalSecs?: number;
+}
+export interface NodeInfo {
+  isRunning: boolean; nodeId: string; network: Network; blockHeight: number; blockHash: string;
+  syncedAt: number | null; peers: number; channels: number;
+  storagePersisted: boolean | null; version: string;
+}
+export interface WalletBalance { confirmedSat: number; unconfirmedSat: number; immatureSat: number; spendableSat: number; }
+export interface PeerDetails { nodeId: string; address: string | null; connected: boolean; persisted: boolean; }
+export interface ChannelDetails {
+  channelId: string; userChannelId: string; counterpartyNodeId: string; fundingTxo: string | null;
+  capacitySat: number; outboundCapacityMsat: number; inboundCapacityMsat: number;
+  isReady: boolean; isUsable: boolean; isOutbound: boolean;
+  confirmations: number | null; confirmationsRequired: number | null;
+}
+export interface ClaimableBalance { channelId: string | null; amountSat: number; kind: string; availableAtHeight: number | null; }
+export interface Balances { onchain: WalletBalance; lightningMsat: number; claimable: ClaimableBalance[]; }
+export type PaymentStatus = "pending" | "succeeded" | "failed";
+export interface PaymentDetails {
+  id: string; kind: "bolt11" | "spontaneous"; direction: "inbound" | "outbound"; status: PaymentStatus;
+  amountMsat: number | null; feePaidMsat: number | null; paymentHash: string;
+  preimage: string | null; invoice: string | null; failureReason: string | null;
+  createdAt: number; updatedAt: number;
+}
+export interface ReceivedInvoice { invoice: string; paymentHash: string; expiresAt: number; }
+export type LnEvent =
+  | { type: "channelPending"; channelId: string; userChannelId: string; counterpartyNodeId: string; fundingTxo: string }
+  | { type: "channelReady"; channelId: string; userChannelId: string; counterpartyNodeId: string }
+  | { type: "channelClosed"; channelId: string; userChannelId: string; counterpartyNodeId: string | null; reason: string }
+  | { type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number }
+  | { type: "paymentSuccessful"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
+  | { type: "paymentFailed"; paymentId: string; paymentHash: string | null; reason: string };
+"#;
+
+/// A Lightning node in this page or worker.
+#[wasm_bindgen]
+pub struct LightningNode {
+    node: Rc<Node>,
+    mnemonic: Option<String>,
+    storage_persisted: Option<bool>,
+    // Held while the node may run; released (dropped) only after a clean `stop`.
+    locks: Rc<std::cell::RefCell<Vec<WebLock>>>,
+}
+
+/// `getInfo()`: the node's status, plus what only the browser layer knows.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Info {
+    #[serde(flatten)]
+    status: NodeStatus,
+    storage_persisted: Option<bool>,
+    version: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OpenChannelArgs {
+    peer: String,
+    amount_sats: u64,
+    #[serde(default)]
+    push_msat: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CloseChannelArgs {
+    channel_id: String,
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReceiveArgs {
+    #[serde(default)]
+    amount_msat: Option<u64>,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "default_expiry")]
+    expiry_secs: u32,
+}
+
+fn default_expiry() -> u32 {
+    3600
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendArgs {
+    invoice: String,
+    #[serde(default)]
+    amount_msat: Option<u64>,
+    #[serde(default)]
+    max_fee_msat: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KeysendArgs {
+    node_id: String,
+    amount_msat: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OnchainSendArgs {
+    address: String,
+    amount_sats: u64,
+    #[serde(default)]
+    fee_rate_sat_per_vb: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendAllArgs {
+    address: String,
+    #[serde(default)]
+    fee_rate_sat_per_vb: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListPaymentsArgs {
+    #[serde(default)]
+    status: Option<PaymentStatus>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OpenedChannel {
+    user_channel_id: String,
+}
+
+/// Create a node (`must_exist == false`) or open one (`true`).
+async fn build(config: JsValue, must_exist: bool) -> Result<LightningNode, Error> {
+    let config: NodeConfig = from_js(config)?;
+    let mut builder = config.builder()?;
+    // The seed first: its node id names the lock taken before any storage is touched.
+    let (mnemonic, generated) = match &config.seed.mnemonic {
+        Some(words) => (seed::parse_mnemonic(words)?, false),
+        None if must_exist => {
+            return Err(Error::InvalidConfig(
+                "seed.mnemonic is needed to open a node: the seed is not stored".into(),
+            ))
+        }
+        None => (seed::generate_mnemonic()?, true),
+    };
+    let passphrase = config.seed.bip39_passphrase.clone().unwrap_or_default();
+    let node_id = keys::node_id(&mnemonic.to_seed(&passphrase))?;
+    let words = mnemonic.to_string();
+    builder.set_mnemonic(words.as_str(), passphrase);
+
+    let mut locks = Vec::new();
+    let db = config.storage.indexeddb_name();
+    let mut names = vec![format!("wasm-ln:node:{}:{node_id}", config.network)];
+    if let Some(db) = db {
+        names.push(format!("wasm-ln:db:{db}"));
+    }
+    for name in names {
+        match WebLock::try_acquire(&name).await {
+            Ok(Some(lock)) => locks.push(lock),
+            outcome => {
+                release_all(locks).await;
+                return Err(outcome.err().unwrap_or(Error::NodeLocked));
+            }
+        }
+    }
+    match build_locked(&config, builder, must_exist).await {
+        Ok((node, storage_persisted)) => Ok(LightningNode {
+            node: Rc::new(node),
+            mnemonic: generated.then_some(words),
+            storage_persisted,
+            locks: Rc::new(std::cell::RefCell::new(locks)),
+        }),
+        Err(e) => {
+            // Nothing runs: let the caller (or another tab) retry at once.
+            release_all(locks).await;
+            Err(e)
+        }
+    }
+}
+
+async fn release_all(locks: Vec<WebLock>) {
+    for lock in locks {
+        lock.release().await;
+    }
+}
+
+/// The part of [`build`] done under the locks: storage, build, start.
+async fn build_locked(
+    config: &NodeConfig,
+    mut builder: crate::Builder,
+    must_exist: bool,
+) -> Result<(Node, Option<bool>), Error> {
+    let db = config.storage.indexeddb_name();
+    let (store, storage_persisted): (Arc<DynStore>, _) = match &config.storage {
+        StorageConfig::IndexedDb { .. } => {
+            let name = db.unwrap_or(crate::config::DEFAULT_STORAGE_NAME);
+            let store = IndexedDbStore::open(name).await?;
+            (Arc::new(store), request_persistent_storage().await)
+        }
+        StorageConfig::Memory => (Arc::new(MemoryStore::new()), None),
+    };
+    let holds = io::holds_node(&*store).await?;
+    if must_exist && !holds {
+        return Err(Error::InvalidConfig(format!(
+            "no node in storage {:?}: create it with LightningNode.create",
+            db.unwrap_or("memory")
+        )));
+    }
+    if !must_exist && holds {
+        return Err(Error::InvalidConfig(format!(
+            "storage {:?} already holds a node: open it with LightningNode.open (nothing was overwritten)",
+            db.unwrap_or("memory")
+        )));
+    }
+    builder.set_store(store);
+    let node = builder.build().await.map_err(Error::from)?;
+    node.start()?;
+    Ok((node, storage_persisted))
+}
+
+/// Asks the browser not to evict this origin's storage under pressure (`navigator.storage
+/// .persist()`); `None` where the API is missing.
+async fn request_persistent_storage() -> Option<bool> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
+    let persist: js_sys::Function = Reflect::get(&storage, &"persist".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let promise: Promise = persist.call0(&storage).ok()?.dyn_into().ok()?;
+    JsFuture::from(promise).await.ok()?.as_bool()
+}
+
+/// Runs `f` on the node as a Promise of its serialised result.
+fn promise<T, F>(node: &Rc<Node>, f: impl FnOnce(Rc<Node>) -> F) -> Promise
+where
+    T: Serialize,
+    F: core::future::Future<Output = Result<T, Error>> + 'static,
+{
+    let fut = f(Rc::clone(node));
+    future_to_promise(async move { to_js(&fut.await.map_err(to_js_error)?) })
+}
+
+/// Like [`promise`], with the call's argument object parsed first.
+fn promise_with<A, T, F>(
+    node: &Rc<Node>,
+    args: JsValue,
+    f: impl FnOnce(Rc<Node>, A) -> F,
+) -> Promise
+where
+    A: serde::de::DeserializeOwned,
+    T: Serialize,
+    F: core::future::Future<Output = Result<T, Error>> + 'static,
+{
+    match from_js::<A>(args) {
+        Ok(args) => promise(node, |n| f(n, args)),
+        Err(e) => Promise::reject(&to_js_error(e)),
+    }
+}
+
+impl Drop for LightningNode {
+    /// `free()` without a clean `stop()`: the node may still be winding down in a pending
+    /// call, so its locks stay held until the page or worker goes.
+    fn drop(&mut self) {
+        for lock in self.locks.borrow_mut().drain(..) {
+            core::mem::forget(lock);
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl LightningNode {
+    /// Creates a new node in empty storage and starts it: with `seed.mnemonic` it restores
+    /// that wallet, without one it generates a mnemonic ([`LightningNode::mnemonic`]).
+    /// Refused when the storage already holds a node, and with `NODE_LOCKED` while this
+    /// node or storage is in use in another tab or worker.
+    #[wasm_bindgen(unchecked_return_type = "LightningNode")]
+    pub async fn create(
+        #[wasm_bindgen(unchecked_param_type = "NodeConfig")] config: JsValue,
+    ) -> Result<LightningNode, JsValue> {
+        build(config, false).await.map_err(to_js_error)
+    }
+
+    /// Opens the node kept in `config.storage` and starts it. `seed.mnemonic` is required:
+    /// the seed is not stored.
+    #[wasm_bindgen(unchecked_return_type = "LightningNode")]
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "NodeConfig")] config: JsValue,
+    ) -> Result<LightningNode, JsValue> {
+        build(config, true).await.map_err(to_js_error)
+    }
+
+    /// The mnemonic `create` generated, once; `undefined` afterwards and for restored or
+    /// opened nodes. It is not stored anywhere: show it to the user to write down.
+    pub fn mnemonic(&mut self) -> Option<String> {
+        self.mnemonic.take()
+    }
+
+    /// Our node id, hex.
+    #[wasm_bindgen(getter, js_name = nodeId)]
+    pub fn node_id(&self) -> String {
+        self.node.node_id().to_string()
+    }
+
+    #[wasm_bindgen(js_name = getInfo, unchecked_return_type = "Promise<NodeInfo>")]
+    pub fn get_info(&self) -> Promise {
+        let storage_persisted = self.storage_persisted;
+        promise(&self.node, move |n| async move {
+            Ok(Info {
+                status: n.status(),
+                storage_persisted,
+                version: crate::VERSION,
+            })
+        })
+    }
+
+    /// Syncs with the chain now (it also runs in the background).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn sync(&self) -> Promise {
+        promise(&self.node, |n| async move { n.sync().await })
+    }
+
+    #[wasm_bindgen(js_name = newAddress, unchecked_return_type = "Promise<string>")]
+    pub fn new_address(&self) -> Promise {
+        promise(&self.node, |n| async move {
+            Ok(n.onchain().new_address().await?.to_string())
+        })
+    }
+
+    #[wasm_bindgen(js_name = onchainBalance, unchecked_return_type = "Promise<WalletBalance>")]
+    pub fn onchain_balance(&self) -> Promise {
+        promise(&self.node, |n| async move { Ok(n.onchain().balance()) })
+    }
+
+    /// Pays `amountSats` to `address`; resolves with the txid.
+    #[wasm_bindgen(js_name = onchainSend, unchecked_return_type = "Promise<string>")]
+    pub fn onchain_send(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ address: string; amountSats: number; feeRateSatPerVb?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: OnchainSendArgs| async move {
+            let txid = n
+                .onchain()
+                .send_to_address(&a.address, a.amount_sats, a.fee_rate_sat_per_vb)
+                .await?;
+            Ok(txid.to_string())
+        })
+    }
+
+    /// Sends every spendable coin to `address`; resolves with the txid.
+    #[wasm_bindgen(js_name = onchainSendAll, unchecked_return_type = "Promise<string>")]
+    pub fn onchain_send_all(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ address: string; feeRateSatPerVb?: number }")]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: SendAllArgs| async move {
+            let txid = n
+                .onchain()
+                .send_all(&a.address, a.fee_rate_sat_per_vb)
+                .await?;
+            Ok(txid.to_string())
+        })
+    }
+
+    /// Connects to `nodeId@host:port` through the proxy; with `persist` the node also
+    /// reconnects to it after restarts.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn connect(&self, peer: String, persist: Option<bool>) -> Promise {
+        promise(&self.node, move |n| async move {
+            n.connect(&peer, persist.unwrap_or(false)).await
+        })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn disconnect(&self, node_id: String) -> Promise {
+        promise(
+            &self.node,
+            move |n| async move { n.disconnect(&node_id).await },
+        )
+    }
+
+    #[wasm_bindgen(js_name = listPeers, unchecked_return_type = "Promise<PeerDetails[]>")]
+    pub fn list_peers(&self) -> Promise {
+        promise(&self.node, |n| async move { Ok(n.list_peers()) })
+    }
+
+    /// Opens a channel of `amountSats` to `peer` (`nodeId@host:port`); resolves once the
+    /// funding is negotiated, with our id for the channel (events tell the rest).
+    #[wasm_bindgen(js_name = openChannel, unchecked_return_type = "Promise<{ userChannelId: string }>")]
+    pub fn open_channel(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ peer: string; amountSats: number; pushMsat?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: OpenChannelArgs| async move {
+            let user_channel_id = n.open_channel(&a.peer, a.amount_sats, a.push_msat).await?;
+            Ok(OpenedChannel { user_channel_id })
+        })
+    }
+
+    #[wasm_bindgen(js_name = listChannels, unchecked_return_type = "Promise<ChannelDetails[]>")]
+    pub fn list_channels(&self) -> Promise {
+        promise(&self.node, |n| async move { Ok(n.list_channels()) })
+    }
+
+    /// Closes a channel cooperatively, or with `force` unilaterally (funds come back after
+    /// a delay: see `balances().claimable`).
+    #[wasm_bindgen(js_name = closeChannel, unchecked_return_type = "Promise<void>")]
+    pub fn close_channel(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ channelId: string; force?: boolean }")]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: CloseChannelArgs| async move {
+            if a.force {
+                n.force_close_channel(&a.channel_id).await
+            } else {
+                n.close_channel(&a.channel_id).await
+            }
+        })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<Balances>")]
+    pub fn balances(&self) -> Promise {
+        promise(&self.node, |n| async move { Ok(n.balances()) })
+    }
+
+    /// A BOLT11 invoice; without `amountMsat` the payer chooses the amount.
+    #[wasm_bindgen(js_name = bolt11Receive, unchecked_return_type = "Promise<ReceivedInvoice>")]
+    pub fn bolt11_receive(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ amountMsat?: number; description?: string; expirySecs?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: ReceiveArgs| async move {
+            let pay = n.bolt11_payment();
+            match a.amount_msat {
+                Some(msat) => pay.receive(msat, &a.description, a.expiry_secs).await,
+                None => {
+                    pay.receive_variable_amount(&a.description, a.expiry_secs)
+                        .await
+                }
+            }
+        })
+    }
+
+    /// Pays a BOLT11 invoice; settles when the payment does (succeeded, or an `LnError`).
+    #[wasm_bindgen(js_name = bolt11Send, unchecked_return_type = "Promise<PaymentDetails>")]
+    pub fn bolt11_send(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ invoice: string; amountMsat?: number; maxFeeMsat?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: SendArgs| async move {
+            n.bolt11_payment()
+                .send(&a.invoice, a.amount_msat, a.max_fee_msat)
+                .await
+        })
+    }
+
+    /// Pays `amountMsat` to `nodeId` without an invoice (keysend).
+    #[wasm_bindgen(unchecked_return_type = "Promise<PaymentDetails>")]
+    pub fn keysend(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ nodeId: string; amountMsat: number }")]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: KeysendArgs| async move {
+            n.spontaneous_payment()
+                .send(&a.node_id, a.amount_msat)
+                .await
+        })
+    }
+
+    #[wasm_bindgen(js_name = listPayments, unchecked_return_type = "Promise<PaymentDetails[]>")]
+    pub fn list_payments(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ status?: PaymentStatus } | undefined")]
+        args: JsValue,
+    ) -> Promise {
+        let args = if args.is_undefined() {
+            JsValue::from(js_sys::Object::new())
+        } else {
+            args
+        };
+        promise_with(&self.node, args, |n, a: ListPaymentsArgs| async move {
+            let mut list = n.list_payments();
+            if let Some(status) = a.status {
+                list.retain(|p| p.status == status);
+            }
+            Ok(list)
+        })
+    }
+
+    /// One payment by id, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<PaymentDetails | null>")]
+    pub fn payment(&self, id: String) -> Promise {
+        promise(&self.node, move |n| async move { Ok(n.payment(&id)) })
+    }
+
+    /// The oldest event not yet handled, waiting for one if there is none. It is delivered
+    /// again (also after a reload) until `eventHandled()`.
+    #[wasm_bindgen(js_name = nextEvent, unchecked_return_type = "Promise<LnEvent>")]
+    pub fn next_event(&self) -> Promise {
+        promise(&self.node, |n| async move { Ok(n.wait_next_event().await) })
+    }
+
+    /// Marks the event `nextEvent()` gave as handled (durably).
+    #[wasm_bindgen(js_name = eventHandled, unchecked_return_type = "Promise<void>")]
+    pub fn event_handled(&self) -> Promise {
+        promise(&self.node, |n| async move { n.event_handled().await })
+    }
+
+    /// Stops the node: ends its tasks, disconnects peers, writes its state, then releases
+    /// its locks so another tab may open it. If the final write does not finish the locks
+    /// stay held; call `stop()` again.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn stop(&self) -> Promise {
+        let locks = Rc::clone(&self.locks);
+        promise(&self.node, move |n| async move {
+            n.stop().await?;
+            let held: Vec<WebLock> = locks.borrow_mut().drain(..).collect();
+            release_all(held).await;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! The JavaScript face, `LightningNode`, in headless Chromium: creation and opening, the
+//! single-instance Web Lock, typed `LnError`s for bad input. No server is needed: Esplora
+//! points at a loopback port where nothing listens, so the node runs but never syncs.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::Reflect;
+use serde::Serialize;
+use serde_json::json;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use wasm_ln::wasm::{LightningNode, WebLock};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const ABANDON: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+/// A valid mnemonic other tests do not use.
+const ZOO: &str = "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong";
+/// Twelve words, bad checksum.
+const BAD_CHECKSUM: &str =
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon";
+const NOWHERE: &str = "http://127.0.0.1:9";
+
+fn js(v: serde_json::Value) -> JsValue {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .expect("to js")
+}
+
+/// A database name no other test (or earlier run) used.
+fn unique(test: &str) -> String {
+    format!("wasm-ln-api-{test}-{}", js_sys::Date::now())
+}
+
+fn config(storage: serde_json::Value, mnemonic: Option<&str>) -> JsValue {
+    let mut c = json!({ "network": "regtest", "esploraUrl": NOWHERE, "storage": storage });
+    if let Some(m) = mnemonic {
+        c["seed"] = json!({ "mnemonic": m });
+    }
+    js(c)
+}
+
+fn code(err: &JsValue) -> String {
+    let name = Reflect::get(err, &"name".into()).expect("name");
+    assert_eq!(name.as_string().as_deref(), Some("LnError"), "{err:?}");
+    Reflect::get(err, &"code".into())
+        .expect("code")
+        .as_string()
+        .expect("a string code")
+}
+
+async fn ok(p: js_sys::Promise) -> JsValue {
+    JsFuture::from(p).await.expect("resolved")
+}
+
+async fn err(p: js_sys::Promise) -> String {
+    code(&JsFuture::from(p).await.expect_err("rejected"))
+}
+
+fn get(v: &JsValue, field: &str) -> JsValue {
+    Reflect::get(v, &field.into()).expect(field)
+}
+
+#[wasm_bindgen_test]
+async fn create_generates_a_mnemonic_shown_once_and_runs() {
+    let mut node = LightningNode::create(config(json!({ "kind": "memory" }), None))
+        .await
+        .expect("create");
+    let words = node.mnemonic().expect("a generated mnemonic");
+    assert_eq!(words.split(' ').count(), 24);
+    assert_eq!(node.mnemonic(), None, "shown only once");
+    let info = ok(node.get_info()).await;
+    assert_eq!(get(&info, "nodeId").as_string(), Some(node.node_id()));
+    assert_eq!(
+        get(&info, "network").as_string().as_deref(),
+        Some("regtest")
+    );
+    assert_eq!(get(&info, "isRunning").as_bool(), Some(true));
+    assert_eq!(
+        get(&info, "version").as_string().as_deref(),
+        Some(wasm_ln::VERSION)
+    );
+    assert!(get(&info, "syncedAt").is_null(), "nothing to sync from");
+    let address = ok(node.new_address()).await.as_string().expect("address");
+    assert!(address.starts_with("bcrt1q"), "{address}");
+    let balance = ok(node.onchain_balance()).await;
+    assert_eq!(get(&balance, "spendableSat").as_f64(), Some(0.0));
+    assert_eq!(
+        js_sys::Array::from(&ok(node.list_channels()).await).length(),
+        0
+    );
+    // Peers wait for a first sync (fee rates, tip): a typed error, not a hang.
+    let peer = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798@127.0.0.1:9735";
+    assert_eq!(
+        err(node.connect(peer.into(), None)).await,
+        "CHAIN_SOURCE_UNAVAILABLE"
+    );
+    ok(node.stop()).await;
+    assert_eq!(err(node.new_address()).await, "NODE_STOPPED");
+    assert_eq!(err(node.stop()).await, "NODE_STOPPED");
+}
+
+#[wasm_bindgen_test]
+async fn bad_config_is_an_invalid_config_error() {
+    let memory = json!({ "kind": "memory" });
+    let cases = [
+        js(json!({ "network": "mainnet", "esploraUrl": NOWHERE, "storage": memory })),
+        js(json!({ "network": "regtest", "esploraUrl": "ftp://x", "storage": memory })),
+        js(json!({ "network": "regtest", "storage": memory })),
+        js(
+            json!({ "network": "regtest", "esploraUrl": NOWHERE, "storage": memory, "rgsUrl": "x" }),
+        ),
+        js(json!({ "network": "regtest", "esploraUrl": NOWHERE, "storage": { "kind": "disk" } })),
+        js(
+            json!({ "network": "regtest", "esploraUrl": NOWHERE, "storage": memory, "proxyUrl": "http://p" }),
+        ),
+        config(memory.clone(), Some(BAD_CHECKSUM)),
+        JsValue::from_str("regtest"),
+        JsValue::UNDEFINED,
+    ];
+    for c in cases {
+        let shown = format!("{c:?}");
+        let e = match LightningNode::create(c).await {
+            Ok(n) => panic!("accepted {shown}: {}", n.node_id()),
+            Err(e) => e,
+        };
+        assert_eq!(code(&e), "INVALID_CONFIG", "{shown}");
+    }
+    // The message says what is wrong.
+    let e = LightningNode::create(js(
+        json!({ "network": "regtest", "esploraUrl": NOWHERE, "storage": memory, "esploraURL": "x" }),
+    ))
+    .await
+    .err()
+    .expect("refused");
+    let message = Reflect::get(&e, &"message".into()).expect("message");
+    assert!(
+        message
+            .as_string()
+            .unwrap_or_default()
+            .contains("esploraURL"),
+        "{message:?}"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn method_arguments_are_checked() {
+    let node = LightningNode::create(config(json!({ "kind": "memory" }), Some(ZOO)))
+        .await
+        .expect("create");
+    let bad = [
+        node.open_channel(js(json!({ "peer": "x" }))),
+        node.open_channel(js(json!({ "peer": "x", "amountSats": -5 }))),
+        node.bolt11_send(js(json!({ "invoice": 5 }))),
+        node.keysend(js(
+            json!({ "nodeId": "02", "amountMsat": 1, "extra": true }),
+        )),
+        node.close_channel(JsValue::NULL),
+        node.list_payments(js(json!({ "status": "done" }))),
+    ];
+    for p in bad {
+        assert_eq!(err(p).await, "INVALID_CONFIG");
+    }
+    assert_eq!(
+        err(node.bolt11_send(js(json!({ "invoice": "lnbc1nonsense" })))).await,
+        "INVALID_INVOICE"
+    );
+    assert_eq!(
+        err(node.close_channel(js(json!({ "channelId": "ab".repeat(32) })))).await,
+        "UNKNOWN_CHANNEL"
+    );
+    let all = ok(node.list_payments(JsValue::UNDEFINED)).await;
+    assert_eq!(js_sys::Array::from(&all).length(), 0);
+    ok(node.stop()).await;
+}
+
+#[wasm_bindgen_test]
+async fn one_node_runs_once_and_storage_is_never_overwritten() {
+    let db = unique("lock");
+    let indexeddb = json!({ "kind": "indexeddb", "name": db });
+    // `open` needs a node in storage, and the seed (it is not stored).
+    let e = LightningNode::open(config(indexeddb.clone(), Some(ABANDON)))
+        .await
+        .err()
+        .expect("empty storage");
+    assert_eq!(code(&e), "INVALID_CONFIG");
+    let node = LightningNode::create(config(indexeddb.clone(), Some(ABANDON)))
+        .await
+        .expect("create");
+    let id = node.node_id();
+
+    // While it runs: the same storage, or the same node on other storage, is locked.
+    for c in [
+        config(indexeddb.clone(), Some(ABANDON)),
+        config(
+            json!({ "kind": "indexeddb", "name": unique("other") }),
+            Some(ABANDON),
+        ),
+        config(json!({ "kind": "memory" }), Some(ABANDON)),
+    ] {
+        let e = LightningNode::open(c.clone()).await.err().expect("locked");
+        assert_eq!(code(&e), "NODE_LOCKED");
+        let e = LightningNode::create(c).await.err().expect("locked");
+        assert_eq!(code(&e), "NODE_LOCKED");
+    }
+    // The lock is the origin's, not this page's: a worker cannot take it either.
+    let name = format!("wasm-ln:db:{db}");
+    assert!(!worker_can_take(&name).await, "a worker took {name}");
+
+    // Stopped, it can be opened again: same node, nothing overwritten.
+    ok(node.stop()).await;
+    assert!(worker_can_take(&name).await, "released after stop");
+    let e = LightningNode::create(config(indexeddb.clone(), Some(ABANDON)))
+        .await
+        .err()
+        .expect("storage holds a node");
+    assert_eq!(code(&e), "INVALID_CONFIG");
+    let e = LightningNode::open(config(indexeddb.clone(), None))
+        .await
+        .err()
+        .expect("no mnemonic");
+    assert_eq!(code(&e), "INVALID_CONFIG");
+    let e = LightningNode::open(config(indexeddb.clone(), Some(ZOO)))
+        .await
+        .err()
+        .expect("another seed's storage");
+    assert_eq!(code(&e), "INVALID_CONFIG");
+    let again = LightningNode::open(config(indexeddb, Some(ABANDON)))
+        .await
+        .expect("open");
+    assert_eq!(again.node_id(), id);
+    ok(again.stop()).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_lock_is_exclusive_until_dropped() {
+    let name = unique("weblock");
+    let held = WebLock::try_acquire(&name)
+        .await
+        .expect("api")
+        .expect("free");
+    assert!(WebLock::try_acquire(&name).await.expect("api").is_none());
+    drop(held);
+    // The release settles the browser's promise; the lock is free right after.
+    let mut free = None;
+    for _ in 0..50 {
+        free = WebLock::try_acquire(&name).await.expect("api");
+        if free.is_some() {
+            break;
+        }
+        wasm_ln::runtime::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(free.is_some(), "not released");
+}
+
+/// Whether a dedicated worker (another context of this origin) can take the Web Lock `name`.
+async fn worker_can_take(name: &str) -> bool {
+    let src = format!(
+        "navigator.locks.request({name:?}, {{ ifAvailable: true }}, async (l) => postMessage(l !== null));"
+    );
+    let parts = js_sys::Array::of1(&JsValue::from_str(&src));
+    let props = web_sys::BlobPropertyBag::new();
+    props.set_type("text/javascript");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &props).expect("blob");
+    let url = web_sys::Url::create_object_url_with_blob(&blob).expect("url");
+    let worker = web_sys::Worker::new(&url).expect("worker");
+    let answer = js_sys::Promise::new(&mut |resolve, _| {
+        let on_message =
+            wasm_bindgen::closure::Closure::once_into_js(move |e: web_sys::MessageEvent| {
+                let _ = resolve.call1(&JsValue::NULL, &e.data());
+            });
+        worker.set_onmessage(Some(on_message.unchecked_ref()));
+    });
+    let taken = JsFuture::from(answer).await.expect("worker answered");
+    worker.terminate();
+    taken.as_bool().expect("a boolean")
+}
