@@ -111,28 +111,86 @@ impl StorageConfig {
     }
 }
 
-/// The seed: a BIP39 mnemonic to restore, or none to generate one.
+/// The seed: which words, and how they are kept.
+///
+/// Creating: `mnemonic` restores those words, none generates new ones. With `passphrase`
+/// the words are stored encrypted, and `open` needs only the passphrase; with
+/// `storePlaintext: true` they are stored readable (tests, throwaway nodes); with neither
+/// they are not stored and `open` needs `mnemonic` again.
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SeedConfig {
-    /// The words; `None` generates a new mnemonic (creation only).
+    /// The words; `None` generates a new mnemonic (creation) or reads the stored one (open).
     #[serde(default)]
     pub mnemonic: Option<String>,
     /// The optional BIP39 passphrase (the "25th word"), part of the seed itself.
     #[serde(default)]
     pub bip39_passphrase: Option<String>,
+    /// Encrypts the stored seed (creation) or decrypts it (open).
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// Stores the seed unencrypted: only when asked for, never by default.
+    #[serde(default)]
+    pub store_plaintext: bool,
 }
 
-// Never print the words.
+// Never print the words or passphrases.
 impl fmt::Debug for SeedConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
         f.debug_struct("SeedConfig")
-            .field("mnemonic", &self.mnemonic.as_ref().map(|_| "<redacted>"))
-            .field(
-                "bip39_passphrase",
-                &self.bip39_passphrase.as_ref().map(|_| "<redacted>"),
-            )
+            .field("mnemonic", &hidden(&self.mnemonic))
+            .field("bip39_passphrase", &hidden(&self.bip39_passphrase))
+            .field("passphrase", &hidden(&self.passphrase))
+            .field("store_plaintext", &self.store_plaintext)
             .finish()
+    }
+}
+
+impl SeedConfig {
+    /// How a node being created keeps its seed; `None`: not at all.
+    pub fn protection(&self) -> Result<Option<crate::seed::Protection<'_>>, Error> {
+        use crate::seed::Protection;
+        match (&self.passphrase, self.store_plaintext) {
+            (Some(_), true) => Err(Error::InvalidConfig(
+                "seed.passphrase and seed.storePlaintext exclude each other".into(),
+            )),
+            (Some(p), false) => Ok(Some(Protection::Passphrase(p))),
+            (None, true) => Ok(Some(Protection::Plaintext)),
+            (None, false) => Ok(None),
+        }
+    }
+
+    /// The seed of a node being created (`opening == false`: the given words, or new ones;
+    /// the second value says they were generated) or opened (the given words, else those
+    /// sealed in `store`, with [`SeedConfig::passphrase`]).
+    pub async fn resolve(
+        &self,
+        store: &crate::io::DynStore,
+        opening: bool,
+    ) -> Result<(crate::seed::SeedSecret, bool), Error> {
+        use crate::seed::{self, SeedSecret};
+        let secret = |mnemonic| SeedSecret {
+            mnemonic,
+            bip39_passphrase: self.bip39_passphrase.clone().unwrap_or_default(),
+        };
+        match &self.mnemonic {
+            Some(words) => Ok((secret(seed::parse_mnemonic(words)?), false)),
+            None if !opening => {
+                if self.bip39_passphrase.is_some() {
+                    return Err(Error::InvalidConfig(
+                        "seed.bip39Passphrase needs seed.mnemonic".into(),
+                    ));
+                }
+                Ok((secret(seed::generate_mnemonic()?), true))
+            }
+            None => match seed::load_sealed(store).await? {
+                Some(sealed) => Ok((seed::unseal(&sealed, self.passphrase.as_deref())?, false)),
+                None => Err(Error::InvalidConfig(
+                    "no seed is stored here: give seed.mnemonic".into(),
+                )),
+            },
+        }
     }
 }
 
@@ -193,11 +251,8 @@ impl NodeConfig {
                 words.as_str(),
                 self.seed.bip39_passphrase.clone().unwrap_or_default(),
             );
-        } else if self.seed.bip39_passphrase.is_some() {
-            return Err(Error::InvalidConfig(
-                "seed.bip39Passphrase needs seed.mnemonic".into(),
-            ));
         }
+        self.seed.protection()?;
         if let Some(level) = &self.log_level {
             b.set_log_level(parse_log_level(level)?);
         }
@@ -298,8 +353,8 @@ mod tests {
                 "unknown variant `localstorage`",
             ),
             (
-                r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"memory"},"seed":{"passphrase":"x"}}"#,
-                "unknown field `passphrase`",
+                r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"memory"},"seed":{"words":"x"}}"#,
+                "unknown field `words`",
             ),
             (
                 r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"memory"},"syncIntervalSecs":-1}"#,
@@ -320,7 +375,7 @@ mod tests {
         for field in [
             r#""logLevel":"loud""#,
             r#""syncIntervalSecs":0"#,
-            r#""seed":{"bip39Passphrase":"x"}"#,
+            r#""seed":{"passphrase":"x","storePlaintext":true}"#,
         ] {
             assert_eq!(with(field).code(), "INVALID_CONFIG", "{field}");
         }
@@ -328,16 +383,78 @@ mod tests {
     }
 
     #[test]
+    fn seed_resolves_from_config_or_storage() {
+        use crate::io::test_utils::block_on;
+        use crate::seed::{seal_with, store_sealed, KdfParams, Protection, SeedSecret};
+        let store = crate::io::MemoryStore::new();
+        let seed = |json: &str| -> SeedConfig { serde_json::from_str(json).unwrap() };
+        let code = |r: Result<(SeedSecret, bool), Error>| r.map(|_| ()).unwrap_err().code();
+        // Creating: generated, or the words given.
+        let (new, generated) = block_on(seed("{}").resolve(&store, false)).unwrap();
+        assert!(generated && new.bip39_passphrase.is_empty());
+        let words = new.mnemonic.to_string();
+        let given = seed(&format!(
+            r#"{{"mnemonic":"{words}","bip39Passphrase":"x"}}"#
+        ));
+        let (again, generated) = block_on(given.resolve(&store, false)).unwrap();
+        assert!(!generated);
+        assert_eq!(
+            (again.mnemonic, again.bip39_passphrase.as_str()),
+            (new.mnemonic.clone(), "x")
+        );
+        assert_eq!(
+            code(block_on(
+                seed(r#"{"bip39Passphrase":"x"}"#).resolve(&store, false)
+            )),
+            "INVALID_CONFIG"
+        );
+        // Opening: nothing stored, then a sealed seed.
+        assert_eq!(
+            code(block_on(seed("{}").resolve(&store, true))),
+            "INVALID_CONFIG"
+        );
+        let cheap = KdfParams {
+            m_cost_kib: 64,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        let sealed = seal_with(&new, Protection::Passphrase("pw"), cheap).unwrap();
+        block_on(store_sealed(&store, sealed)).unwrap();
+        let (opened, _) = block_on(seed(r#"{"passphrase":"pw"}"#).resolve(&store, true)).unwrap();
+        assert_eq!(opened, new);
+        assert_eq!(
+            code(block_on(
+                seed(r#"{"passphrase":"pv"}"#).resolve(&store, true)
+            )),
+            "WRONG_PASSPHRASE"
+        );
+        assert_eq!(
+            code(block_on(seed("{}").resolve(&store, true))),
+            "INVALID_CONFIG"
+        );
+        // How creation keeps it.
+        assert!(seed("{}").protection().unwrap().is_none());
+        assert!(matches!(
+            seed(r#"{"passphrase":"pw"}"#).protection().unwrap(),
+            Some(Protection::Passphrase("pw"))
+        ));
+        assert!(matches!(
+            seed(r#"{"storePlaintext":true}"#).protection().unwrap(),
+            Some(Protection::Plaintext)
+        ));
+    }
+
+    #[test]
     fn seed_config_never_prints_the_words() {
         let c = parse(&MINIMAL.replacen(
             '{',
-            r#"{"seed":{"mnemonic":"secret words","bip39Passphrase":"pw"},"#,
+            r#"{"seed":{"mnemonic":"secret words","bip39Passphrase":"pw","passphrase":"hunter2"},"#,
             1,
         ))
         .unwrap();
         let shown = format!("{c:?}");
         assert!(
-            !shown.contains("secret") && !shown.contains("pw\""),
+            !shown.contains("secret") && !shown.contains("pw\"") && !shown.contains("hunter2"),
             "{shown}"
         );
     }

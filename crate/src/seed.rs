@@ -2,7 +2,9 @@
 //! keys and the on-chain wallet, is derived from its 64-byte BIP39 seed ([`crate::keys`]), so
 //! the words alone restore the node's funds (DESIGN.md §1, "Seed").
 //!
-//! Encryption at rest is not here yet (DESIGN.md §1).
+//! At rest the words are sealed ([`seal`]): a passphrase stretched by Argon2id keys
+//! XChaCha20-Poly1305. Plaintext only when the caller asked for it ([`Protection::Plaintext`]);
+//! with neither, nothing is stored and opening the node needs the words again.
 //!
 //! ```
 //! use wasm_ln::seed::{generate_mnemonic, parse_mnemonic};
@@ -85,6 +87,252 @@ pub fn parse_mnemonic(words: &str) -> Result<Mnemonic, Error> {
         })
 }
 
+/// What the stored seed holds: the words and the BIP39 passphrase (part of the seed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SeedSecret {
+    /// The mnemonic.
+    pub mnemonic: Mnemonic,
+    /// The BIP39 passphrase, `""` for none.
+    pub bip39_passphrase: String,
+}
+
+impl fmt::Debug for SeedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeedSecret")
+            .field("mnemonic", &self.mnemonic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SeedSecret {
+    /// The 64-byte BIP39 seed everything is derived from.
+    pub fn to_seed(&self) -> [u8; 64] {
+        self.mnemonic.to_seed(&self.bip39_passphrase)
+    }
+}
+
+/// How [`seal`] keeps the seed.
+#[derive(Clone, Copy, Debug)]
+pub enum Protection<'a> {
+    /// Encrypted with a key stretched from this passphrase.
+    Passphrase(&'a str),
+    /// Readable by anything that reads the storage: only on the caller's explicit request.
+    Plaintext,
+}
+
+/// Argon2id cost: memory in KiB, passes, lanes. Stored in each sealed seed, so it can rise
+/// later without breaking what is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory, KiB.
+    pub m_cost_kib: u32,
+    /// Passes.
+    pub t_cost: u32,
+    /// Lanes.
+    pub p_cost: u32,
+}
+
+impl KdfParams {
+    /// OWASP's Argon2id baseline (19 MiB, 2 passes, 1 lane): a guess costs tens of
+    /// milliseconds and 19 MiB, in a browser too.
+    pub const DEFAULT: KdfParams = KdfParams {
+        m_cost_kib: 19 * 1024,
+        t_cost: 2,
+        p_cost: 1,
+    };
+}
+
+const SEALED_VERSION: u8 = 1;
+const KIND_PLAINTEXT: u8 = 0;
+const KIND_ARGON2ID_XCHACHA20POLY1305: u8 = 1;
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 24;
+/// version, kind, three u32 costs, salt, nonce.
+const HEADER_LEN: usize = 2 + 12 + SALT_LEN + NONCE_LEN;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    mnemonic: String,
+    bip39_passphrase: String,
+}
+
+fn random<const N: usize>() -> Result<[u8; N], Error> {
+    let mut out = [0u8; N];
+    getrandom::getrandom(&mut out)
+        .map_err(|e| Error::Internal(format!("no system randomness: {e}")))?;
+    Ok(out)
+}
+
+fn derive_key(passphrase: &str, salt: &[u8], params: KdfParams) -> Result<[u8; 32], Error> {
+    let argon_params =
+        argon2::Params::new(params.m_cost_kib, params.t_cost, params.p_cost, Some(32))
+            .map_err(|e| Error::InvalidConfig(format!("seed KDF parameters: {e}")))?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
+    let mut key = [0u8; 32];
+    argon
+        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+        .map_err(|e| Error::Internal(format!("seed KDF: {e}")))?;
+    Ok(key)
+}
+
+/// Seals `secret` for storage ([`crate::io::SEED_PERSISTENCE_KEY`]) with [`KdfParams::DEFAULT`].
+pub fn seal(secret: &SeedSecret, protection: Protection<'_>) -> Result<Vec<u8>, Error> {
+    seal_with(secret, protection, KdfParams::DEFAULT)
+}
+
+/// [`seal`] with explicit KDF costs (tests use cheap ones).
+pub fn seal_with(
+    secret: &SeedSecret,
+    protection: Protection<'_>,
+    params: KdfParams,
+) -> Result<Vec<u8>, Error> {
+    let payload = serde_json::to_vec(&Payload {
+        mnemonic: secret.mnemonic.to_string(),
+        bip39_passphrase: secret.bip39_passphrase.clone(),
+    })
+    .map_err(|e| Error::Internal(format!("seed payload: {e}")))?;
+    let passphrase = match protection {
+        Protection::Plaintext => {
+            let mut out = vec![SEALED_VERSION, KIND_PLAINTEXT];
+            out.extend_from_slice(&payload);
+            return Ok(out);
+        }
+        Protection::Passphrase("") => {
+            return Err(Error::InvalidConfig(
+                "an empty passphrase does not protect the seed".into(),
+            ))
+        }
+        Protection::Passphrase(p) => p,
+    };
+    let salt: [u8; SALT_LEN] = random()?;
+    let nonce: [u8; NONCE_LEN] = random()?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + 16);
+    out.extend_from_slice(&[SEALED_VERSION, KIND_ARGON2ID_XCHACHA20POLY1305]);
+    for cost in [params.m_cost_kib, params.t_cost, params.p_cost] {
+        out.extend_from_slice(&cost.to_le_bytes());
+    }
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&nonce);
+    let key = derive_key(passphrase, &salt, params)?;
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&key.into());
+    // The header is authenticated too: costs, salt and nonce cannot be swapped.
+    let sealed = cipher
+        .encrypt(
+            &nonce.into(),
+            AeadPayload {
+                msg: &payload,
+                aad: &out,
+            },
+        )
+        .map_err(|_| Error::Internal("seed encryption failed".into()))?;
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// Opens what [`seal`] wrote. A wrong (or tampered with) passphrase is
+/// [`Error::WrongPassphrase`]; a missing one for an encrypted seed is
+/// [`Error::InvalidConfig`]; bytes that are no sealed seed are [`Error::StorageUnavailable`].
+pub fn unseal(bytes: &[u8], passphrase: Option<&str>) -> Result<SeedSecret, Error> {
+    let corrupt = |why: &str| Error::StorageUnavailable(format!("the stored seed {why}"));
+    let (version, kind) = match bytes {
+        [v, k, ..] => (*v, *k),
+        _ => return Err(corrupt("is truncated")),
+    };
+    if version != SEALED_VERSION {
+        return Err(corrupt(&format!("has unknown version {version}")));
+    }
+    let payload = match kind {
+        KIND_PLAINTEXT => bytes[2..].to_vec(),
+        KIND_ARGON2ID_XCHACHA20POLY1305 => {
+            if bytes.len() < HEADER_LEN + 16 {
+                return Err(corrupt("is truncated"));
+            }
+            let passphrase = passphrase.ok_or_else(|| {
+                Error::InvalidConfig("the stored seed is encrypted: give seed.passphrase".into())
+            })?;
+            let (header, sealed) = bytes.split_at(HEADER_LEN);
+            let cost = |i: usize| {
+                let at = 2 + 4 * i;
+                u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+            };
+            let params = KdfParams {
+                m_cost_kib: cost(0),
+                t_cost: cost(1),
+                p_cost: cost(2),
+            };
+            // A forged header must not make us allocate gigabytes: nothing above 1 GiB.
+            if params.m_cost_kib > 1024 * 1024 || params.t_cost > 64 || params.p_cost > 16 {
+                return Err(corrupt("asks for an unreasonable KDF cost"));
+            }
+            let salt = &header[14..14 + SALT_LEN];
+            let nonce = &header[14 + SALT_LEN..HEADER_LEN];
+            let key = derive_key(passphrase, salt, params)
+                .map_err(|_| corrupt("has invalid KDF parameters"))?;
+            use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
+            let cipher = chacha20poly1305::XChaCha20Poly1305::new(&key.into());
+            cipher
+                .decrypt(
+                    chacha20poly1305::XNonce::from_slice(nonce),
+                    AeadPayload {
+                        msg: sealed,
+                        aad: header,
+                    },
+                )
+                .map_err(|_| Error::WrongPassphrase)?
+        }
+        other => return Err(corrupt(&format!("has unknown kind {other}"))),
+    };
+    let p: Payload =
+        serde_json::from_slice(&payload).map_err(|_| corrupt("holds no readable payload"))?;
+    Ok(SeedSecret {
+        mnemonic: parse_mnemonic(&p.mnemonic).map_err(|_| corrupt("holds an invalid mnemonic"))?,
+        bip39_passphrase: p.bip39_passphrase,
+    })
+}
+
+/// The sealed seed kept in `store`, if any.
+pub async fn load_sealed(store: &crate::io::DynStore) -> Result<Option<Vec<u8>>, Error> {
+    use crate::io::{
+        SEED_PERSISTENCE_KEY, SEED_PERSISTENCE_PRIMARY_NAMESPACE,
+        SEED_PERSISTENCE_SECONDARY_NAMESPACE,
+    };
+    match store
+        .read(
+            SEED_PERSISTENCE_PRIMARY_NAMESPACE,
+            SEED_PERSISTENCE_SECONDARY_NAMESPACE,
+            SEED_PERSISTENCE_KEY,
+        )
+        .await
+    {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Keeps `sealed` (from [`seal`]) in `store`.
+pub async fn store_sealed(store: &crate::io::DynStore, sealed: Vec<u8>) -> Result<(), Error> {
+    use crate::io::{
+        SEED_PERSISTENCE_KEY, SEED_PERSISTENCE_PRIMARY_NAMESPACE,
+        SEED_PERSISTENCE_SECONDARY_NAMESPACE,
+    };
+    store
+        .write(
+            SEED_PERSISTENCE_PRIMARY_NAMESPACE,
+            SEED_PERSISTENCE_SECONDARY_NAMESPACE,
+            SEED_PERSISTENCE_KEY,
+            sealed,
+        )
+        .await
+        .map_err(Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +374,107 @@ mod tests {
         // Case and extra whitespace do not matter.
         let m = parse_mnemonic(&format!("  {}  ", ABANDON.to_uppercase())).unwrap();
         assert_eq!(m, parse_mnemonic(ABANDON).unwrap());
+    }
+
+    const CHEAP: KdfParams = KdfParams {
+        m_cost_kib: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+
+    fn secret() -> SeedSecret {
+        SeedSecret {
+            mnemonic: parse_mnemonic(ABANDON).unwrap(),
+            bip39_passphrase: "25th".into(),
+        }
+    }
+
+    #[test]
+    fn sealed_seed_opens_only_with_its_passphrase() {
+        let sealed = seal_with(&secret(), Protection::Passphrase("hunter2"), CHEAP).unwrap();
+        assert_eq!(unseal(&sealed, Some("hunter2")).unwrap(), secret());
+        assert_eq!(
+            unseal(&sealed, Some("hunter3")).unwrap_err().code(),
+            "WRONG_PASSPHRASE"
+        );
+        assert_eq!(
+            unseal(&sealed, Some("")).unwrap_err().code(),
+            "WRONG_PASSPHRASE"
+        );
+        assert_eq!(unseal(&sealed, None).unwrap_err().code(), "INVALID_CONFIG");
+        // Nothing readable inside, and a fresh salt and nonce each time.
+        let text = String::from_utf8_lossy(&sealed);
+        assert!(!text.contains("abandon") && !text.contains("25th"));
+        let again = seal_with(&secret(), Protection::Passphrase("hunter2"), CHEAP).unwrap();
+        assert_ne!(sealed, again);
+        assert_eq!(unseal(&again, Some("hunter2")).unwrap(), secret());
+    }
+
+    #[test]
+    fn default_kdf_cost_round_trips() {
+        let sealed = seal(&secret(), Protection::Passphrase("pw")).unwrap();
+        assert_eq!(&sealed[2..6], &(19 * 1024u32).to_le_bytes());
+        assert_eq!(unseal(&sealed, Some("pw")).unwrap(), secret());
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let sealed = seal_with(&secret(), Protection::Passphrase("pw"), CHEAP).unwrap();
+        // Any flipped bit, header (costs, salt, nonce) or ciphertext, fails authentication.
+        for at in [3, 2 + 12, 2 + 12 + SALT_LEN, HEADER_LEN, sealed.len() - 1] {
+            let mut bad = sealed.clone();
+            bad[at] ^= 1;
+            assert_eq!(
+                unseal(&bad, Some("pw")).unwrap_err().code(),
+                "WRONG_PASSPHRASE",
+                "byte {at}"
+            );
+        }
+        // Not a sealed seed at all.
+        let mut future = sealed.clone();
+        future[0] = 9;
+        let mut kind = sealed.clone();
+        kind[1] = 7;
+        let mut greedy = sealed.clone();
+        greedy[2..6].copy_from_slice(&u32::MAX.to_le_bytes());
+        for bad in [
+            &[][..],
+            &[1][..],
+            &sealed[..HEADER_LEN],
+            &future[..],
+            &kind[..],
+            &greedy[..],
+        ] {
+            assert_eq!(
+                unseal(bad, Some("pw")).unwrap_err().code(),
+                "STORAGE_UNAVAILABLE",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plaintext_only_when_asked_and_empty_passphrase_refused() {
+        let plain = seal(&secret(), Protection::Plaintext).unwrap();
+        assert!(String::from_utf8_lossy(&plain).contains("abandon"));
+        assert_eq!(unseal(&plain, None).unwrap(), secret());
+        assert_eq!(unseal(&plain, Some("ignored")).unwrap(), secret());
+        assert_eq!(
+            seal(&secret(), Protection::Passphrase(""))
+                .unwrap_err()
+                .code(),
+            "INVALID_CONFIG"
+        );
+        assert!(!format!("{:?}", secret()).contains("abandon"));
+    }
+
+    #[test]
+    fn sealed_seed_is_kept_in_the_store() {
+        use crate::io::test_utils::block_on;
+        let store = crate::io::MemoryStore::new();
+        assert_eq!(block_on(load_sealed(&store)).unwrap(), None);
+        let sealed = seal_with(&secret(), Protection::Passphrase("pw"), CHEAP).unwrap();
+        block_on(store_sealed(&store, sealed.clone())).unwrap();
+        assert_eq!(block_on(load_sealed(&store)).unwrap(), Some(sealed));
     }
 }

@@ -189,17 +189,20 @@ async fn one_node_runs_once_and_storage_is_never_overwritten() {
         .expect("create");
     let id = node.node_id();
 
-    // While it runs: the same storage, or the same node on other storage, is locked.
+    // While it runs: its storage is locked, and so is the same node on other storage.
+    let e = LightningNode::open(config(indexeddb.clone(), Some(ABANDON)))
+        .await
+        .err()
+        .expect("locked");
+    assert_eq!(code(&e), "NODE_LOCKED");
     for c in [
-        config(indexeddb.clone(), Some(ABANDON)),
+        config(indexeddb.clone(), Some(ZOO)),
         config(
             json!({ "kind": "indexeddb", "name": unique("other") }),
             Some(ABANDON),
         ),
         config(json!({ "kind": "memory" }), Some(ABANDON)),
     ] {
-        let e = LightningNode::open(c.clone()).await.err().expect("locked");
-        assert_eq!(code(&e), "NODE_LOCKED");
         let e = LightningNode::create(c).await.err().expect("locked");
         assert_eq!(code(&e), "NODE_LOCKED");
     }
@@ -274,4 +277,77 @@ async fn worker_can_take(name: &str) -> bool {
     let taken = JsFuture::from(answer).await.expect("worker answered");
     worker.terminate();
     taken.as_bool().expect("a boolean")
+}
+
+#[wasm_bindgen_test]
+async fn the_seed_is_stored_encrypted_only_when_asked() {
+    let with_seed = |storage: &serde_json::Value, seed: serde_json::Value| {
+        js(json!({ "network": "regtest", "esploraUrl": NOWHERE, "storage": storage, "seed": seed }))
+    };
+    // With a passphrase: stored encrypted, and `open` needs only the passphrase.
+    let db = unique("sealed");
+    let sealed_db = json!({ "kind": "indexeddb", "name": db });
+    let mut node = LightningNode::create(with_seed(
+        &sealed_db,
+        json!({ "passphrase": "correct horse" }),
+    ))
+    .await
+    .expect("create");
+    let words = node.mnemonic().expect("generated");
+    let id = node.node_id();
+    ok(node.stop()).await;
+    let raw = wasm_ln::io::IndexedDbStore::open(&db).await.expect("db");
+    let sealed = wasm_ln::seed::load_sealed(&raw)
+        .await
+        .expect("read")
+        .expect("stored");
+    let first_word = words.split(' ').next().expect("a word");
+    assert!(!String::from_utf8_lossy(&sealed).contains(first_word));
+    drop(raw);
+    for (seed, expected) in [
+        (json!({ "passphrase": "wrong horse" }), "WRONG_PASSPHRASE"),
+        (json!({}), "INVALID_CONFIG"),
+    ] {
+        let e = LightningNode::open(with_seed(&sealed_db, seed))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(code(&e), expected);
+    }
+    let node = LightningNode::open(with_seed(
+        &sealed_db,
+        json!({ "passphrase": "correct horse" }),
+    ))
+    .await
+    .expect("open with the passphrase");
+    assert_eq!(node.node_id(), id);
+    ok(node.stop()).await;
+
+    // Plaintext only on request.
+    let plain = json!({ "kind": "indexeddb", "name": unique("plain") });
+    let node = LightningNode::create(with_seed(&plain, json!({ "storePlaintext": true })))
+        .await
+        .expect("create");
+    ok(node.stop()).await;
+    let node = LightningNode::open(with_seed(&plain, json!({})))
+        .await
+        .expect("open a plaintext seed");
+    ok(node.stop()).await;
+    // By default nothing is stored: `open` needs the words.
+    let unsaved = json!({ "kind": "indexeddb", "name": unique("unsaved") });
+    let node = LightningNode::create(with_seed(&unsaved, json!({})))
+        .await
+        .expect("create");
+    ok(node.stop()).await;
+    let e = LightningNode::open(with_seed(&unsaved, json!({})))
+        .await
+        .err()
+        .expect("no stored seed");
+    assert_eq!(code(&e), "INVALID_CONFIG");
+    let both = json!({ "passphrase": "a", "storePlaintext": true });
+    let e = LightningNode::create(with_seed(&json!({ "kind": "memory" }), both))
+        .await
+        .err()
+        .expect("contradictory");
+    assert_eq!(code(&e), "INVALID_CONFIG");
 }

@@ -12,7 +12,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use super::lock::WebLock;
 use super::{from_js, to_js, to_js_error};
-use crate::config::{NodeConfig, StorageConfig};
+use crate::config::NodeConfig;
 use crate::io::{self, DynStore, IndexedDbStore, MemoryStore};
 use crate::{keys, seed, Error, Node, NodeStatus, PaymentStatus};
 
@@ -25,7 +25,7 @@ export interface NodeConfig {
   proxyUrl?: string;
   lsp?: { nodeId: string; address: string };
   storage: { kind: "indexeddb"; name?: string } | { kind: "memory" };
-  seed?: { mnemonic?: string; bip39Passphrase?: string };
+  seed?: { mnemonic?: string; bip39Passphrase?: string; passphrase?: string; storePlaintext?: boolean };
   logLevel?: "error" | "warn" | "info" | "debug" | "trace";
   syncIntervalSecs?: number;
 }
@@ -160,44 +160,15 @@ struct OpenedChannel {
     user_channel_id: String,
 }
 
-/// Create a node (`must_exist == false`) or open one (`true`).
-async fn build(config: JsValue, must_exist: bool) -> Result<LightningNode, Error> {
+/// Create a node (`opening == false`) or open one (`true`).
+async fn build(config: JsValue, opening: bool) -> Result<LightningNode, Error> {
     let config: NodeConfig = from_js(config)?;
-    let mut builder = config.builder()?;
-    // The seed first: its node id names the lock taken before any storage is touched.
-    let (mnemonic, generated) = match &config.seed.mnemonic {
-        Some(words) => (seed::parse_mnemonic(words)?, false),
-        None if must_exist => {
-            return Err(Error::InvalidConfig(
-                "seed.mnemonic is needed to open a node: the seed is not stored".into(),
-            ))
-        }
-        None => (seed::generate_mnemonic()?, true),
-    };
-    let passphrase = config.seed.bip39_passphrase.clone().unwrap_or_default();
-    let node_id = keys::node_id(&mnemonic.to_seed(&passphrase))?;
-    let words = mnemonic.to_string();
-    builder.set_mnemonic(words.as_str(), passphrase);
-
+    let builder = config.builder()?;
     let mut locks = Vec::new();
-    let db = config.storage.indexeddb_name();
-    let mut names = vec![format!("wasm-ln:node:{}:{node_id}", config.network)];
-    if let Some(db) = db {
-        names.push(format!("wasm-ln:db:{db}"));
-    }
-    for name in names {
-        match WebLock::try_acquire(&name).await {
-            Ok(Some(lock)) => locks.push(lock),
-            outcome => {
-                release_all(locks).await;
-                return Err(outcome.err().unwrap_or(Error::NodeLocked));
-            }
-        }
-    }
-    match build_locked(&config, builder, must_exist).await {
-        Ok((node, storage_persisted)) => Ok(LightningNode {
+    match build_locked(&config, builder, opening, &mut locks).await {
+        Ok((node, mnemonic, storage_persisted)) => Ok(LightningNode {
             node: Rc::new(node),
-            mnemonic: generated.then_some(words),
+            mnemonic,
             storage_persisted,
             locks: Rc::new(std::cell::RefCell::new(locks)),
         }),
@@ -209,44 +180,66 @@ async fn build(config: JsValue, must_exist: bool) -> Result<LightningNode, Error
     }
 }
 
+async fn take_lock(name: String, locks: &mut Vec<WebLock>) -> Result<(), Error> {
+    let lock = WebLock::try_acquire(&name)
+        .await?
+        .ok_or(Error::NodeLocked)?;
+    locks.push(lock);
+    Ok(())
+}
+
 async fn release_all(locks: Vec<WebLock>) {
     for lock in locks {
         lock.release().await;
     }
 }
 
-/// The part of [`build`] done under the locks: storage, build, start.
+/// Under the storage's lock: the seed, then under the node's lock too: build and start.
+/// Returns the node, the mnemonic it generated, and the storage persistence answer.
 async fn build_locked(
     config: &NodeConfig,
     mut builder: crate::Builder,
-    must_exist: bool,
-) -> Result<(Node, Option<bool>), Error> {
+    opening: bool,
+    locks: &mut Vec<WebLock>,
+) -> Result<(Node, Option<String>, Option<bool>), Error> {
     let db = config.storage.indexeddb_name();
-    let (store, storage_persisted): (Arc<DynStore>, _) = match &config.storage {
-        StorageConfig::IndexedDb { .. } => {
-            let name = db.unwrap_or(crate::config::DEFAULT_STORAGE_NAME);
+    let (store, storage_persisted): (Arc<DynStore>, _) = match db {
+        Some(name) => {
+            take_lock(format!("wasm-ln:db:{name}"), locks).await?;
             let store = IndexedDbStore::open(name).await?;
             (Arc::new(store), request_persistent_storage().await)
         }
-        StorageConfig::Memory => (Arc::new(MemoryStore::new()), None),
+        None => (Arc::new(MemoryStore::new()), None),
     };
+    let shown = db.unwrap_or("memory");
     let holds = io::holds_node(&*store).await?;
-    if must_exist && !holds {
+    if opening && !holds {
         return Err(Error::InvalidConfig(format!(
-            "no node in storage {:?}: create it with LightningNode.create",
-            db.unwrap_or("memory")
+            "no node in storage {shown:?}: create it with LightningNode.create"
         )));
     }
-    if !must_exist && holds {
+    if !opening && holds {
         return Err(Error::InvalidConfig(format!(
-            "storage {:?} already holds a node: open it with LightningNode.open (nothing was overwritten)",
-            db.unwrap_or("memory")
+            "storage {shown:?} already holds a node: open it with LightningNode.open \
+             (nothing was overwritten)"
         )));
     }
-    builder.set_store(store);
+    let (secret, generated) = config.seed.resolve(&*store, opening).await?;
+    // The same node on other storage (restored in another tab) is locked too.
+    let node_id = keys::node_id(&secret.to_seed())?;
+    take_lock(format!("wasm-ln:node:{}:{node_id}", config.network), locks).await?;
+    let words = secret.mnemonic.to_string();
+    if !opening {
+        if let Some(protection) = config.seed.protection()? {
+            seed::store_sealed(&*store, seed::seal(&secret, protection)?).await?;
+        }
+    }
+    builder
+        .set_mnemonic(words.as_str(), secret.bip39_passphrase.as_str())
+        .set_store(store);
     let node = builder.build().await.map_err(Error::from)?;
     node.start()?;
-    Ok((node, storage_persisted))
+    Ok((node, generated.then_some(words), storage_persisted))
 }
 
 /// Asks the browser not to evict this origin's storage under pressure (`navigator.storage
@@ -302,9 +295,10 @@ impl Drop for LightningNode {
 #[wasm_bindgen]
 impl LightningNode {
     /// Creates a new node in empty storage and starts it: with `seed.mnemonic` it restores
-    /// that wallet, without one it generates a mnemonic ([`LightningNode::mnemonic`]).
-    /// Refused when the storage already holds a node, and with `NODE_LOCKED` while this
-    /// node or storage is in use in another tab or worker.
+    /// that wallet, without one it generates a mnemonic ([`LightningNode::mnemonic`]). The
+    /// seed is stored encrypted with `seed.passphrase`, readable with `seed.storePlaintext`,
+    /// else not at all. Refused when the storage already holds a node, and with
+    /// `NODE_LOCKED` while this node or storage is in use in another tab or worker.
     #[wasm_bindgen(unchecked_return_type = "LightningNode")]
     pub async fn create(
         #[wasm_bindgen(unchecked_param_type = "NodeConfig")] config: JsValue,
@@ -312,8 +306,8 @@ impl LightningNode {
         build(config, false).await.map_err(to_js_error)
     }
 
-    /// Opens the node kept in `config.storage` and starts it. `seed.mnemonic` is required:
-    /// the seed is not stored.
+    /// Opens the node kept in `config.storage` and starts it, with `seed.mnemonic`, or the
+    /// stored seed (`seed.passphrase` if it is encrypted: `WRONG_PASSPHRASE` when wrong).
     #[wasm_bindgen(unchecked_return_type = "LightningNode")]
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "NodeConfig")] config: JsValue,
@@ -322,7 +316,8 @@ impl LightningNode {
     }
 
     /// The mnemonic `create` generated, once; `undefined` afterwards and for restored or
-    /// opened nodes. It is not stored anywhere: show it to the user to write down.
+    /// opened nodes. Show it to the user to write down: the stored copy (if any) is lost with
+    /// the browser's storage.
     pub fn mnemonic(&mut self) -> Option<String> {
         self.mnemonic.take()
     }
