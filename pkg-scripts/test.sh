@@ -164,7 +164,7 @@ e2e_suite() {
 
   env CHROMEDRIVER=/usr/bin/chromedriver \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-    WASM_BINDGEN_TEST_TIMEOUT=180 \
+    WASM_BINDGEN_TEST_TIMEOUT=600 \
     WASM_LN_TEST_ESPLORA_URL="http://127.0.0.1:$esplora_port" \
     WASM_LN_TEST_PROXY_URL="ws://127.0.0.1:$proxy_port" \
     WASM_LN_TEST_PEER="$peer_id@127.0.0.1:$peer_port" \

@@ -44,8 +44,8 @@ use crate::chain::esplora::EsploraChainSource;
 use crate::chain::wallet::OnchainWallet;
 use crate::event::EventQueue;
 use crate::io::{
-    DynStore, MemoryStore, NodeMetadata, NODE_METADATA_KEY, NODE_METADATA_PRIMARY_NAMESPACE,
-    NODE_METADATA_SECONDARY_NAMESPACE,
+    DynStore, FencedStore, MemoryStore, NodeMetadata, NODE_METADATA_KEY,
+    NODE_METADATA_PRIMARY_NAMESPACE, NODE_METADATA_SECONDARY_NAMESPACE,
 };
 use crate::logger::{log_at, LogLevel, NodeLogger};
 use crate::node::{Node, NodeConfig, NodeInner};
@@ -294,10 +294,13 @@ impl Builder {
         let node_id = keys
             .get_node_id(Recipient::Node)
             .map_err(|()| BuildError::Internal("no node id".into()))?;
-        let store: Arc<DynStore> = match &self.store {
+        let given: Arc<DynStore> = match &self.store {
             Some(s) => Arc::clone(s),
             None => Arc::new(MemoryStore::new()),
         };
+        // Everything writes through the fence `stop` closes (io/fenced.rs).
+        let fence = Arc::new(FencedStore::new(given));
+        let store: Arc<DynStore> = Arc::clone(&fence) as Arc<DynStore>;
         check_or_claim_store(
             &*store,
             NodeMetadata {
@@ -562,6 +565,7 @@ impl Builder {
             peers,
             running: AtomicBool::new(false),
             stopping: Arc::new(AtomicBool::new(false)),
+            store_fence: fence,
             bp_stop: Arc::new(AtomicBool::new(false)),
             tasks: Arc::new(AtomicU64::new(0)),
             bp_tasks: Arc::new(AtomicU64::new(0)),

@@ -93,7 +93,8 @@ pub enum StorageConfig {
         name: Option<String>,
     },
     /// In memory: everything is lost when the page goes. For tests and throwaway nodes.
-    Memory,
+    /// (A struct variant, so that stray fields are refused like everywhere else.)
+    Memory {},
 }
 
 /// The IndexedDB database a node uses unless told otherwise.
@@ -106,7 +107,7 @@ impl StorageConfig {
             StorageConfig::IndexedDb { name } => {
                 Some(name.as_deref().unwrap_or(DEFAULT_STORAGE_NAME))
             }
-            StorageConfig::Memory => None,
+            StorageConfig::Memory {} => None,
         }
     }
 }
@@ -315,7 +316,7 @@ mod tests {
     fn node_config_defaults() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.network, Network::Regtest);
-        assert_eq!(c.storage, StorageConfig::Memory);
+        assert_eq!(c.storage, StorageConfig::Memory {});
         assert_eq!(c.storage.indexeddb_name(), None);
         assert_eq!(c.seed, SeedConfig::default());
         assert!(c.proxy_url.is_none() && c.lsp.is_none() && c.log_level.is_none());
@@ -351,6 +352,10 @@ mod tests {
             (
                 r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"localstorage"}}"#,
                 "unknown variant `localstorage`",
+            ),
+            (
+                r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"memory","name":"x"}}"#,
+                "unknown field `name`",
             ),
             (
                 r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"memory"},"seed":{"words":"x"}}"#,

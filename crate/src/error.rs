@@ -40,13 +40,16 @@ pub enum Error {
     StorageUnavailable(String),
     /// The payment failed; the text says why.
     PaymentFailed(String),
+    /// The node stopped while this payment (its id) was in flight: it may still succeed.
+    /// Not a failure; do not pay again, look at it after the next start.
+    PaymentPending(String),
     /// A bug in wasm-ln: logged with details, please report it.
     Internal(String),
 }
 
 impl Error {
     /// Every code, as the TypeScript string union lists them.
-    pub const CODES: [&'static str; 18] = [
+    pub const CODES: [&'static str; 19] = [
         "INVALID_CONFIG",
         "INVALID_INVOICE",
         "INVOICE_EXPIRED",
@@ -64,6 +67,7 @@ impl Error {
         "WRONG_PASSPHRASE",
         "STORAGE_UNAVAILABLE",
         "PAYMENT_FAILED",
+        "PAYMENT_PENDING",
         "INTERNAL",
     ];
 
@@ -87,6 +91,7 @@ impl Error {
             Error::WrongPassphrase => "WRONG_PASSPHRASE",
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Error::PaymentFailed(_) => "PAYMENT_FAILED",
+            Error::PaymentPending(_) => "PAYMENT_PENDING",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -112,6 +117,11 @@ impl fmt::Display for Error {
             Error::WrongPassphrase => f.write_str("wrong passphrase for the stored seed"),
             Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
             Error::PaymentFailed(m) => write!(f, "payment failed: {m}"),
+            Error::PaymentPending(id) => write!(
+                f,
+                "payment {id} is still pending: the node stopped before it settled; it may \
+                 yet succeed, so do not pay again (see its status after the next start)"
+            ),
             Error::Internal(m) => write!(f, "internal error (a bug in wasm-ln): {m}"),
         }
     }
@@ -143,6 +153,7 @@ mod tests {
             Error::WrongPassphrase,
             Error::StorageUnavailable(s()),
             Error::PaymentFailed(s()),
+            Error::PaymentPending(s()),
             Error::Internal(s()),
         ]
     }

@@ -202,6 +202,8 @@ impl EventQueue {
 
 // tokio runs these natively; the browser runs the store suite in web_indexeddb.rs.
 #[cfg(all(test, not(target_arch = "wasm32")))]
+// Stores are !Send without LDK's `std` (DESIGN.md §6); these tests are single-threaded.
+#[allow(clippy::arc_with_non_send_sync)]
 mod tests {
     use super::*;
     use crate::io::MemoryStore;

@@ -27,7 +27,7 @@ use crate::bitcoin::secp256k1::PublicKey;
 use crate::chain::esplora::SyncStats;
 use crate::chain::wallet::WalletBalance;
 use crate::event::{Event, EventQueue};
-use crate::io::DynStore;
+use crate::io::{DynStore, FencedStore};
 use crate::logger::{log_at, NodeLogger};
 use crate::payment::{
     Bolt11Payment, OnchainPayment, PaymentDetails, PaymentStore, SpontaneousPayment,
@@ -85,6 +85,8 @@ pub(crate) struct NodeInner {
     pub running: AtomicBool,
     /// Set by `stop`: the sync and reconnect loops end, no new work is accepted.
     pub stopping: Arc<AtomicBool>,
+    /// The store everything writes through, closed once `stop` has written the last state.
+    pub store_fence: Arc<FencedStore>,
     /// Set by `stop` once every peer is disconnected: the background processor writes the
     /// channel manager one last time and ends.
     pub bp_stop: Arc<AtomicBool>,
@@ -125,6 +127,7 @@ impl NodeInner {
     /// older than its monitors would force-close the channel on the next start).
     fn halt(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.chain.halt();
         self.peer_manager.disconnect_all_peers();
         self.bp_stop.store(true, Ordering::Release);
     }
@@ -484,15 +487,18 @@ impl Node {
         if !inner.running.load(Ordering::Acquire) {
             return Err(Error::NodeStopped);
         }
-        if !inner.stopping.swap(true, Ordering::AcqRel) {
-            wait_tasks(
-                inner,
-                &inner.tasks,
-                LOOPS_STOP_TIMEOUT,
-                "the sync and reconnect loops",
-            )
-            .await;
-        }
+        inner.stopping.store(true, Ordering::Release);
+        // From here no chain data reaches LDK: a sync still fetching drops its results.
+        inner.chain.halt();
+        // A sync stuck on a slow Esplora may outlast this; it can no longer change LDK, and
+        // its writes fail once the store is closed below.
+        wait_tasks(
+            inner,
+            &inner.tasks,
+            LOOPS_STOP_TIMEOUT,
+            "the sync and reconnect loops",
+        )
+        .await;
         // Whatever connected meanwhile is cut here too.
         inner.halt();
         if !wait_tasks(
@@ -508,6 +514,9 @@ impl Node {
                  call stop again, and build no other node on this store before it succeeds"
             )));
         }
+        // The last state is written: from now on the storage may belong to another instance
+        // (the caller releases its lock), so nothing of this one may write there again.
+        inner.store_fence.set_closed(true);
         inner.running.store(false, Ordering::Release);
         log_at!(inner.logger, Info, "node {} stopped", inner.node_id);
         Ok(())

@@ -414,3 +414,49 @@ async fn merkle_proof_mismatch_is_chain_source_unavailable() {
     // The tip was reported, the unproven transaction was not.
     assert_eq!(rec.take(), vec![Event::Best(hash, 5)]);
 }
+
+/// Halts the chain source the moment a sync asks what to check: halfway through.
+struct HaltsMidSync<'a> {
+    source: &'a EsploraChainSource,
+    rec: &'a Recorder,
+}
+
+impl Confirm for HaltsMidSync<'_> {
+    fn transactions_confirmed(&self, header: &Header, txdata: &TransactionData, height: u32) {
+        self.rec.transactions_confirmed(header, txdata, height)
+    }
+    fn transaction_unconfirmed(&self, txid: &Txid) {
+        self.rec.transaction_unconfirmed(txid)
+    }
+    fn best_block_updated(&self, header: &Header, height: u32) {
+        self.rec.best_block_updated(header, height)
+    }
+    fn get_relevant_txids(&self) -> Vec<(Txid, u32, Option<BlockHash>)> {
+        self.source.halt();
+        self.rec.get_relevant_txids()
+    }
+}
+
+#[tokio::test]
+async fn a_halted_source_hands_ldk_nothing_more() {
+    let (esplora, source, rec) = setup().await;
+    source.sync(&[&rec]).await.unwrap();
+    rec.take();
+    esplora.mine(1).await.unwrap();
+    // Halted after the new tip was fetched, before it was applied: dropped.
+    let halting = HaltsMidSync {
+        source: &source,
+        rec: &rec,
+    };
+    let err = source.sync(&[&halting]).await.unwrap_err();
+    assert_eq!(err.code(), "NODE_STOPPED");
+    assert!(rec.take().is_empty(), "a halted sync reached LDK");
+    // And every later sync fails at once, without a request.
+    esplora.reset_request_counts().await.unwrap();
+    assert_eq!(
+        source.sync(&[&rec]).await.unwrap_err().code(),
+        "NODE_STOPPED"
+    );
+    assert_eq!(esplora.request_counts().await.unwrap().total, 0);
+    assert!(rec.take().is_empty());
+}

@@ -15,7 +15,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const ABANDON: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
-/// A valid mnemonic other tests do not use.
+/// A valid mnemonic (the tests run one after another in one page; each stops its nodes).
 const ZOO: &str = "zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong";
 /// Twelve words, bad checksum.
 const BAD_CHECKSUM: &str =
@@ -156,7 +156,7 @@ async fn method_arguments_are_checked() {
             json!({ "nodeId": "02", "amountMsat": 1, "extra": true }),
         )),
         node.close_channel(JsValue::NULL),
-        node.list_payments(js(json!({ "status": "done" }))),
+        node.list_payments(Some(js(json!({ "status": "done" })))),
     ];
     for p in bad {
         assert_eq!(err(p).await, "INVALID_CONFIG");
@@ -169,7 +169,7 @@ async fn method_arguments_are_checked() {
         err(node.close_channel(js(json!({ "channelId": "ab".repeat(32) })))).await,
         "UNKNOWN_CHANNEL"
     );
-    let all = ok(node.list_payments(JsValue::UNDEFINED)).await;
+    let all = ok(node.list_payments(None)).await;
     assert_eq!(js_sys::Array::from(&all).length(), 0);
     ok(node.stop()).await;
 }
@@ -267,12 +267,16 @@ async fn worker_can_take(name: &str) -> bool {
     let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &props).expect("blob");
     let url = web_sys::Url::create_object_url_with_blob(&blob).expect("url");
     let worker = web_sys::Worker::new(&url).expect("worker");
-    let answer = js_sys::Promise::new(&mut |resolve, _| {
+    let answer = js_sys::Promise::new(&mut |resolve, reject| {
         let on_message =
             wasm_bindgen::closure::Closure::once_into_js(move |e: web_sys::MessageEvent| {
                 let _ = resolve.call1(&JsValue::NULL, &e.data());
             });
         worker.set_onmessage(Some(on_message.unchecked_ref()));
+        let on_error = wasm_bindgen::closure::Closure::once_into_js(move |e: JsValue| {
+            let _ = reject.call1(&JsValue::NULL, &e);
+        });
+        worker.set_onerror(Some(on_error.unchecked_ref()));
     });
     let taken = JsFuture::from(answer).await.expect("worker answered");
     worker.terminate();

@@ -127,6 +127,8 @@ pub struct EsploraChainSource {
     state: Mutex<State>,
     fees: Mutex<Option<FeeTable>>,
     syncing: AtomicBool,
+    // Set by `halt`: results still arriving are dropped, not handed to LDK.
+    halted: AtomicBool,
 }
 
 impl std::fmt::Debug for EsploraChainSource {
@@ -175,6 +177,7 @@ impl EsploraChainSource {
             state: Mutex::new(State::default()),
             fees: Mutex::new(None),
             syncing: AtomicBool::new(false),
+            halted: AtomicBool::new(false),
         }
     }
 
@@ -208,11 +211,31 @@ impl EsploraChainSource {
         SyncGuard(&self.syncing)
     }
 
+    /// Stops handing chain data to LDK, for good: a sync in flight drops what it fetched
+    /// and fails with [`Error::NodeStopped`]. A stopping node calls it: once its storage may
+    /// belong to another instance, a block applied here could make this one broadcast a
+    /// commitment the other has since revoked.
+    pub fn halt(&self) {
+        self.halted.store(true, Ordering::Release);
+    }
+
+    fn check_halted(&self) -> Result<(), RoundError> {
+        if self.halted.load(Ordering::Acquire) {
+            Err(RoundError::Fatal(Error::NodeStopped))
+        } else {
+            Ok(())
+        }
+    }
+
     /// Brings `confirmables` (LDK's `ChannelManager`, `ChainMonitor`, `OutputSweeper`…) up to
     /// the chain's tip. Costs one request when the tip did not move and nothing new was
-    /// registered. Any failure is [`Error::ChainSourceUnavailable`]; what was already reported
-    /// to LDK stays consistent and the next sync redoes the rest.
+    /// registered. Any failure is [`Error::ChainSourceUnavailable`] ([`Error::NodeStopped`]
+    /// after [`Self::halt`]); what was already reported to LDK stays consistent and the next
+    /// sync redoes the rest.
     pub async fn sync(&self, confirmables: &[&dyn Confirm]) -> Result<SyncStats, Error> {
+        if self.halted.load(Ordering::Acquire) {
+            return Err(Error::NodeStopped);
+        }
         let _guard = self.acquire().await;
         let mut tip = self.client.get_tip_hash().await?;
         let mut stats = SyncStats {
@@ -314,6 +337,7 @@ impl EsploraChainSource {
             let fees = self.client.get_fee_estimates().await?;
             *lock(&self.fees) = Some(FeeTable::from_esplora(&fees));
 
+            self.check_halted()?;
             {
                 let mut s = lock(&self.state);
                 for txid in &unconfirmed {
@@ -404,6 +428,7 @@ impl EsploraChainSource {
         if now_tip != tip {
             return Ok(now_tip);
         }
+        self.check_halted()?;
         for ctx in &found {
             for c in confirmables {
                 c.transactions_confirmed(&ctx.header, &[(ctx.pos, &ctx.tx)], ctx.height);

@@ -115,6 +115,7 @@ use impl_kvstore_via_sync;
 /// The store a node runs on, whichever backend it is.
 pub type DynStore = dyn KVStore;
 
+pub mod fenced;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fs;
 #[cfg(target_arch = "wasm32")]
@@ -123,6 +124,7 @@ pub mod memory;
 #[doc(hidden)]
 pub mod test_utils;
 
+pub use fenced::FencedStore;
 #[cfg(not(target_arch = "wasm32"))]
 pub use fs::FilesystemStore;
 #[cfg(target_arch = "wasm32")]

@@ -17,60 +17,14 @@ pub const TEST_SECONDARY_NAMESPACE: &str = "sub";
 pub const TEST_ROOT_KEY: &str = "wasmln_test_root";
 
 /// A store whose writes can be made to fail, as a full disk or an exhausted IndexedDB
-/// quota fails them: for tests of what a failed write leaves behind. Reads, removals and
-/// listings go to the [`MemoryStore`](super::MemoryStore) inside.
-#[derive(Default)]
-pub struct FullStore {
-    inner: super::MemoryStore,
-    full: core::sync::atomic::AtomicBool,
-}
+/// quota fails them: for tests of what a failed write leaves behind. In memory; reads and
+/// listings always work.
+pub type FullStore = super::FencedStore;
 
 impl FullStore {
-    /// Makes every write from now on fail (`true`) or succeed again.
+    /// Makes every write and removal from now on fail (`true`) or succeed again.
     pub fn set_full(&self, full: bool) {
-        self.full.store(full, core::sync::atomic::Ordering::Release);
-    }
-}
-
-impl KVStore for FullStore {
-    fn read(
-        &self,
-        p: &str,
-        s: &str,
-        k: &str,
-    ) -> lightning::util::async_poll::AsyncResult<'static, Vec<u8>, lightning::io::Error> {
-        KVStore::read(&self.inner, p, s, k)
-    }
-    fn write(
-        &self,
-        p: &str,
-        s: &str,
-        k: &str,
-        buf: Vec<u8>,
-    ) -> lightning::util::async_poll::AsyncResult<'static, (), lightning::io::Error> {
-        if self.full.load(core::sync::atomic::Ordering::Acquire) {
-            return Box::pin(core::future::ready(Err(lightning::io::Error::new(
-                ErrorKind::Other,
-                "quota exceeded",
-            ))));
-        }
-        KVStore::write(&self.inner, p, s, k, buf)
-    }
-    fn remove(
-        &self,
-        p: &str,
-        s: &str,
-        k: &str,
-        lazy: bool,
-    ) -> lightning::util::async_poll::AsyncResult<'static, (), lightning::io::Error> {
-        KVStore::remove(&self.inner, p, s, k, lazy)
-    }
-    fn list(
-        &self,
-        p: &str,
-        s: &str,
-    ) -> lightning::util::async_poll::AsyncResult<'static, Vec<String>, lightning::io::Error> {
-        KVStore::list(&self.inner, p, s)
+        self.set_closed(full);
     }
 }
 

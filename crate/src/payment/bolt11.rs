@@ -398,7 +398,8 @@ pub(crate) fn send_failure(f: RetryableSendFailure) -> Error {
     }
 }
 
-/// Waits until the payment `id` succeeded or failed (LDK's events update the store).
+/// Waits until the payment `id` succeeded or failed (LDK's events update the store);
+/// [`Error::PaymentPending`] if the node stops first.
 pub(crate) async fn wait_for_outcome(inner: &NodeInner, id: &str) -> Result<PaymentDetails, Error> {
     loop {
         match inner.payments.get(id) {
@@ -414,7 +415,10 @@ pub(crate) async fn wait_for_outcome(inner: &NodeInner, id: &str) -> Result<Paym
             Some(_) => {}
             None => return Err(Error::Internal(format!("payment {id} vanished"))),
         }
-        inner.check_running()?;
+        if inner.check_running().is_err() {
+            // LDK has it: it may still settle. "Stopped" would read as "not sent".
+            return Err(Error::PaymentPending(id.to_string()));
+        }
         runtime::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -45,9 +45,18 @@ pub fn to_js_error(err: Error) -> JsValue {
 /// serde-wasm-bindgen reads only the fields a struct names: a misspelt option would be
 /// dropped silently instead of refused by `deny_unknown_fields`.
 pub fn from_js<T: serde::de::DeserializeOwned>(value: JsValue) -> Result<T, Error> {
-    let json: serde_json::Value = serde_wasm_bindgen::from_value(value)
+    let mut json: serde_json::Value = serde_wasm_bindgen::from_value(value)
         .map_err(|e| Error::InvalidConfig(format!("not plain data: {e}")))?;
+    drop_nulls(&mut json);
     serde_json::from_value(json).map_err(|e| Error::InvalidConfig(e.to_string()))
+}
+
+/// `{ force: undefined }` means "not given" in JavaScript, as an absent field does.
+fn drop_nulls(value: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = value {
+        map.retain(|_, v| !v.is_null());
+        map.values_mut().for_each(drop_nulls);
+    }
 }
 
 /// Turns a result into a plain JavaScript value: objects (not `Map`s), `null` for `None`,

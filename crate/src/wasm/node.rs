@@ -2,6 +2,7 @@
 //! out (camelCase, amounts as numbers named `…Sat(s)` or `…Msat`), every failure an
 //! `LnError` with a stable `code`. Async methods return Promises.
 
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -66,7 +67,7 @@ export type LnEvent =
 pub struct LightningNode {
     node: Rc<Node>,
     mnemonic: Option<String>,
-    storage_persisted: Option<bool>,
+    storage_persisted: Rc<Cell<Option<bool>>>,
     // Held while the node may run; released (dropped) only after a clean `stop`.
     locks: Rc<std::cell::RefCell<Vec<WebLock>>>,
 }
@@ -201,15 +202,15 @@ async fn build_locked(
     mut builder: crate::Builder,
     opening: bool,
     locks: &mut Vec<WebLock>,
-) -> Result<(Node, Option<String>, Option<bool>), Error> {
+) -> Result<(Node, Option<String>, Rc<Cell<Option<bool>>>), Error> {
     let db = config.storage.indexeddb_name();
     let (store, storage_persisted): (Arc<DynStore>, _) = match db {
         Some(name) => {
             take_lock(format!("wasm-ln:db:{name}"), locks).await?;
             let store = IndexedDbStore::open(name).await?;
-            (Arc::new(store), request_persistent_storage().await)
+            (Arc::new(store), request_persistent_storage())
         }
-        None => (Arc::new(MemoryStore::new()), None),
+        None => (Arc::new(MemoryStore::new()), Rc::new(Cell::new(None))),
     };
     let shown = db.unwrap_or("memory");
     let holds = io::holds_node(&*store).await?;
@@ -243,16 +244,26 @@ async fn build_locked(
 }
 
 /// Asks the browser not to evict this origin's storage under pressure (`navigator.storage
-/// .persist()`); `None` where the API is missing.
-async fn request_persistent_storage() -> Option<bool> {
-    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
-    let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
-    let persist: js_sys::Function = Reflect::get(&storage, &"persist".into())
-        .ok()?
-        .dyn_into()
-        .ok()?;
-    let promise: Promise = persist.call0(&storage).ok()?.dyn_into().ok()?;
-    JsFuture::from(promise).await.ok()?.as_bool()
+/// .persist()`), in the background: a browser may ask the user first, and nothing should
+/// wait on that. The answer lands in the cell (`None` until then, or without the API).
+fn request_persistent_storage() -> Rc<Cell<Option<bool>>> {
+    let answer = Rc::new(Cell::new(None));
+    let promise = (|| -> Option<Promise> {
+        let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+        let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
+        let persist: js_sys::Function = Reflect::get(&storage, &"persist".into())
+            .ok()?
+            .dyn_into()
+            .ok()?;
+        persist.call0(&storage).ok()?.dyn_into().ok()
+    })();
+    if let Some(promise) = promise {
+        let cell = Rc::clone(&answer);
+        wasm_bindgen_futures::spawn_local(async move {
+            cell.set(JsFuture::from(promise).await.ok().and_then(|v| v.as_bool()));
+        });
+    }
+    answer
 }
 
 /// Runs `f` on the node as a Promise of its serialised result.
@@ -330,7 +341,7 @@ impl LightningNode {
 
     #[wasm_bindgen(js_name = getInfo, unchecked_return_type = "Promise<NodeInfo>")]
     pub fn get_info(&self) -> Promise {
-        let storage_persisted = self.storage_persisted;
+        let storage_persisted = self.storage_persisted.get();
         promise(&self.node, move |n| async move {
             Ok(Info {
                 status: n.status(),
@@ -511,14 +522,11 @@ impl LightningNode {
     #[wasm_bindgen(js_name = listPayments, unchecked_return_type = "Promise<PaymentDetails[]>")]
     pub fn list_payments(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "{ status?: PaymentStatus } | undefined")]
-        args: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "{ status?: PaymentStatus }")] args: Option<JsValue>,
     ) -> Promise {
-        let args = if args.is_undefined() {
-            JsValue::from(js_sys::Object::new())
-        } else {
-            args
-        };
+        let args = args
+            .filter(|a| !a.is_undefined())
+            .unwrap_or_else(|| js_sys::Object::new().into());
         promise_with(&self.node, args, |n, a: ListPaymentsArgs| async move {
             let mut list = n.list_payments();
             if let Some(status) = a.status {
@@ -535,10 +543,20 @@ impl LightningNode {
     }
 
     /// The oldest event not yet handled, waiting for one if there is none. It is delivered
-    /// again (also after a reload) until `eventHandled()`.
+    /// again (also after a reload) until `eventHandled()`. Rejects with `NODE_STOPPED` once
+    /// the node stops.
     #[wasm_bindgen(js_name = nextEvent, unchecked_return_type = "Promise<LnEvent>")]
     pub fn next_event(&self) -> Promise {
-        promise(&self.node, |n| async move { Ok(n.wait_next_event().await) })
+        promise(&self.node, |n| async move {
+            loop {
+                if let Some(event) = n.next_event() {
+                    return Ok(event);
+                }
+                // Once stopped, no event will come: say so rather than wait forever.
+                n.inner.check_not_stopped()?;
+                crate::runtime::sleep(core::time::Duration::from_millis(25)).await;
+            }
+        })
     }
 
     /// Marks the event `nextEvent()` gave as handled (durably).
