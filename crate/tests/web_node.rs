@@ -1,6 +1,7 @@
-//! Browser end-to-end test of the whole node: the same `Node` the native tests drive, built in
-//! headless Chromium on IndexedDB, reading the chain from regtest-esplora over `fetch` and
-//! reaching a real ldk-node (`tests/peer`) through `wasm-ln-proxy`.
+//! Browser end-to-end tests of the whole node in headless Chromium, on IndexedDB, reading the
+//! chain from regtest-esplora over `fetch` and reaching a real ldk-node (`tests/peer`) through
+//! `wasm-ln-proxy`: once through the Rust `Node` the native tests drive, once through
+//! `LightningNode`, the class JavaScript uses.
 //!
 //! Built only with the `e2e` feature, by `pkg-scripts/test.sh` (suite
 //! `test-wasm-ln-chromium-e2e`), which starts the three servers and passes at compile time:
@@ -201,4 +202,150 @@ async fn a_node_in_the_browser_opens_pays_restarts_and_closes() {
     })
     .await;
     node.stop().await.expect("stop");
+}
+
+mod js_class {
+    //! The same journey through `LightningNode`, the class JavaScript sees: plain objects in
+    //! and out, events from `nextEvent`, the seed sealed with a passphrase, the Web Locks.
+
+    use super::*;
+    use js_sys::{Array, Promise, Reflect};
+    use serde::Serialize;
+    use wasm_bindgen::JsValue;
+    use wasm_bindgen_futures::JsFuture;
+    use wasm_ln::wasm::LightningNode;
+
+    fn js(v: serde_json::Value) -> JsValue {
+        v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .expect("to js")
+    }
+
+    fn get(v: &JsValue, field: &str) -> JsValue {
+        Reflect::get(v, &field.into()).expect(field)
+    }
+
+    fn text(v: &JsValue, field: &str) -> String {
+        get(v, field)
+            .as_string()
+            .unwrap_or_else(|| panic!("{field}: {v:?}"))
+    }
+
+    async fn ok(p: Promise) -> JsValue {
+        JsFuture::from(p)
+            .await
+            .unwrap_or_else(|e| panic!("rejected: {e:?}"))
+    }
+
+    /// Takes events until one of type `kind`, acknowledging each.
+    async fn event(node: &LightningNode, kind: &str) -> JsValue {
+        loop {
+            let ev = ok(node.next_event()).await;
+            ok(node.event_handled()).await;
+            if text(&ev, "type") == kind {
+                return ev;
+            }
+        }
+    }
+
+    async fn usable(node: &LightningNode, channel_id: &str) {
+        let deadline = runtime::now() + WAIT;
+        loop {
+            let channels = Array::from(&ok(node.list_channels()).await);
+            if channels
+                .iter()
+                .any(|c| text(&c, "channelId") == channel_id && get(&c, "isUsable").is_truthy())
+            {
+                return;
+            }
+            assert!(runtime::now() < deadline, "channel {channel_id} not usable");
+            runtime::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn the_js_class_opens_pays_reloads_and_pays_again() {
+        let (peer_id, _) = PEER.split_once('@').expect("id@host:port");
+        let config = js(json!({
+            "network": "regtest",
+            "esploraUrl": ESPLORA_URL,
+            "proxyUrl": PROXY_URL,
+            "storage": { "kind": "indexeddb", "name": format!("wasm-ln-e2e-class-{}", runtime::now().as_millis()) },
+            "seed": { "passphrase": "e2e passphrase" },
+            "syncIntervalSecs": 1,
+        }));
+        let node = LightningNode::create(config.clone()).await.expect("create");
+        let address = ok(node.new_address()).await.as_string().expect("address");
+        control(
+            "faucet",
+            json!({ "address": address, "amount_sat": FUND, "confirm": true }),
+        )
+        .await;
+        let deadline = runtime::now() + WAIT;
+        while get(&ok(node.onchain_balance()).await, "confirmedSat").as_f64() != Some(FUND as f64) {
+            assert!(runtime::now() < deadline, "not funded");
+            ok(node.sync()).await;
+            runtime::sleep(Duration::from_millis(100)).await;
+        }
+        let opened =
+            ok(node.open_channel(js(json!({ "peer": PEER, "amountSats": CHANNEL })))).await;
+        let pending = event(&node, "channelPending").await;
+        assert_eq!(
+            text(&pending, "userChannelId"),
+            text(&opened, "userChannelId")
+        );
+        let channel_id = text(&pending, "channelId");
+        let txid = text(&pending, "fundingTxo")
+            .split(':')
+            .next()
+            .expect("txid")
+            .to_string();
+        while !esplora_has(&format!("/tx/{txid}")).await {
+            assert!(
+                runtime::now() < deadline + WAIT,
+                "funding {txid} not broadcast"
+            );
+            runtime::sleep(Duration::from_millis(100)).await;
+        }
+        mine(6).await;
+        event(&node, "channelReady").await;
+        usable(&node, &channel_id).await;
+        let paid =
+            ok(node.keysend(js(json!({ "nodeId": peer_id, "amountMsat": 7_000_000 })))).await;
+        assert_eq!(text(&paid, "status"), "succeeded");
+
+        // A second instance while this one runs: refused, whatever the page does.
+        let second = LightningNode::open(config.clone())
+            .await
+            .err()
+            .expect("locked");
+        assert_eq!(text(&second, "code"), "NODE_LOCKED");
+
+        // A reload: stop, then open with the passphrase alone. The payment's event was not
+        // acknowledged: a stopped node still shows it but cannot mark it handled (that would
+        // write), and the reopened node delivers it again.
+        ok(node.stop()).await;
+        let unhandled = ok(node.next_event()).await;
+        assert_eq!(text(&unhandled, "type"), "paymentSuccessful");
+        assert_eq!(text(&unhandled, "paymentId"), text(&paid, "id"));
+        let refused = JsFuture::from(node.event_handled())
+            .await
+            .expect_err("stopped");
+        assert_eq!(text(&refused, "code"), "NODE_STOPPED");
+        drop(node);
+        let node = LightningNode::open(config).await.expect("open");
+        let again = ok(node.next_event()).await;
+        assert_eq!(text(&again, "paymentId"), text(&paid, "id"));
+        ok(node.event_handled()).await;
+        let channels = Array::from(&ok(node.list_channels()).await);
+        assert_eq!(channels.length(), 1);
+        let payments = Array::from(&ok(node.list_payments(None)).await);
+        assert_eq!(payments.length(), 1);
+        usable(&node, &channel_id).await;
+        let again =
+            ok(node.keysend(js(json!({ "nodeId": peer_id, "amountMsat": 3_000_000 })))).await;
+        assert_eq!(text(&again, "status"), "succeeded");
+        let succeeded = ok(node.list_payments(Some(js(json!({ "status": "succeeded" }))))).await;
+        assert_eq!(Array::from(&succeeded).length(), 2);
+        ok(node.stop()).await;
+    }
 }
