@@ -389,6 +389,48 @@ pub async fn holds_node(store: &DynStore) -> Result<bool, Error> {
     }
 }
 
+/// Undoes a creation that failed after it claimed `store`: removes what a node that never
+/// ran wrote there (metadata, seed, wallet, ...), so that creating again is possible. Leaves
+/// the store alone, returning `false`, if it holds a channel manager or a channel monitor:
+/// that is a node that ran.
+pub async fn forget_unused_node(store: &DynStore) -> Result<bool, Error> {
+    let manager = store
+        .read(
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+        )
+        .await;
+    match manager {
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let monitors = store
+        .list(
+            CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MONITOR_PERSISTENCE_SECONDARY_NAMESPACE,
+        )
+        .await?;
+    if !monitors.is_empty() {
+        return Ok(false);
+    }
+    for &(p, s, key) in NODE_STORAGE_LAYOUT {
+        let keys = match key {
+            Some(k) => vec![k.to_string()],
+            None => store.list(p, s).await?,
+        };
+        for k in keys {
+            match store.remove(p, s, &k, false).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Which node a store belongs to, kept under [`NODE_METADATA_KEY`]. On start the node reads
 /// it (or writes it, for a fresh store) and refuses a store of another network or seed with
 /// [`NodeMetadata::check`] before handing anything to LDK.
@@ -516,6 +558,82 @@ mod tests {
         ))
         .unwrap();
         assert!(holds(&store));
+    }
+
+    #[test]
+    fn an_unused_node_is_forgotten_a_used_one_never() {
+        use test_utils::block_on;
+        let store = memory::MemoryStore::new();
+        let put =
+            |p: &str, s: &str, k: &str| block_on(KVStore::write(&store, p, s, k, vec![1])).unwrap();
+        put(
+            NODE_METADATA_PRIMARY_NAMESPACE,
+            NODE_METADATA_SECONDARY_NAMESPACE,
+            NODE_METADATA_KEY,
+        );
+        put(
+            SEED_PERSISTENCE_PRIMARY_NAMESPACE,
+            SEED_PERSISTENCE_SECONDARY_NAMESPACE,
+            SEED_PERSISTENCE_KEY,
+        );
+        put(
+            BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+            BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
+            BDK_WALLET_CHANGESET_KEY,
+        );
+        put(
+            PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE,
+            PAYMENT_STORE_PERSISTENCE_SECONDARY_NAMESPACE,
+            "p1",
+        );
+        put("unrelated", "", "k");
+        assert!(block_on(holds_node(&store)).unwrap());
+        assert!(block_on(forget_unused_node(&store)).unwrap());
+        assert!(!block_on(holds_node(&store)).unwrap());
+        for (p, s) in [("", ""), (PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE, "")] {
+            assert!(
+                block_on(KVStore::list(&store, p, s)).unwrap().is_empty(),
+                "{p}/{s}"
+            );
+        }
+        assert_eq!(
+            block_on(KVStore::list(&store, "unrelated", "")).unwrap(),
+            vec!["k"]
+        );
+
+        // A node that ran (a monitor, or a manager) is never touched.
+        put(
+            NODE_METADATA_PRIMARY_NAMESPACE,
+            NODE_METADATA_SECONDARY_NAMESPACE,
+            NODE_METADATA_KEY,
+        );
+        put(
+            CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MONITOR_PERSISTENCE_SECONDARY_NAMESPACE,
+            "m",
+        );
+        assert!(!block_on(forget_unused_node(&store)).unwrap());
+        assert!(block_on(holds_node(&store)).unwrap());
+        let other = memory::MemoryStore::new();
+        block_on(KVStore::write(
+            &other,
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+            vec![1],
+        ))
+        .unwrap();
+        assert!(!block_on(forget_unused_node(&other)).unwrap());
+        assert_eq!(
+            block_on(KVStore::list(
+                &other,
+                CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+                CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE
+            ))
+            .unwrap()
+            .len(),
+            1
+        );
     }
 
     #[test]

@@ -199,7 +199,7 @@ async fn release_all(locks: Vec<WebLock>) {
 /// Returns the node, the mnemonic it generated, and the storage persistence answer.
 async fn build_locked(
     config: &NodeConfig,
-    mut builder: crate::Builder,
+    builder: crate::Builder,
     opening: bool,
     locks: &mut Vec<WebLock>,
 ) -> Result<(Node, Option<String>, Rc<Cell<Option<bool>>>), Error> {
@@ -225,6 +225,24 @@ async fn build_locked(
              (nothing was overwritten)"
         )));
     }
+    let started = start_node(config, builder, opening, Arc::clone(&store), locks).await;
+    if started.is_err() && !opening {
+        // Nothing of a node that never ran may block the next attempt (or strand a seed
+        // whose words the caller never saw).
+        let _ = io::forget_unused_node(&*store).await;
+    }
+    let (node, mnemonic) = started?;
+    Ok((node, mnemonic, storage_persisted))
+}
+
+/// The seed, the node's own lock, then build and start on `store`.
+async fn start_node(
+    config: &NodeConfig,
+    mut builder: crate::Builder,
+    opening: bool,
+    store: Arc<DynStore>,
+    locks: &mut Vec<WebLock>,
+) -> Result<(Node, Option<String>), Error> {
     let (secret, generated) = config.seed.resolve(&*store, opening).await?;
     // The same node on other storage (restored in another tab) is locked too.
     let node_id = keys::node_id(&secret.to_seed())?;
@@ -240,7 +258,7 @@ async fn build_locked(
         .set_store(store);
     let node = builder.build().await.map_err(Error::from)?;
     node.start()?;
-    Ok((node, generated.then_some(words), storage_persisted))
+    Ok((node, generated.then_some(words)))
 }
 
 /// Asks the browser not to evict this origin's storage under pressure (`navigator.storage
