@@ -607,13 +607,11 @@ async fn read_optional(
     secondary: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, BuildError> {
-    match KVStore::read(store, primary, secondary, key).await {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(BuildError::StorageUnavailable(format!(
-            "reading {primary}/{secondary}/{key}: {e}"
-        ))),
-    }
+    crate::io::read_optional(store, primary, secondary, key)
+        .await
+        .map_err(|e| {
+            BuildError::StorageUnavailable(format!("reading {primary}/{secondary}/{key}: {e}"))
+        })
 }
 
 /// Reads the store's node metadata and refuses a store of another network or seed; a store

@@ -299,21 +299,17 @@ pub fn unseal(bytes: &[u8], passphrase: Option<&str>) -> Result<SeedSecret, Erro
 /// The sealed seed kept in `store`, if any.
 pub async fn load_sealed(store: &crate::io::DynStore) -> Result<Option<Vec<u8>>, Error> {
     use crate::io::{
-        SEED_PERSISTENCE_KEY, SEED_PERSISTENCE_PRIMARY_NAMESPACE,
+        read_optional, SEED_PERSISTENCE_KEY, SEED_PERSISTENCE_PRIMARY_NAMESPACE,
         SEED_PERSISTENCE_SECONDARY_NAMESPACE,
     };
-    match store
-        .read(
-            SEED_PERSISTENCE_PRIMARY_NAMESPACE,
-            SEED_PERSISTENCE_SECONDARY_NAMESPACE,
-            SEED_PERSISTENCE_KEY,
-        )
-        .await
-    {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    let sealed = read_optional(
+        store,
+        SEED_PERSISTENCE_PRIMARY_NAMESPACE,
+        SEED_PERSISTENCE_SECONDARY_NAMESPACE,
+        SEED_PERSISTENCE_KEY,
+    )
+    .await?;
+    Ok(sealed)
 }
 
 /// Keeps `sealed` (from [`seal`]) in `store`.

@@ -3,8 +3,10 @@
 //! points at a loopback port where nothing listens, so the node runs but never syncs.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::Reflect;
-use serde::Serialize;
+#[path = "common/js.rs"]
+mod js_values;
+
+use js_values::{get, js, ok, text};
 use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -22,11 +24,6 @@ const BAD_CHECKSUM: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon";
 const NOWHERE: &str = "http://127.0.0.1:9";
 
-fn js(v: serde_json::Value) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .expect("to js")
-}
-
 /// A database name no other test (or earlier run) used.
 fn unique(test: &str) -> String {
     format!("wasm-ln-api-{test}-{}", js_sys::Date::now())
@@ -41,24 +38,12 @@ fn config(storage: serde_json::Value, mnemonic: Option<&str>) -> JsValue {
 }
 
 fn code(err: &JsValue) -> String {
-    let name = Reflect::get(err, &"name".into()).expect("name");
-    assert_eq!(name.as_string().as_deref(), Some("LnError"), "{err:?}");
-    Reflect::get(err, &"code".into())
-        .expect("code")
-        .as_string()
-        .expect("a string code")
-}
-
-async fn ok(p: js_sys::Promise) -> JsValue {
-    JsFuture::from(p).await.expect("resolved")
+    assert_eq!(text(err, "name"), "LnError", "{err:?}");
+    text(err, "code")
 }
 
 async fn err(p: js_sys::Promise) -> String {
     code(&JsFuture::from(p).await.expect_err("rejected"))
-}
-
-fn get(v: &JsValue, field: &str) -> JsValue {
-    Reflect::get(v, &field.into()).expect(field)
 }
 
 #[wasm_bindgen_test]
@@ -133,14 +118,8 @@ async fn bad_config_is_an_invalid_config_error() {
     .await
     .err()
     .expect("refused");
-    let message = Reflect::get(&e, &"message".into()).expect("message");
-    assert!(
-        message
-            .as_string()
-            .unwrap_or_default()
-            .contains("esploraURL"),
-        "{message:?}"
-    );
+    let message = text(&e, "message");
+    assert!(message.contains("esploraURL"), "{message}");
 }
 
 #[wasm_bindgen_test]

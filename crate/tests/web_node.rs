@@ -13,6 +13,8 @@
 #![cfg(target_arch = "wasm32")]
 
 mod common;
+#[path = "common/js.rs"]
+mod js_values;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -208,33 +210,12 @@ mod js_class {
     //! The same journey through `LightningNode`, the class JavaScript sees: plain objects in
     //! and out, events from `nextEvent`, the seed sealed with a passphrase, the Web Locks.
 
+    use super::js_values::{get, js, ok, text};
     use super::*;
-    use js_sys::{Array, Promise, Reflect};
-    use serde::Serialize;
+    use js_sys::Array;
     use wasm_bindgen::JsValue;
     use wasm_bindgen_futures::JsFuture;
     use wasm_ln::wasm::LightningNode;
-
-    fn js(v: serde_json::Value) -> JsValue {
-        v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .expect("to js")
-    }
-
-    fn get(v: &JsValue, field: &str) -> JsValue {
-        Reflect::get(v, &field.into()).expect(field)
-    }
-
-    fn text(v: &JsValue, field: &str) -> String {
-        get(v, field)
-            .as_string()
-            .unwrap_or_else(|| panic!("{field}: {v:?}"))
-    }
-
-    async fn ok(p: Promise) -> JsValue {
-        JsFuture::from(p)
-            .await
-            .unwrap_or_else(|e| panic!("rejected: {e:?}"))
-    }
 
     /// Takes events until one of type `kind`, acknowledging each.
     async fn event(node: &LightningNode, kind: &str) -> JsValue {

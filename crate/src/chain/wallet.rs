@@ -36,7 +36,7 @@ use lightning::util::persist::KVStore;
 use crate::bitcoin::{Address, Amount, FeeRate, ScriptBuf, Transaction};
 use crate::chain::esplora::EsploraClient;
 use crate::io::{
-    BDK_WALLET_CHANGESET_KEY, BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+    read_optional, BDK_WALLET_CHANGESET_KEY, BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
     BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use crate::{keys, runtime, Error, Network};
@@ -156,18 +156,14 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
         network: Network,
     ) -> Result<Self, Error> {
         let (external, internal) = keys::bip84_descriptors(bip39_seed, network)?;
-        let stored = match store
-            .read(
-                BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
-                BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
-                BDK_WALLET_CHANGESET_KEY,
-            )
-            .await
-        {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(storage(e)),
-        };
+        let stored = read_optional(
+            &*store,
+            BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+            BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
+            BDK_WALLET_CHANGESET_KEY,
+        )
+        .await
+        .map_err(storage)?;
         let loaded = match stored {
             Some(bytes) => {
                 let changeset: ChangeSet = serde_json::from_slice(&bytes).map_err(|e| {

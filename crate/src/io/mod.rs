@@ -355,6 +355,21 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// The value at `(primary, secondary, key)`, `None` when there is none; any other failure
+/// is returned as it came, for the caller to word.
+pub async fn read_optional<K: KVStore + ?Sized>(
+    store: &K,
+    primary: &str,
+    secondary: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, io::Error> {
+    match store.read(primary, secondary, key).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads the JSON value at `(primary, secondary, key)`, or `T::default()` when there is
 /// none. Garbage is [`Error::StorageUnavailable`], naming `what`.
 pub(crate) async fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(
@@ -364,29 +379,24 @@ pub(crate) async fn read_json_or_default<T: serde::de::DeserializeOwned + Defaul
     key: &str,
     what: &str,
 ) -> Result<T, Error> {
-    match store.read(primary, secondary, key).await {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+    match read_optional(store, primary, secondary, key).await? {
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| Error::StorageUnavailable(format!("stored {what} is corrupt: {e}"))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
-        Err(e) => Err(e.into()),
+        None => Ok(T::default()),
     }
 }
 
 /// Whether `store` already belongs to a node (holds its [`NodeMetadata`]): creating a new
 /// wallet there is refused, opening one where there is none too.
 pub async fn holds_node(store: &DynStore) -> Result<bool, Error> {
-    match store
-        .read(
-            NODE_METADATA_PRIMARY_NAMESPACE,
-            NODE_METADATA_SECONDARY_NAMESPACE,
-            NODE_METADATA_KEY,
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    let metadata = read_optional(
+        store,
+        NODE_METADATA_PRIMARY_NAMESPACE,
+        NODE_METADATA_SECONDARY_NAMESPACE,
+        NODE_METADATA_KEY,
+    )
+    .await?;
+    Ok(metadata.is_some())
 }
 
 /// Undoes a creation that failed after it claimed `store`: removes what a node that never
@@ -394,17 +404,15 @@ pub async fn holds_node(store: &DynStore) -> Result<bool, Error> {
 /// the store alone, returning `false`, if it holds a channel manager or a channel monitor:
 /// that is a node that ran.
 pub async fn forget_unused_node(store: &DynStore) -> Result<bool, Error> {
-    let manager = store
-        .read(
-            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-            CHANNEL_MANAGER_PERSISTENCE_KEY,
-        )
-        .await;
-    match manager {
-        Ok(_) => return Ok(false),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
+    let manager = read_optional(
+        store,
+        CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+        CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+        CHANNEL_MANAGER_PERSISTENCE_KEY,
+    )
+    .await?;
+    if manager.is_some() {
+        return Ok(false);
     }
     let monitors = store
         .list(
