@@ -634,14 +634,10 @@ async fn check_or_claim_store(store: &DynStore, ours: NodeMetadata) -> Result<()
             })
         }
         None => {
-            let manager = read_optional(
-                store,
-                CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
-                CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-                CHANNEL_MANAGER_PERSISTENCE_KEY,
-            )
-            .await?;
-            if manager.is_some() {
+            if crate::io::holds_channel_manager(store)
+                .await
+                .map_err(storage("reading the channel manager"))?
+            {
                 return Err(BuildError::ForeignStore(
                     "the store holds a channel manager but no node metadata".into(),
                 ));

@@ -399,11 +399,8 @@ pub async fn holds_node(store: &DynStore) -> Result<bool, Error> {
     Ok(metadata.is_some())
 }
 
-/// Undoes a creation that failed after it claimed `store`: removes what a node that never
-/// ran wrote there (metadata, seed, wallet, ...), so that creating again is possible. Leaves
-/// the store alone, returning `false`, if it holds a channel manager or a channel monitor:
-/// that is a node that ran.
-pub async fn forget_unused_node(store: &DynStore) -> Result<bool, Error> {
+/// Whether `store` holds a channel manager: a node ran on it.
+pub async fn holds_channel_manager(store: &DynStore) -> Result<bool, io::Error> {
     let manager = read_optional(
         store,
         CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
@@ -411,7 +408,15 @@ pub async fn forget_unused_node(store: &DynStore) -> Result<bool, Error> {
         CHANNEL_MANAGER_PERSISTENCE_KEY,
     )
     .await?;
-    if manager.is_some() {
+    Ok(manager.is_some())
+}
+
+/// Undoes a creation that failed after it claimed `store`: removes what a node that never
+/// ran wrote there (metadata, seed, wallet, ...), so that creating again is possible. Leaves
+/// the store alone, returning `false`, if it holds a channel manager or a channel monitor:
+/// that is a node that ran.
+pub async fn forget_unused_node(store: &DynStore) -> Result<bool, Error> {
+    if holds_channel_manager(store).await? {
         return Ok(false);
     }
     let monitors = store
