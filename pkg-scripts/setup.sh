@@ -6,7 +6,7 @@
 #           chromium chromium-driver (browser tests), binaryen (wasm-opt), brotli, nodejs npm
 #   Rust:   the wasm32-unknown-unknown target, wasm-bindgen-cli at Cargo.lock's wasm-bindgen version
 #   Bitcoin Core: bitcoind + bitcoin-cli built by bitcoind.sh (cached outside the clone)
-#   npm:    the packages of www/ and tests/e2e, once they exist
+#   npm:    the packages of crate/js (tsc, wasm-opt), www/ and tests/e2e
 set -euo pipefail
 # rustup installs cargo, and cargo install puts wasm-bindgen, in ~/.cargo/bin.
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -54,7 +54,7 @@ fi
 "$root/pkg-scripts/bitcoind.sh" >/dev/null
 
 # --- npm packages --------------------------------------------------------------------------------
-for dir in "$root/www" "$root/tests/e2e"; do
+for dir in "$root/crate/js" "$root/www" "$root/tests/e2e"; do
   [ -f "$dir/package.json" ] || continue
   stamp="$dir/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then

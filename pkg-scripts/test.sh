@@ -37,6 +37,10 @@ run() {
     # cargo test and wasm-bindgen-test-runner both print `test result: ok. N passed; M failed`.
     read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
                         END { print p + 0, f + 0 }' "$log")
+    # node --test (the JS suites) ends with `# pass N` and `# fail N` instead.
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+      read -r p f < <(awk '/^# pass / { p += $3 } /^# fail / { f += $3 } END { print p + 0, f + 0 }' "$log")
+    fi
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # a build error or crash counts as a failure
     if [ "$rc" -eq 0 ] && [ "$p" -eq 0 ]; then f=1; rc=1; echo "ran no test" >>"$log"; fi
   else
@@ -73,6 +77,10 @@ run clippy-wasm-ln        check cargo clippy -p wasm-ln --all-targets -- -D warn
 run clippy-wasm-ln-wasm32 check cargo clippy -p wasm-ln --target wasm32-unknown-unknown --all-targets -- -D warnings
 run clippy-others         check cargo clippy --workspace --exclude wasm-ln --all-targets -- -D warnings
 run wasm32-release-build  check cargo build -p wasm-ln --target wasm32-unknown-unknown --release
+# The npm package (pkg/, packed to pkg/wasm-ln-<version>.tgz): the JS e2e below import it, and
+# the example that calls every public method must type-check against its declarations.
+run npm-package           check env WASM_LN_SKIP_SETUP=1 pkg-scripts/build.sh
+run tsc-example           check crate/js/node_modules/.bin/tsc -p crate/js/example/tsconfig.json
 # wasm-ln's node tests (crate/tests/node.rs) drive a real ldk-node `peer` process: build it
 # first, in its own invocation (it turns on lightning/std, DESIGN.md §3).
 run build-peer            check cargo build -p peer

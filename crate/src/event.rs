@@ -66,7 +66,9 @@ pub enum Event {
         /// The amount received.
         amount_msat: u64,
     },
-    /// A payment we sent arrived.
+    /// A payment we sent arrived. (`paymentSucceeded` in JavaScript, as in API.md; queues
+    /// written before that name still read.)
+    #[serde(rename = "paymentSucceeded", alias = "paymentSuccessful")]
     PaymentSuccessful {
         /// The payment id.
         payment_id: String,
@@ -268,5 +270,20 @@ mod tests {
         .unwrap();
         assert_eq!(json["type"], "paymentReceived");
         assert_eq!(json["amountMsat"], 5);
+    }
+
+    #[test]
+    fn payment_succeeded_keeps_reading_its_old_name() {
+        let ev = Event::PaymentSuccessful {
+            payment_id: "aa".into(),
+            payment_hash: "bb".into(),
+            preimage: "cc".into(),
+            fee_paid_msat: Some(1),
+        };
+        let mut json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["type"], "paymentSucceeded");
+        // A queue stored before the rename says `paymentSuccessful`.
+        json["type"] = "paymentSuccessful".into();
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), ev);
     }
 }

@@ -1,5 +1,6 @@
-//! LDK's and our log lines: to the browser console or natively to stderr, at or above a level
-//! the builder sets ([`crate::Builder::set_log_level`]).
+//! LDK's and our log lines, at or above a level
+//! the builder sets ([`crate::Builder::set_log_level`]); `runtime::write_log` writes them (the
+//! browser console, or stderr natively).
 
 use lightning::util::logger::{Level, Logger, Record};
 
@@ -26,25 +27,7 @@ impl NodeLogger {
 }
 
 fn write_line(level: Level, module: &str, msg: &str) {
-    #[cfg(target_arch = "wasm32")]
-    {
-        let line = wasm_bindgen::JsValue::from_str(&format!("[{level} {module}] {msg}"));
-        match level {
-            Level::Error => web_sys::console::error_1(&line),
-            Level::Warn => web_sys::console::warn_1(&line),
-            Level::Info => web_sys::console::info_1(&line),
-            _ => web_sys::console::debug_1(&line),
-        }
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let t = crate::runtime::now();
-        eprintln!(
-            "{}.{:03} {level:<5} [{module}] {msg}",
-            t.as_secs(),
-            t.subsec_millis()
-        );
-    }
+    crate::runtime::write_log(level, module, msg);
 }
 
 impl Logger for NodeLogger {

@@ -26,6 +26,31 @@ pub fn now() -> Duration {
     }
 }
 
+/// Writes one log line: to the browser console at the matching level (DevTools filters by
+/// it), natively to stderr with a timestamp.
+pub fn write_log(level: lightning::util::logger::Level, module: &str, msg: &str) {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use lightning::util::logger::Level;
+        let line = wasm_bindgen::JsValue::from_str(&format!("[{level} {module}] {msg}"));
+        match level {
+            Level::Error => web_sys::console::error_1(&line),
+            Level::Warn => web_sys::console::warn_1(&line),
+            Level::Info => web_sys::console::info_1(&line),
+            _ => web_sys::console::debug_1(&line),
+        }
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let t = now();
+        eprintln!(
+            "{}.{:03} {level:<5} [{module}] {msg}",
+            t.as_secs(),
+            t.subsec_millis()
+        );
+    }
+}
+
 /// Waits `d`. In the browser a `setTimeout` (gloo-timers; the future is `!Send`), natively
 /// `tokio::time::sleep` (needs a tokio runtime with timers).
 pub async fn sleep(d: Duration) {

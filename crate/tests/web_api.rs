@@ -129,7 +129,7 @@ async fn method_arguments_are_checked() {
         .expect("create");
     let bad = [
         node.open_channel(js(json!({ "peer": "x" }))),
-        node.open_channel(js(json!({ "peer": "x", "amountSats": -5 }))),
+        node.open_channel(js(json!({ "peer": "x", "amountSat": -5 }))),
         node.bolt11_send(js(json!({ "invoice": 5 }))),
         node.keysend(js(
             json!({ "nodeId": "02", "amountMsat": 1, "extra": true }),
@@ -333,4 +333,32 @@ async fn the_seed_is_stored_encrypted_only_when_asked() {
         .err()
         .expect("contradictory");
     assert_eq!(code(&e), "INVALID_CONFIG");
+}
+
+#[wasm_bindgen_test]
+fn decode_invoice_needs_no_node_and_refuses_garbage_with_a_code() {
+    use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
+    use wasm_ln::bitcoin::hashes::{sha256, Hash};
+    use wasm_ln::bitcoin::secp256k1::{Secp256k1, SecretKey};
+
+    let e = wasm_ln::wasm::decode_invoice("lnbcrt1garbage").expect_err("garbage");
+    assert_eq!(code(&e), "INVALID_INVOICE");
+
+    let secp = Secp256k1::new();
+    let key = SecretKey::from_slice(&[7; 32]).expect("key");
+    let inv = InvoiceBuilder::new(Currency::Regtest)
+        .description("Coffee".into())
+        .payment_hash(sha256::Hash::from_byte_array([3; 32]))
+        .payment_secret(PaymentSecret([4; 32]))
+        .duration_since_epoch(std::time::Duration::from_secs(1_700_000_000))
+        .min_final_cltv_expiry_delta(144)
+        .amount_milli_satoshis(21_000)
+        .build_signed(|m| secp.sign_ecdsa_recoverable(m, &key))
+        .expect("invoice");
+    let d = wasm_ln::wasm::decode_invoice(&inv.to_string()).expect("decodes");
+    assert_eq!(text(&d, "network"), "regtest");
+    assert_eq!(get(&d, "amountMsat").as_f64(), Some(21_000.0));
+    assert_eq!(text(&d, "description"), "Coffee");
+    assert_eq!(get(&d, "expiresAt").as_f64(), Some(1_700_003_600.0));
+    assert_eq!(text(&d, "payee"), key.public_key(&secp).to_string());
 }

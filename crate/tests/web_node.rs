@@ -267,8 +267,7 @@ mod js_class {
             ok(node.sync()).await;
             runtime::sleep(Duration::from_millis(100)).await;
         }
-        let opened =
-            ok(node.open_channel(js(json!({ "peer": PEER, "amountSats": CHANNEL })))).await;
+        let opened = ok(node.open_channel(js(json!({ "peer": PEER, "amountSat": CHANNEL })))).await;
         let pending = event(&node, "channelPending").await;
         assert_eq!(
             text(&pending, "userChannelId"),
@@ -306,7 +305,7 @@ mod js_class {
         // write), and the reopened node delivers it again.
         ok(node.stop()).await;
         let unhandled = ok(node.next_event()).await;
-        assert_eq!(text(&unhandled, "type"), "paymentSuccessful");
+        assert_eq!(text(&unhandled, "type"), "paymentSucceeded");
         assert_eq!(text(&unhandled, "paymentId"), text(&paid, "id"));
         let refused = JsFuture::from(node.event_handled())
             .await

@@ -49,6 +49,96 @@ pub fn parse_invoice(invoice: &str) -> Result<Bolt11Invoice, Error> {
     Bolt11Invoice::from_str(invoice.trim()).map_err(|e| Error::InvalidInvoice(format!("{e}")))
 }
 
+/// What a BOLT11 invoice says, checked (signature) but not judged (expiry, network): the
+/// caller decides. `decodeInvoice()` in JavaScript.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecodedInvoice {
+    /// The network its currency prefix names, `None` for one we do not run on.
+    pub network: Option<Network>,
+    /// The amount asked for; `None` lets the payer choose.
+    pub amount_msat: Option<u64>,
+    /// The description, when given in clear (not as a hash).
+    pub description: Option<String>,
+    /// The SHA-256 of the description, hex, when given as a hash (LNURL-pay).
+    pub description_hash: Option<String>,
+    /// Hex.
+    pub payment_hash: String,
+    /// The payee's node id, hex.
+    pub payee: String,
+    /// Unix time it was created.
+    pub created_at: u64,
+    /// Unix time it expires.
+    pub expires_at: u64,
+    /// The CLTV delta the payee asks for its final hop.
+    pub min_final_cltv_expiry_delta: u64,
+    /// Private route hints: each a list of hops (node id, short channel id).
+    pub route_hints: Vec<Vec<DecodedHop>>,
+    /// The invoice's feature bits, as LDK names them (`Display` of its features).
+    pub features: Option<String>,
+}
+
+/// One hop of a route hint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecodedHop {
+    /// The hop's node id, hex.
+    pub node_id: String,
+    /// `BLOCKxTXxOUT`.
+    pub short_channel_id: String,
+    /// Base fee, msat.
+    pub fee_base_msat: u32,
+    /// Proportional fee, millionths.
+    pub fee_proportional_millionths: u32,
+    /// CLTV delta.
+    pub cltv_expiry_delta: u16,
+}
+
+/// Decodes a BOLT11 invoice without a node: [`Error::InvalidInvoice`] when malformed or
+/// badly signed.
+pub fn decode_invoice(invoice: &str) -> Result<DecodedInvoice, Error> {
+    use lightning_invoice::Bolt11InvoiceDescriptionRef;
+    let inv = parse_invoice(invoice)?;
+    let network = Network::ALL
+        .into_iter()
+        .find(|n| currency(*n) == inv.currency());
+    let (description, description_hash) = match inv.description() {
+        Bolt11InvoiceDescriptionRef::Direct(d) => (Some(d.to_string()), None),
+        Bolt11InvoiceDescriptionRef::Hash(h) => (None, Some(h.0.to_string())),
+    };
+    let scid = |id: u64| format!("{}x{}x{}", id >> 40, (id >> 16) & 0xff_ffff, id & 0xffff);
+    let route_hints = inv
+        .route_hints()
+        .iter()
+        .map(|hint| {
+            hint.0
+                .iter()
+                .map(|h| DecodedHop {
+                    node_id: h.src_node_id.to_string(),
+                    short_channel_id: scid(h.short_channel_id),
+                    fee_base_msat: h.fees.base_msat,
+                    fee_proportional_millionths: h.fees.proportional_millionths,
+                    cltv_expiry_delta: h.cltv_expiry_delta,
+                })
+                .collect()
+        })
+        .collect();
+    let created = inv.duration_since_epoch();
+    Ok(DecodedInvoice {
+        network,
+        amount_msat: inv.amount_milli_satoshis(),
+        description,
+        description_hash,
+        payment_hash: inv.payment_hash().to_string(),
+        payee: inv.recover_payee_pub_key().to_string(),
+        created_at: created.as_secs(),
+        expires_at: created.saturating_add(inv.expiry_time()).as_secs(),
+        min_final_cltv_expiry_delta: inv.min_final_cltv_expiry_delta(),
+        route_hints,
+        features: inv.features().map(|f| f.to_string()),
+    })
+}
+
 /// Receiving and paying BOLT11 invoices. Get one with [`crate::Node::bolt11_payment`].
 pub struct Bolt11Payment {
     inner: Arc<NodeInner>,
@@ -420,5 +510,106 @@ pub(crate) async fn wait_for_outcome(inner: &NodeInner, id: &str) -> Result<Paym
             return Err(Error::PaymentPending(id.to_string()));
         }
         runtime::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use lightning::types::payment::PaymentSecret;
+    use lightning_invoice::Sha256;
+
+    /// A signed regtest invoice from a fixed key, with one route hint.
+    fn invoice(amount_msat: Option<u64>, hashed_description: bool) -> (String, String) {
+        let secp = Secp256k1::new();
+        let key = SecretKey::from_slice(&[7; 32]).unwrap();
+        let payee = key.public_key(&secp).to_string();
+        let b = InvoiceBuilder::new(Currency::Regtest)
+            .payment_hash(sha256::Hash::from_byte_array([3; 32]))
+            .payment_secret(PaymentSecret([4; 32]))
+            .duration_since_epoch(Duration::from_secs(1_700_000_000))
+            .min_final_cltv_expiry_delta(144)
+            .expiry_time(Duration::from_secs(600))
+            .basic_mpp()
+            .private_route(RouteHint(vec![RouteHintHop {
+                src_node_id: key.public_key(&secp),
+                short_channel_id: (101 << 40) | (2 << 16) | 1,
+                fees: RoutingFees {
+                    base_msat: 1000,
+                    proportional_millionths: 10,
+                },
+                cltv_expiry_delta: 40,
+                htlc_minimum_msat: None,
+                htlc_maximum_msat: None,
+            }]));
+        let b = if let Some(a) = amount_msat {
+            b.amount_milli_satoshis(a)
+        } else {
+            b
+        };
+        let inv = if hashed_description {
+            b.description_hash(sha256::Hash::hash(b"{\"metadata\":1}"))
+                .build_signed(|m| secp.sign_ecdsa_recoverable(m, &key))
+        } else {
+            b.description("Coffee".into())
+                .build_signed(|m| secp.sign_ecdsa_recoverable(m, &key))
+        };
+        (inv.unwrap().to_string(), payee)
+    }
+
+    #[test]
+    fn decodes_what_an_invoice_says() {
+        let (inv, payee) = invoice(Some(21_000), false);
+        let d = decode_invoice(&format!("  {inv}\n")).unwrap();
+        assert_eq!(d.network, Some(Network::Regtest));
+        assert_eq!(d.amount_msat, Some(21_000));
+        assert_eq!(d.description.as_deref(), Some("Coffee"));
+        assert_eq!(d.description_hash, None);
+        assert_eq!(d.payment_hash, "03".repeat(32));
+        assert_eq!(d.payee, payee);
+        assert_eq!(d.created_at, 1_700_000_000);
+        assert_eq!(d.expires_at, 1_700_000_600);
+        assert_eq!(d.min_final_cltv_expiry_delta, 144);
+        assert_eq!(d.route_hints.len(), 1);
+        let hop = &d.route_hints[0][0];
+        assert_eq!(hop.short_channel_id, "101x2x1");
+        assert_eq!(
+            (hop.fee_base_msat, hop.fee_proportional_millionths),
+            (1000, 10)
+        );
+        assert_eq!(hop.cltv_expiry_delta, 40);
+        assert!(d.features.is_some());
+    }
+
+    #[test]
+    fn decodes_a_hashed_description_and_no_amount() {
+        let (inv, _) = invoice(None, true);
+        let d = decode_invoice(&inv).unwrap();
+        assert_eq!(d.amount_msat, None);
+        assert_eq!(d.description, None);
+        let want = Sha256(sha256::Hash::hash(b"{\"metadata\":1}"));
+        assert_eq!(d.description_hash, Some(want.0.to_string()));
+    }
+
+    #[test]
+    fn refuses_garbage_and_a_broken_signature() {
+        for bad in ["", "lnbcrt1garbage", "bc1qxyz"] {
+            assert_eq!(
+                decode_invoice(bad).unwrap_err().code(),
+                "INVALID_INVOICE",
+                "{bad}"
+            );
+        }
+        let (inv, _) = invoice(Some(21_000), false);
+        // One character of the signature changed: the checksum fails or the signature does.
+        let mut chars: Vec<char> = inv.chars().collect();
+        let i = chars.len() - 10;
+        chars[i] = if chars[i] == 'q' { 'p' } else { 'q' };
+        let tampered: String = chars.into_iter().collect();
+        assert_eq!(
+            decode_invoice(&tampered).unwrap_err().code(),
+            "INVALID_INVOICE"
+        );
     }
 }

@@ -7,7 +7,7 @@ pub mod onchain;
 pub mod spontaneous;
 pub mod store;
 
-pub use bolt11::{Bolt11Payment, ReceivedInvoice};
+pub use bolt11::{decode_invoice, Bolt11Payment, DecodedHop, DecodedInvoice, ReceivedInvoice};
 pub use onchain::OnchainPayment;
 pub use spontaneous::SpontaneousPayment;
 pub use store::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus, PaymentStore};

@@ -26,6 +26,15 @@ pub fn parse_network(name: &str) -> Result<String, JsValue> {
         .map_err(to_js_error)
 }
 
+/// Decodes a BOLT11 invoice without a node (`DecodedInvoice`); throws an `LnError` with code
+/// `INVALID_INVOICE` when it is malformed or badly signed. Expiry and network are the
+/// caller's to judge.
+#[wasm_bindgen(js_name = decodeInvoice, unchecked_return_type = "DecodedInvoice")]
+pub fn decode_invoice(invoice: &str) -> Result<JsValue, JsValue> {
+    let decoded = crate::payment::decode_invoice(invoice).map_err(to_js_error)?;
+    to_js(&decoded)
+}
+
 /// Turns an [`Error`] into the JavaScript error the TypeScript wrapper rethrows as `LnError`:
 /// a real `Error` (so it has a stack) named `LnError`, with a stable `code` property.
 pub fn to_js_error(err: Error) -> JsValue {

@@ -53,12 +53,20 @@ export interface PaymentDetails {
   createdAt: number; updatedAt: number;
 }
 export interface ReceivedInvoice { invoice: string; paymentHash: string; expiresAt: number; }
+export interface DecodedHop {
+  nodeId: string; shortChannelId: string; feeBaseMsat: number; feeProportionalMillionths: number; cltvExpiryDelta: number;
+}
+export interface DecodedInvoice {
+  network: Network | null; amountMsat: number | null; description: string | null; descriptionHash: string | null;
+  paymentHash: string; payee: string; createdAt: number; expiresAt: number; minFinalCltvExpiryDelta: number;
+  routeHints: DecodedHop[][]; features: string | null;
+}
 export type LnEvent =
   | { type: "channelPending"; channelId: string; userChannelId: string; counterpartyNodeId: string; fundingTxo: string }
   | { type: "channelReady"; channelId: string; userChannelId: string; counterpartyNodeId: string }
   | { type: "channelClosed"; channelId: string; userChannelId: string; counterpartyNodeId: string | null; reason: string }
   | { type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number }
-  | { type: "paymentSuccessful"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
+  | { type: "paymentSucceeded"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
   | { type: "paymentFailed"; paymentId: string; paymentHash: string | null; reason: string };
 "#;
 
@@ -86,7 +94,7 @@ struct Info {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OpenChannelArgs {
     peer: String,
-    amount_sats: u64,
+    amount_sat: u64,
     #[serde(default)]
     push_msat: u64,
 }
@@ -135,7 +143,7 @@ struct KeysendArgs {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OnchainSendArgs {
     address: String,
-    amount_sats: u64,
+    amount_sat: u64,
     #[serde(default)]
     fee_rate_sat_per_vb: Option<u64>,
 }
@@ -387,19 +395,19 @@ impl LightningNode {
         promise(&self.node, |n| async move { Ok(n.onchain().balance()) })
     }
 
-    /// Pays `amountSats` to `address`; resolves with the txid.
+    /// Pays `amountSat` to `address`; resolves with the txid.
     #[wasm_bindgen(js_name = onchainSend, unchecked_return_type = "Promise<string>")]
     pub fn onchain_send(
         &self,
         #[wasm_bindgen(
-            unchecked_param_type = "{ address: string; amountSats: number; feeRateSatPerVb?: number }"
+            unchecked_param_type = "{ address: string; amountSat: number; feeRateSatPerVb?: number }"
         )]
         args: JsValue,
     ) -> Promise {
         promise_with(&self.node, args, |n, a: OnchainSendArgs| async move {
             let txid = n
                 .onchain()
-                .send_to_address(&a.address, a.amount_sats, a.fee_rate_sat_per_vb)
+                .send_to_address(&a.address, a.amount_sat, a.fee_rate_sat_per_vb)
                 .await?;
             Ok(txid.to_string())
         })
@@ -443,18 +451,18 @@ impl LightningNode {
         promise(&self.node, |n| async move { Ok(n.list_peers()) })
     }
 
-    /// Opens a channel of `amountSats` to `peer` (`nodeId@host:port`); resolves once the
+    /// Opens a channel of `amountSat` to `peer` (`nodeId@host:port`); resolves once the
     /// funding is negotiated, with our id for the channel (events tell the rest).
     #[wasm_bindgen(js_name = openChannel, unchecked_return_type = "Promise<{ userChannelId: string }>")]
     pub fn open_channel(
         &self,
         #[wasm_bindgen(
-            unchecked_param_type = "{ peer: string; amountSats: number; pushMsat?: number }"
+            unchecked_param_type = "{ peer: string; amountSat: number; pushMsat?: number }"
         )]
         args: JsValue,
     ) -> Promise {
         promise_with(&self.node, args, |n, a: OpenChannelArgs| async move {
-            let user_channel_id = n.open_channel(&a.peer, a.amount_sats, a.push_msat).await?;
+            let user_channel_id = n.open_channel(&a.peer, a.amount_sat, a.push_msat).await?;
             Ok(OpenedChannel { user_channel_id })
         })
     }

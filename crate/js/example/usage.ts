@@ -1,0 +1,91 @@
+// Every public call of the package, type-checked (`tsc -p crate/js/example`) against the
+// built package's declarations in pkg/ by pkg-scripts/test.sh. It is compiled, not run.
+
+import {
+  LightningNode,
+  LnError,
+  decodeInvoice,
+  initWasm,
+  type LightningNodeConfig,
+  type LnErrorCode,
+  type LnEvent,
+  type PaymentDetails,
+  type DecodedInvoice,
+} from "wasm-ln";
+
+export async function everything(): Promise<void> {
+  await initWasm(); // optional: create/open/decodeInvoice load the wasm themselves
+  const config: LightningNodeConfig = {
+    network: "regtest",
+    esploraUrl: "http://127.0.0.1:3002",
+    proxyUrl: "ws://127.0.0.1:3003",
+    storage: { kind: "indexeddb", name: "my-wallet" },
+    seed: { passphrase: "correct horse battery staple" },
+    logLevel: "warn",
+    syncIntervalSecs: 30,
+    worker: false,
+  };
+  const node = await LightningNode.create(config);
+  const words: string | undefined = node.mnemonic();
+  const id: string = node.nodeId;
+  const info = await node.getInfo();
+  const height: number = info.blockHeight;
+  await node.sync();
+
+  const address: string = await node.onchain.newAddress();
+  const wallet = await node.onchain.balance();
+  const spendable: number = wallet.spendableSat;
+  const txid: string = await node.onchain.send({ address, amountSat: 10_000, feeRateSatPerVb: 2 });
+  await node.onchain.send({ address, amountSat: 10_000n });
+  await node.onchain.sendAll({ address });
+
+  await node.connect("02aa@127.0.0.1:9735", { persist: true });
+  const peers = await node.listPeers();
+  const connected: boolean = peers[0]!.connected;
+  await node.disconnect("02aa");
+  const { userChannelId } = await node.openChannel({ peer: "02aa@127.0.0.1:9735", amountSat: 100_000, pushMsat: 0 });
+  const channels = await node.listChannels();
+  const outbound: number = channels[0]!.outboundCapacityMsat;
+  await node.closeChannel({ channelId: channels[0]!.channelId, force: false });
+  const balances = await node.balances();
+  const lightning: number = balances.lightningMsat;
+
+  const inv = await node.bolt11.receive({ amountMsat: 50_000_000, description: "Coffee", expirySecs: 3600 });
+  await node.bolt11.receive();
+  const decoded: DecodedInvoice = await decodeInvoice(inv.invoice);
+  const amount: number | null = decoded.amountMsat;
+  const paid: PaymentDetails = await node.bolt11.send({ invoice: inv.invoice, maxFeeMsat: 1_000 });
+  const preimage: string | null = paid.preimage;
+  await node.keysend({ nodeId: id, amountMsat: 1_000 });
+  const pending = await node.listPayments({ status: "pending" });
+  await node.listPayments();
+  const one: PaymentDetails | null = await node.payment(pending[0]!.id);
+
+  for await (const ev of node.events()) {
+    if (ev.type === "paymentReceived") {
+      const got: number = ev.amountMsat;
+      void got;
+    }
+    break;
+  }
+  const off = node.on("paymentSucceeded", (ev) => {
+    const fee: number | null = ev.feePaidMsat;
+    void fee;
+  });
+  off();
+
+  try {
+    await node.bolt11.send({ invoice: "lnbc1garbage" });
+  } catch (e) {
+    if (e instanceof LnError) {
+      const code: LnErrorCode = e.code;
+      void code;
+    }
+  }
+  await node.stop();
+
+  const remote = await LightningNode.open({ ...config, worker: true, wasmUrl: "/wasm_ln_bg.wasm" });
+  const ev: LnEvent | undefined = (await remote.events().next()).value;
+  await remote.stop();
+  void [words, height, spendable, txid, connected, userChannelId, outbound, lightning, amount, preimage, one, ev];
+}

@@ -1,0 +1,65 @@
+// The one error class of the package. The wasm core throws plain `Error`s named "LnError"
+// with a `code`; `toLnError` turns those (and anything else thrown) into instances of this
+// class, so `instanceof LnError` and `err.code` work the same in the page and in Worker mode.
+
+/** Every code an `LnError` can carry (crate/src/error.rs is the source). */
+export type LnErrorCode =
+  | "INVALID_CONFIG"
+  | "INVALID_INVOICE"
+  | "INVOICE_EXPIRED"
+  | "WRONG_NETWORK"
+  | "INSUFFICIENT_FUNDS"
+  | "NO_ROUTE"
+  | "NO_INBOUND_CAPACITY"
+  | "FEE_TOO_HIGH"
+  | "PEER_UNREACHABLE"
+  | "PROXY_UNREACHABLE"
+  | "CHAIN_SOURCE_UNAVAILABLE"
+  | "UNKNOWN_CHANNEL"
+  | "NODE_LOCKED"
+  | "NODE_STOPPED"
+  | "WRONG_PASSPHRASE"
+  | "STORAGE_UNAVAILABLE"
+  | "PAYMENT_FAILED"
+  | "PAYMENT_PENDING"
+  | "INTERNAL";
+
+const CODES: ReadonlySet<string> = new Set<LnErrorCode>([
+  "INVALID_CONFIG", "INVALID_INVOICE", "INVOICE_EXPIRED", "WRONG_NETWORK", "INSUFFICIENT_FUNDS",
+  "NO_ROUTE", "NO_INBOUND_CAPACITY", "FEE_TOO_HIGH", "PEER_UNREACHABLE", "PROXY_UNREACHABLE",
+  "CHAIN_SOURCE_UNAVAILABLE", "UNKNOWN_CHANNEL", "NODE_LOCKED", "NODE_STOPPED", "WRONG_PASSPHRASE",
+  "STORAGE_UNAVAILABLE", "PAYMENT_FAILED", "PAYMENT_PENDING", "INTERNAL",
+]);
+
+/** A failure of a wasm-ln call: `code` is stable (switch on it), `message` is for people. */
+export class LnError extends Error {
+  readonly code: LnErrorCode;
+
+  constructor(code: LnErrorCode, message: string) {
+    super(message);
+    this.name = "LnError";
+    this.code = code;
+  }
+}
+
+/** The plain shape an error crosses a `postMessage` boundary in. */
+export interface SerializedError {
+  code: LnErrorCode;
+  message: string;
+}
+
+/** Any thrown value as an `LnError`; what is not one of ours becomes `INTERNAL`. */
+export function toLnError(err: unknown): LnError {
+  if (err instanceof LnError) return err;
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const message = typeof e?.message === "string" ? e.message : String(err);
+  if (typeof e?.code === "string" && CODES.has(e.code)) {
+    return new LnError(e.code as LnErrorCode, message);
+  }
+  return new LnError("INTERNAL", message);
+}
+
+export function serializeError(err: unknown): SerializedError {
+  const e = toLnError(err);
+  return { code: e.code, message: e.message };
+}

@@ -1,0 +1,27 @@
+// wasm-ln: a self-custodial Lightning node in the browser. See README.md for the API.
+
+export { LightningNode } from "./node.js";
+export type { OnchainApi, Bolt11Api } from "./node.js";
+export { LnError } from "./errors.js";
+export type { LnErrorCode } from "./errors.js";
+export { initWasm } from "./wasm.js";
+export * from "./types.js";
+
+import { decodeInvoice as decodeCore } from "./wasm_ln.js";
+import type { DecodedInvoice } from "./wasm_ln.js";
+import { initWasm } from "./wasm.js";
+import { toLnError } from "./errors.js";
+
+/**
+ * Decodes a BOLT11 invoice without a node (its signature checked; expiry and network are
+ * yours to judge). Async only because the wasm core may still need loading; it runs in this
+ * page, also when a node runs in a Worker. Rejects with `INVALID_INVOICE`.
+ */
+export async function decodeInvoice(invoice: string): Promise<DecodedInvoice> {
+  await initWasm();
+  try {
+    return decodeCore(invoice);
+  } catch (e) {
+    throw toLnError(e);
+  }
+}

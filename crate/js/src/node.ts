@@ -1,0 +1,233 @@
+// `LightningNode`: the package's API (shared/API.md) over a Backend, the same in the page
+// and in Worker mode. This layer names things and checks amounts; behaviour is the core's.
+
+import type { Backend, CoreMethod } from "./backend.js";
+import { InPageBackend } from "./backend.js";
+import { WorkerBackend } from "./worker-client.js";
+import { LnError, toLnError } from "./errors.js";
+import { EventPump } from "./events.js";
+import type {
+  Amount,
+  Balances,
+  Bolt11SendArgs,
+  ChannelDetails,
+  CloseChannelArgs,
+  ConnectOptions,
+  KeysendArgs,
+  LightningNodeConfig,
+  ListPaymentsArgs,
+  LnEvent,
+  LnEventOf,
+  LnEventType,
+  NodeInfo,
+  OnchainSendAllArgs,
+  OnchainSendArgs,
+  OpenChannelArgs,
+  PaymentDetails,
+  PeerDetails,
+  ReceiveArgs,
+  ReceivedInvoice,
+  WalletBalance,
+} from "./types.js";
+
+/** An amount argument as the core takes it: a safe integer number, else INVALID_CONFIG. */
+function amount(name: string, v: Amount | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = typeof v === "bigint" && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= 0n ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) {
+    throw new LnError(
+      "INVALID_CONFIG",
+      `${name} must be a non-negative whole number up to ${Number.MAX_SAFE_INTEGER}, got ${String(v)}`,
+    );
+  }
+  return n;
+}
+
+/** `args` with its amount fields checked and made numbers; other fields as given. */
+function withAmounts<T extends object>(args: T, names: readonly string[]): T {
+  if (typeof args !== "object" || args === null) {
+    throw new LnError("INVALID_CONFIG", "expected an object argument");
+  }
+  const out = { ...args } as Record<string, unknown>;
+  for (const name of names) {
+    if (name in out) out[name] = amount(name, out[name] as Amount | undefined);
+  }
+  return out as T;
+}
+
+/** On-chain wallet calls: `node.onchain`. */
+export interface OnchainApi {
+  /** A fresh receive address of the node's wallet. */
+  newAddress(): Promise<string>;
+  balance(): Promise<WalletBalance>;
+  /** Pays `amountSat` to `address`; resolves with the txid. */
+  send(args: OnchainSendArgs): Promise<string>;
+  /** Sends every spendable coin to `address`; resolves with the txid. */
+  sendAll(args: OnchainSendAllArgs): Promise<string>;
+}
+
+/** BOLT11 invoices: `node.bolt11`. */
+export interface Bolt11Api {
+  /** A new invoice of ours; without `amountMsat` the payer chooses the amount. */
+  receive(args?: ReceiveArgs): Promise<ReceivedInvoice>;
+  /** Pays an invoice; settles when the payment does (succeeded), else rejects with an LnError. */
+  send(args: Bolt11SendArgs): Promise<PaymentDetails>;
+}
+
+/** A Lightning node in this page, or in a Worker with `worker: true`; the same API either way. */
+export class LightningNode {
+  /** Our node id, hex. */
+  readonly nodeId: string;
+  readonly onchain: OnchainApi;
+  readonly bolt11: Bolt11Api;
+  private readonly pump: EventPump;
+  private stopped = false;
+
+  private constructor(private readonly backend: Backend) {
+    this.nodeId = backend.nodeId;
+    const call = this.call.bind(this);
+    this.onchain = {
+      newAddress: () => call("newAddress") as Promise<string>,
+      balance: () => call("onchainBalance") as Promise<WalletBalance>,
+      send: async (a) => call("onchainSend", withAmounts(a, ["amountSat"])) as Promise<string>,
+      sendAll: (a) => call("onchainSendAll", a) as Promise<string>,
+    };
+    this.bolt11 = {
+      receive: async (a = {}) => call("bolt11Receive", withAmounts(a, ["amountMsat"])) as Promise<ReceivedInvoice>,
+      send: async (a) => call("bolt11Send", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<PaymentDetails>,
+    };
+    this.pump = new EventPump(
+      () => call("nextEvent") as Promise<LnEvent>,
+      () => call("eventHandled") as Promise<void>,
+    );
+  }
+
+  /**
+   * Creates a new node in empty storage and starts it. Without `seed.mnemonic` a new one is
+   * generated: show it once with {@link LightningNode.mnemonic}. With `seed.passphrase` the
+   * seed is stored encrypted; `seed.storePlaintext: true` stores it readable (tests, throwaway
+   * wallets); with neither it is not stored. Rejects with `NODE_LOCKED` while this wallet runs
+   * in another tab or worker, and `INVALID_CONFIG` when the storage already holds a node.
+   */
+  static create(config: LightningNodeConfig): Promise<LightningNode> {
+    return LightningNode.start("create", config);
+  }
+
+  /** Opens the node kept in `config.storage` (with `seed.passphrase` if it is encrypted). */
+  static open(config: LightningNodeConfig): Promise<LightningNode> {
+    return LightningNode.start("open", config);
+  }
+
+  private static async start(kind: "create" | "open", config: LightningNodeConfig): Promise<LightningNode> {
+    if (typeof config !== "object" || config === null) {
+      throw new LnError("INVALID_CONFIG", "expected a config object");
+    }
+    // `worker` and `wasmUrl` are this layer's; the core refuses fields it does not know.
+    const { worker, wasmUrl, ...core } = config;
+    const backend = worker
+      ? await WorkerBackend.start(kind, core, wasmUrl)
+      : await InPageBackend.start(kind, core, wasmUrl);
+    return new LightningNode(backend);
+  }
+
+  /**
+   * The mnemonic `create` generated, once; `undefined` afterwards and for restored or opened
+   * nodes. Have the user write it down: it is the only backup of the on-chain funds.
+   */
+  mnemonic(): string | undefined {
+    return this.backend.takeMnemonic();
+  }
+
+  getInfo(): Promise<NodeInfo> {
+    return this.call("getInfo") as Promise<NodeInfo>;
+  }
+
+  /** Syncs with the chain now (it also runs in the background). */
+  sync(): Promise<void> {
+    return this.call("sync") as Promise<void>;
+  }
+
+  /** Connects to `nodeId@host:port` through the proxy. */
+  connect(peer: string, options: ConnectOptions = {}): Promise<void> {
+    return this.call("connect", peer, options.persist ?? false) as Promise<void>;
+  }
+
+  disconnect(nodeId: string): Promise<void> {
+    return this.call("disconnect", nodeId) as Promise<void>;
+  }
+
+  listPeers(): Promise<PeerDetails[]> {
+    return this.call("listPeers") as Promise<PeerDetails[]>;
+  }
+
+  /** Opens a channel; resolves once the funding is negotiated (events tell the rest). */
+  async openChannel(args: OpenChannelArgs): Promise<{ userChannelId: string }> {
+    return this.call("openChannel", withAmounts(args, ["amountSat", "pushMsat"])) as Promise<{
+      userChannelId: string;
+    }>;
+  }
+
+  listChannels(): Promise<ChannelDetails[]> {
+    return this.call("listChannels") as Promise<ChannelDetails[]>;
+  }
+
+  closeChannel(args: CloseChannelArgs): Promise<void> {
+    return this.call("closeChannel", args) as Promise<void>;
+  }
+
+  balances(): Promise<Balances> {
+    return this.call("balances") as Promise<Balances>;
+  }
+
+  /** Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does. */
+  async keysend(args: KeysendArgs): Promise<PaymentDetails> {
+    return this.call("keysend", withAmounts(args, ["amountMsat"])) as Promise<PaymentDetails>;
+  }
+
+  listPayments(args: ListPaymentsArgs = {}): Promise<PaymentDetails[]> {
+    return this.call("listPayments", args) as Promise<PaymentDetails[]>;
+  }
+
+  /** One payment by id, or `null`. */
+  payment(id: string): Promise<PaymentDetails | null> {
+    return this.call("payment", id) as Promise<PaymentDetails | null>;
+  }
+
+  /**
+   * The node's events as an async iterator: `for await (const ev of node.events())`. Events
+   * are persisted; each one is acknowledged when the loop asks for the next, so one whose
+   * loop body did not finish (a crash, a reload, a `break`) is delivered again. Ends when
+   * the node stops.
+   */
+  events(): AsyncIterableIterator<LnEvent> {
+    return this.pump.iterate();
+  }
+
+  /** Calls `listener` for each event of `type`; returns a function that unsubscribes. */
+  on<T extends LnEventType>(type: T, listener: (ev: LnEventOf<T>) => unknown): () => void {
+    return this.pump.listen(
+      (ev) => ev.type === type,
+      (ev) => listener(ev as LnEventOf<T>),
+    );
+  }
+
+  /**
+   * Stops the node: ends its tasks, writes its state, then releases its locks so another
+   * tab may open it. If the final write fails the locks stay held: call `stop()` again.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await this.call("stop");
+    this.stopped = true;
+    this.backend.dispose();
+  }
+
+  private async call(method: CoreMethod, ...args: unknown[]): Promise<unknown> {
+    if (this.stopped) throw new LnError("NODE_STOPPED", "the node has stopped");
+    try {
+      return await this.backend.call(method, args);
+    } catch (e) {
+      throw toLnError(e);
+    }
+  }
+}

@@ -1,0 +1,106 @@
+// The package's public types. Result shapes come from the wasm core's own declarations
+// (crate/src/wasm/node.rs, `typescript_custom_section`), so the Rust side and these types
+// cannot drift; argument shapes and the options only this wrapper knows are here.
+
+import type {
+  NodeConfig as CoreNodeConfig,
+  LnEvent,
+  PaymentStatus,
+} from "./wasm_ln.js";
+
+export type {
+  Balances,
+  ChannelDetails,
+  ClaimableBalance,
+  DecodedHop,
+  DecodedInvoice,
+  LnEvent,
+  Network,
+  NodeInfo,
+  PaymentDetails,
+  PaymentStatus,
+  PeerDetails,
+  ReceivedInvoice,
+  WalletBalance,
+} from "./wasm_ln.js";
+
+/**
+ * Amounts are JavaScript numbers named `…Sat` or `…Msat`, in arguments and results alike.
+ * An argument must be a non-negative safe integer (≤ 2^53 − 1, i.e. about 90,071 BTC in msat,
+ * above any payment or channel the network allows); a `bigint` is accepted when it fits.
+ * Anything else is refused with `INVALID_CONFIG` before it reaches the node, never rounded.
+ */
+export type Amount = number | bigint;
+
+/** `LightningNode.create/open`'s one config object. */
+export interface LightningNodeConfig extends CoreNodeConfig {
+  /**
+   * Run the node in a dedicated Worker: the page keeps the same API while the node's work
+   * (sync, signing, storage) never blocks it. Default `false`.
+   */
+  worker?: boolean;
+  /**
+   * Where `wasm_ln_bg.wasm` is served, when it is not beside the package's JavaScript (the
+   * default, found through `import.meta.url`).
+   */
+  wasmUrl?: string | URL;
+}
+
+export interface OnchainSendArgs {
+  address: string;
+  amountSat: Amount;
+  feeRateSatPerVb?: number;
+}
+
+export interface OnchainSendAllArgs {
+  address: string;
+  feeRateSatPerVb?: number;
+}
+
+export interface OpenChannelArgs {
+  /** `nodeId@host:port` */
+  peer: string;
+  amountSat: Amount;
+  pushMsat?: Amount;
+}
+
+export interface CloseChannelArgs {
+  channelId: string;
+  /** Unilateral close: funds come back after a delay (`balances().claimable`). */
+  force?: boolean;
+}
+
+export interface ReceiveArgs {
+  /** Omit for a variable-amount invoice. */
+  amountMsat?: Amount;
+  description?: string;
+  /** Default 3600. */
+  expirySecs?: number;
+}
+
+export interface Bolt11SendArgs {
+  invoice: string;
+  /** Only for an invoice without an amount. */
+  amountMsat?: Amount;
+  maxFeeMsat?: Amount;
+}
+
+export interface KeysendArgs {
+  /** The payee's node id, hex. */
+  nodeId: string;
+  amountMsat: Amount;
+}
+
+export interface ListPaymentsArgs {
+  status?: PaymentStatus;
+}
+
+export interface ConnectOptions {
+  /** Reconnect to this peer after restarts too. Default `false`. */
+  persist?: boolean;
+}
+
+export type LnEventType = LnEvent["type"];
+
+/** The event of one `type`. */
+export type LnEventOf<T extends LnEventType> = Extract<LnEvent, { type: T }>;

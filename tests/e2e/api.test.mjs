@@ -1,0 +1,244 @@
+// The npm package's own API in Debian's Chromium, loaded the plainest way: the packed tarball
+// unpacked beside an HTML page with a `<script type="module">`, no bundler. Against the real
+// regtest network and ldk-node peer, in the page and with `worker: true`:
+// LnError across the worker boundary, amount checks, decodeInvoice, events() acknowledgement
+// and on(), NODE_LOCKED between a worker node and the page.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { launchPersistent, recordConsole } from "./lib/browser.mjs";
+import { startNetwork } from "./lib/network.mjs";
+import { serveDemo } from "./lib/serve.mjs";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+let net;
+let server;
+let ctx;
+const log = [];
+
+/** The packed tarball unpacked into `dir/package`, and a page that imports it. */
+function plainSite() {
+  const tarball = fs.readdirSync(path.join(ROOT, "pkg")).find((f) => /^wasm-ln-.*\.tgz$/.test(f));
+  assert.ok(tarball, "pkg/wasm-ln-*.tgz: run pkg-scripts/build.sh first");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-plain-"));
+  execFileSync("tar", ["-xzf", path.join(ROOT, "pkg", tarball), "-C", dir]);
+  fs.writeFileSync(
+    path.join(dir, "index.html"),
+    `<!doctype html><meta charset="utf-8"><title>wasm-ln plain</title>
+<script type="module">
+  import * as wasmLn from "./package/index.js";
+  window.wasmLn = wasmLn;
+  document.title = "ready";
+</script>`,
+  );
+  return dir;
+}
+
+/** Runs `fn(wasmLn, config, extra)` in a fresh page; returns its result. */
+async function inPage(fn, extra = {}) {
+  const page = await ctx.newPage();
+  recordConsole(page, log, "[api]");
+  try {
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.title === "ready");
+    const config = { network: "regtest", esploraUrl: net.esploraUrl, proxyUrl: net.proxyUrl, logLevel: "warn" };
+    return await page.evaluate(
+      async ([src, config, extra]) => {
+        // eslint-disable-next-line no-new-func
+        const f = new Function(`return (${src})`)();
+        return f(window.wasmLn, config, extra);
+      },
+      [fn.toString(), config, extra],
+    );
+  } finally {
+    await page.close();
+  }
+}
+
+describe("the npm package's API", () => {
+  before(async () => {
+    net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR });
+    server = await serveDemo({ root: plainSite(), config: {} });
+    ctx = await launchPersistent(fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-api-")));
+  });
+
+  after(async () => {
+    await ctx?.close();
+    await server?.close();
+    await net?.stop();
+  });
+
+  test("decodeInvoice reads a peer's invoice without a node, and refuses garbage", async () => {
+    const { invoice } = await net.peerCall("POST", "/invoice", { amount_msat: 21_000, description: "Coffee" });
+    const got = await inPage(
+      async (ln, _config, { invoice }) => {
+        const d = await ln.decodeInvoice(invoice);
+        let garbage;
+        try {
+          await ln.decodeInvoice("lnbcrt1garbage");
+        } catch (e) {
+          garbage = { isLnError: e instanceof ln.LnError, name: e.name, code: e.code };
+        }
+        return { d, garbage };
+      },
+      { invoice },
+    );
+    assert.equal(got.d.network, "regtest");
+    assert.equal(got.d.amountMsat, 21_000);
+    assert.equal(got.d.description, "Coffee");
+    assert.equal(got.d.payee, net.peer.nodeId);
+    assert.ok(got.d.expiresAt > Date.now() / 1000);
+    assert.deepEqual(got.garbage, { isLnError: true, name: "LnError", code: "INVALID_INVOICE" });
+  });
+
+  for (const worker of [false, true]) {
+    const mode = worker ? "worker" : "page";
+
+    test(`bad arguments are typed LnErrors before they reach the node (${mode})`, async () => {
+      const got = await inPage(
+        async (ln, config, { worker, peer }) => {
+          const codeOf = async (p) => {
+            try {
+              await p;
+              return "resolved";
+            } catch (e) {
+              return `${e instanceof ln.LnError ? "LnError" : "other"}:${e.code}`;
+            }
+          };
+          const out = {};
+          out.unknownField = await codeOf(
+            ln.LightningNode.create({ ...config, worker, storage: { kind: "memory" }, colour: "red" }),
+          );
+          const node = await ln.LightningNode.create({ ...config, worker, storage: { kind: "memory" } });
+          out.words = node.mnemonic()?.split(" ").length;
+          out.again = node.mnemonic() ?? null;
+          out.unsafe = await codeOf(node.openChannel({ peer, amountSat: 2 ** 53 }));
+          out.fraction = await codeOf(node.openChannel({ peer, amountSat: 1.5 }));
+          out.negative = await codeOf(node.keysend({ nodeId: "02" + "11".repeat(32), amountMsat: -1 }));
+          out.hugeBigint = await codeOf(node.openChannel({ peer, amountSat: 2n ** 64n }));
+          // A bigint that fits gets through to the node, which has no funds.
+          const address = await node.onchain.newAddress();
+          out.bigint = await codeOf(node.onchain.send({ address, amountSat: 10_000n }));
+          out.badInvoice = await codeOf(node.bolt11.send({ invoice: "lnbcrt1garbage" }));
+          await node.stop();
+          out.afterStop = await codeOf(node.getInfo());
+          return out;
+        },
+        { worker, peer: net.peer.uri },
+      );
+      assert.deepEqual(got, {
+        unknownField: "LnError:INVALID_CONFIG",
+        words: 24,
+        again: null,
+        unsafe: "LnError:INVALID_CONFIG",
+        fraction: "LnError:INVALID_CONFIG",
+        negative: "LnError:INVALID_CONFIG",
+        hugeBigint: "LnError:INVALID_CONFIG",
+        bigint: "LnError:INSUFFICIENT_FUNDS",
+        badInvoice: "LnError:INVALID_INVOICE",
+        afterStop: "LnError:NODE_STOPPED",
+      });
+    });
+
+    test(`events(): acknowledged only when the loop moves on; on() sees them too (${mode})`, async () => {
+      const name = `api-events-${mode}-${Date.now()}`;
+      // Fund the node and open a channel: that queues a channelPending event.
+      const first = await inPage(
+        async (ln, config, { worker, name }) => {
+          const node = await ln.LightningNode.create({
+            ...config, worker, storage: { kind: "indexeddb", name }, seed: { passphrase: "pw" },
+          });
+          const address = await node.onchain.newAddress();
+          await node.stop();
+          return { address };
+        },
+        { worker, name },
+      );
+      await net.control("faucet", { address: first.address, amount_sat: 500_000, confirm: true });
+      const got = await inPage(
+        async (ln, config, { worker, name, peer }) => {
+          const open = () => ln.LightningNode.open({ ...config, worker, storage: { kind: "indexeddb", name }, seed: { passphrase: "pw" } });
+          let node = await open();
+          const deadline = Date.now() + 60_000;
+          while ((await node.onchain.balance()).spendableSat === 0) {
+            if (Date.now() > deadline) throw new Error("funds never showed");
+            await node.sync();
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          const heard = [];
+          const off = node.on("channelPending", (ev) => heard.push(ev.channelId));
+          await node.openChannel({ peer, amountSat: 100_000 });
+          // Leave the loop on the first event without finishing with it...
+          let seen;
+          for await (const ev of node.events()) {
+            seen = ev;
+            break;
+          }
+          off();
+          // ...so it is still there, in this page and after a restart of the node.
+          let again;
+          for await (const ev of node.events()) {
+            again = ev;
+            break;
+          }
+          await node.stop();
+          node = await open();
+          const it = node.events();
+          const afterRestart = (await it.next()).value;
+          // Asking for the next one acknowledges it; nothing else is queued, so time out.
+          const next = await Promise.race([it.next().then((r) => r.value.type), new Promise((r) => setTimeout(() => r("none"), 1500))]);
+          await it.return();
+          await node.stop();
+          node = await open();
+          const it2 = node.events();
+          const leftover = await Promise.race([it2.next().then((r) => r.value.type), new Promise((r) => setTimeout(() => r("none"), 1500))]);
+          await it2.return();
+          await node.stop();
+          return { seen, again, afterRestart, next, leftover, heard };
+        },
+        { worker, name, peer: net.peer.uri },
+      );
+      assert.equal(got.seen.type, "channelPending");
+      assert.deepEqual(got.again, got.seen, "an event left unfinished is delivered again");
+      assert.deepEqual(got.afterRestart, got.seen, "and again after a restart");
+      assert.equal(got.next, "none");
+      assert.equal(got.leftover, "none", "once the loop moved on, it was acknowledged for good");
+      assert.ok(got.heard.includes(got.seen.channelId), `on() heard it: ${JSON.stringify(got.heard)}`);
+    });
+  }
+
+  test("a wallet running in a worker is NODE_LOCKED for the page, until it stops", async () => {
+    const name = `api-lock-${Date.now()}`;
+    const got = await inPage(
+      async (ln, config, { name }) => {
+        const c = { ...config, storage: { kind: "indexeddb", name }, seed: { passphrase: "pw" } };
+        const inWorker = await ln.LightningNode.create({ ...c, worker: true });
+        let locked;
+        try {
+          await ln.LightningNode.open(c);
+        } catch (e) {
+          locked = `${e instanceof ln.LnError}:${e.code}`;
+        }
+        let wrong;
+        await inWorker.stop();
+        try {
+          await ln.LightningNode.open({ ...c, seed: { passphrase: "nope" } });
+        } catch (e) {
+          wrong = `${e instanceof ln.LnError}:${e.code}`;
+        }
+        const inPage = await ln.LightningNode.open(c);
+        const same = inPage.nodeId === inWorker.nodeId;
+        await inPage.stop();
+        return { locked, wrong, same };
+      },
+      { name },
+    );
+    assert.deepEqual(got, { locked: "true:NODE_LOCKED", wrong: "true:WRONG_PASSPHRASE", same: true });
+  });
+});

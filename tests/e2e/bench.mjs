@@ -1,0 +1,331 @@
+// The figures DESIGN.md §4 budgets, measured on this machine and printed as ONE markdown table
+// (progress goes to stderr). Figures only: nothing here asserts a timing. Run through
+// pkg-scripts/bench.sh, which builds what this needs and the native bench first:
+//
+//   node tests/e2e/bench.mjs [--native-output FILE] [--payments 50] [--heap-payments 1000] [--loads 10]
+//
+// The browser node runs in this page (not a Worker) of Debian's Chromium, importing the package
+// straight from pkg/ (no bundler), against the same regtest network and ldk-node peer as the e2e.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import zlib from "node:zlib";
+
+import { launchPersistent, until } from "./lib/browser.mjs";
+import { startNetwork } from "./lib/network.mjs";
+import { serveDemo } from "./lib/serve.mjs";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "../..");
+const PKG = path.join(ROOT, "pkg");
+const TARGET = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache/wasm-ln/target");
+const { values: opt } = parseArgs({
+  options: {
+    "native-output": { type: "string" },
+    payments: { type: "string", default: "50" },
+    "heap-payments": { type: "string", default: "1000" },
+    loads: { type: "string", default: "10" },
+  },
+});
+const PAYMENTS = Number(opt.payments);
+const HEAP_PAYMENTS = Number(opt["heap-payments"]);
+const LOADS = Number(opt.loads);
+const PASSPHRASE = "bench passphrase";
+const say = (s) => process.stderr.write(`bench: ${s}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// --- statistics --------------------------------------------------------------------------------
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+const quantile = (xs, q) => sorted(xs)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
+const median = (xs) => quantile(xs, 0.5);
+const ms = (x) => (x === undefined || Number.isNaN(x) ? "n/a" : `${x.toFixed(1)} ms`);
+const mb = (bytes) => `${(bytes / 1e6).toFixed(2)} MB`;
+
+// --- wasm size as served -----------------------------------------------------------------------
+function wasmSizes() {
+  const wasm = fs.readFileSync(path.join(PKG, "wasm_ln_bg.wasm"));
+  const gzip = zlib.gzipSync(wasm, { level: 9 }).length;
+  // brotli -q 11 with the CLI's default window (24 bits); zlib's default is 22.
+  const brotli = zlib.brotliCompressSync(wasm, {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 11,
+      [zlib.constants.BROTLI_PARAM_LGWIN]: 24,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: wasm.length,
+    },
+  }).length;
+  return { raw: wasm.length, gzip, brotli };
+}
+
+// --- the browser node --------------------------------------------------------------------------
+/** Calls `fn(arg)` in the page, where `window.ln` is the package and `window.node` the node. */
+const inPage = (page, fn, arg) => page.evaluate(fn, arg);
+
+async function browserFigures(net, serverUrl) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-profile-"));
+  const ctx = await launchPersistent(profile);
+  const out = {};
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on("pageerror", (e) => say(`pageerror: ${e.message}`));
+    const config = {
+      network: "regtest",
+      esploraUrl: net.esploraUrl,
+      proxyUrl: net.proxyUrl,
+      storage: { kind: "indexeddb", name: "bench" },
+      seed: { passphrase: PASSPHRASE },
+    };
+    await page.goto(`${serverUrl}/bench.html`);
+    await inPage(page, async (cfg) => {
+      window.ln = await import("/pkg/index.js");
+      window.node = await window.ln.LightningNode.create(cfg);
+    }, config);
+
+    // Fund, open 1,000,000 sat to the peer, wait until usable.
+    const address = await inPage(page, () => window.node.onchain.newAddress());
+    await net.control("faucet", { address, amount_sat: 2_000_000, confirm: true });
+    await until("the bench node's funds", () => inPage(page, async () => {
+      await window.node.sync();
+      return (await window.node.onchain.balance()).spendableSat > 0;
+    }), { timeoutMs: 120_000, intervalMs: 500 });
+    await inPage(page, (peer) => window.node.openChannel({ peer, amountSat: 1_000_000 }), net.peer.uri);
+    await mempoolNonEmpty(net);
+    await net.mine(6);
+    await until("the bench channel to be usable", () => inPage(page, async () => {
+      await window.node.sync();
+      return (await window.node.listChannels()).some((c) => c.isUsable);
+    }), { timeoutMs: 180_000, intervalMs: 1000 });
+    say("browser node: channel usable");
+
+    // 1-hop payment latency: bolt11.send from call to resolve (it resolves on success).
+    const times = [];
+    for (let i = -2; i < PAYMENTS; i++) {
+      const { invoice } = await net.peerCall("POST", "/invoice", { amount_msat: 1_000_000, description: `bench ${i}` });
+      const t = await inPage(page, async (inv) => {
+        const t0 = performance.now();
+        await window.node.bolt11.send({ invoice: inv });
+        return performance.now() - t0;
+      }, invoice);
+      if (i >= 0) times.push(t); // the first two warm up routes and connections
+    }
+    out.pay = { median: median(times), p90: quantile(times, 0.9), n: times.length };
+    say(`browser pay: median ${ms(out.pay.median)}, p90 ${ms(out.pay.p90)}`);
+
+    // Esplora requests of one sync with no new block (min of 3: a background sync may overlap).
+    await inPage(page, () => window.node.sync());
+    let best;
+    for (let i = 0; i < 3; i++) {
+      await net.control("requests/reset");
+      await inPage(page, () => window.node.sync());
+      const counts = await (await fetch(`${net.esploraUrl}/regtest/requests`)).json();
+      if (!best || counts.total < best.total) best = counts;
+    }
+    out.idleSync = best;
+
+    // Cold start: the wallet opened from IndexedDB in a fresh page load, tip unchanged.
+    await inPage(page, () => window.node.stop());
+    const loads = [];
+    for (let i = 0; i < LOADS; i++) {
+      await page.reload();
+      const t = await inPage(page, async (cfg) => {
+        const t0 = performance.now();
+        window.ln = await import("/pkg/index.js");
+        const t1 = performance.now();
+        await window.ln.initWasm();
+        const t2 = performance.now();
+        window.node = await window.ln.LightningNode.open(cfg);
+        const t3 = performance.now();
+        return { total: t3 - t0, importJs: t1 - t0, initWasm: t2 - t1, open: t3 - t2 };
+      }, config);
+      loads.push(t);
+      if (i < LOADS - 1) await inPage(page, () => window.node.stop());
+    }
+    const pick = (k) => median(loads.map((l) => l[k]));
+    out.cold = { total: pick("total"), importJs: pick("importJs"), initWasm: pick("initWasm"), open: pick("open") };
+    say(`cold start: ${JSON.stringify(out.cold)}`);
+    // The last node opened stays up; ready is not reconnected: wait for the channel.
+    await until("the channel usable again", () => inPage(page, async () => (await window.node.listChannels()).some((c) => c.isUsable)), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
+
+    // Peak JS heap while the node makes HEAP_PAYMENTS keysends of 1 sat (1 channel, then
+    // HEAP_PAYMENTS + PAYMENTS payments in its store). CDP's JSHeapUsedSize, sampled.
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send("Performance.enable");
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const got = await cdp.send("Performance.getMetrics").catch(() => null); // the page may be going
+        if (!got) break;
+        peak = Math.max(peak, got.metrics.find((m) => m.name === "JSHeapUsedSize")?.value ?? 0);
+        await sleep(200);
+      }
+    })();
+    const started = Date.now();
+    for (let done = 0; done < HEAP_PAYMENTS; done += 100) {
+      await inPage(page, async ([nodeId, n]) => {
+        for (let i = 0; i < n; i++) await window.node.keysend({ nodeId, amountMsat: 1_000 });
+      }, [net.peer.nodeId, Math.min(100, HEAP_PAYMENTS - done)]);
+      say(`keysends: ${Math.min(done + 100, HEAP_PAYMENTS)}/${HEAP_PAYMENTS}`);
+    }
+    const count = await inPage(page, async () => (await window.node.listPayments()).length);
+    sampling = false;
+    await sampler;
+    out.heap = { peak, payments: count, seconds: (Date.now() - started) / 1000 };
+    await inPage(page, () => window.node.stop());
+  } finally {
+    await ctx.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  return out;
+}
+
+async function mempoolNonEmpty(net) {
+  await until("a transaction in the mempool", async () => {
+    const ids = await (await fetch(`${net.esploraUrl}/mempool/txids`)).json();
+    return ids.length > 0;
+  }, { timeoutMs: 60_000 });
+}
+
+// --- ldk-node -> ldk-node, natively --------------------------------------------------------------
+/** A second ldk-node `peer` process; it exits when our end of its stdin closes. */
+async function spawnPeer(esploraUrl) {
+  const child = spawn(path.join(TARGET, "debug/peer"), ["--regtest-esplora", esploraUrl, "--exit-on-stdin-close"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const info = await new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (c) => {
+      buf += c;
+      const line = buf.split("\n").find((l) => l.trim().startsWith("{"));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.once("exit", (code) => reject(new Error(`second peer exited (${code}) before it was ready`)));
+  });
+  const base = info.control_url.replace(/\/$/, "");
+  const call = async (method, p, body) => {
+    const res = await fetch(base + p, {
+      method,
+      headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const data = await res.json().catch(() => null);
+    if (!res.ok) throw new Error(`second peer ${method} ${p}: ${res.status} ${JSON.stringify(data)}`);
+    return data;
+  };
+  const stop = async () => {
+    child.stdin.end();
+    const exited = new Promise((r) => child.once("exit", r));
+    if ((await Promise.race([exited, sleep(20_000).then(() => "late")])) === "late") child.kill("SIGKILL");
+  };
+  return { info, call, stop };
+}
+
+async function ldkNodeFigures(net) {
+  const payer = await spawnPeer(net.esploraUrl);
+  try {
+    const { address } = await payer.call("POST", "/address");
+    await net.control("faucet", { address, amount_sat: 2_000_000, confirm: true });
+    await until("the second peer's funds", async () => {
+      await payer.call("POST", "/sync");
+      return (await payer.call("GET", "/balances")).spendable_onchain_sat > 0;
+    }, { timeoutMs: 120_000, intervalMs: 500 });
+    const [host, port] = [net.peer.uri.split("@")[1].split(":")[0], net.peer.uri.split(":").pop()];
+    await payer.call("POST", "/channels", { node_id: net.peer.nodeId, address: `${host}:${port}`, amount_sat: 1_000_000 });
+    await mempoolNonEmpty(net);
+    await net.mine(6);
+    await until("the ldk-node channel to be usable", async () => {
+      await payer.call("POST", "/sync");
+      await net.peerCall("POST", "/sync");
+      return (await payer.call("GET", "/channels")).some((c) => c.is_usable);
+    }, { timeoutMs: 180_000, intervalMs: 1000 });
+    say("ldk-node -> ldk-node: channel usable");
+
+    const times = [];
+    for (let i = -2; i < PAYMENTS; i++) {
+      const { invoice } = await net.peerCall("POST", "/invoice", { amount_msat: 1_000_000, description: `ldk ${i}` });
+      const t0 = performance.now();
+      const { payment_id: id } = await payer.call("POST", "/pay", { invoice });
+      // Tight polling: its granularity (a loopback HTTP round trip) is far below a payment's.
+      for (;;) {
+        const p = await payer.call("GET", `/payments/${id}`);
+        if (p.status === "succeeded") break;
+        if (p.status === "failed") throw new Error(`ldk-node payment ${id} failed`);
+        if (performance.now() - t0 > 60_000) throw new Error(`ldk-node payment ${id} pending for 60 s`);
+      }
+      if (i >= 0) times.push(performance.now() - t0);
+    }
+    return { median: median(times), p90: quantile(times, 0.9), n: times.length };
+  } finally {
+    await payer.stop();
+  }
+}
+
+/** `cargo bench -p wasm-ln --bench pay_latency`'s line (crate/benches/pay_latency.rs). */
+function nativeFigures() {
+  if (!opt["native-output"]) return null;
+  const text = fs.readFileSync(opt["native-output"], "utf8");
+  const m = /1-hop payment latency \(native, (\d+) payments[^)]*\): median ([\d.]+) ms, p90 ([\d.]+) ms/.exec(text);
+  if (!m) {
+    say(`no latency line in ${opt["native-output"]}`);
+    return null;
+  }
+  return { n: Number(m[1]), median: Number(m[2]), p90: Number(m[3]) };
+}
+
+// --- main --------------------------------------------------------------------------------------
+const sizes = wasmSizes();
+say(`wasm: ${JSON.stringify(sizes)}`);
+const native = nativeFigures();
+
+// A page with nothing on it but the package at /pkg/ (a symlink to pkg/): no bundler, no demo.
+const site = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-site-"));
+fs.symlinkSync(PKG, path.join(site, "pkg"));
+fs.writeFileSync(path.join(site, "bench.html"), "<!doctype html><meta charset=utf-8><title>wasm-ln bench</title>\n");
+
+const net = await startNetwork({ targetDir: TARGET });
+let server;
+let browser;
+let ldk;
+try {
+  server = await serveDemo({ root: site, config: {}, peerControlUrl: net.peer.controlUrl });
+  browser = await browserFigures(net, server.url);
+  ldk = await ldkNodeFigures(net);
+} finally {
+  await server?.close();
+  await net.stop();
+  fs.rmSync(site, { recursive: true, force: true });
+}
+
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : "n/a");
+const pay = (p) => (p ? `median ${ms(p.median)}, p90 ${ms(p.p90)} (${p.n} payments)` : "n/a (run pkg-scripts/bench.sh)");
+const paths = Object.entries(browser.idleSync.paths ?? {}).map(([p, n]) => `${p} ×${n}`).join(", ");
+const rows = [
+  ["`wasm_ln_bg.wasm` raw", `${mb(sizes.raw)} (${sizes.raw} B)`, "≤ 4 MB"],
+  ["… gzip -9", `${mb(sizes.gzip)} (${sizes.gzip} B)`, "≤ 1.3 MB"],
+  ["… brotli -q 11", `${mb(sizes.brotli)} (${sizes.brotli} B)`, "≤ 1.0 MB"],
+  [
+    `cold start to ready, Chromium (open from IndexedDB, tip unchanged, median of ${LOADS} loads)`,
+    `${ms(browser.cold.total)} = import JS ${ms(browser.cold.importJs)} + init wasm ${ms(browser.cold.initWasm)} + open ${ms(browser.cold.open)}`,
+    "≤ 300 ms",
+  ],
+  ["pay 1 hop, Chromium via the WS proxy (`bolt11.send`)", pay(browser.pay), "≤ 2× ldk-node"],
+  ["pay 1 hop, our node native (`cargo bench --bench pay_latency`)", pay(native), "—"],
+  ["pay 1 hop, ldk-node → ldk-node (`/pay` until succeeded)", pay(ldk), "—"],
+  ["Chromium ÷ our native (median)", ratio(browser.pay.median, native?.median), "—"],
+  ["Chromium ÷ ldk-node (median)", ratio(browser.pay.median, ldk.median), "≤ 2×"],
+  ["Esplora requests, sync with no new block", `${browser.idleSync.total} (${paths || "none"})`, "1"],
+  [
+    `peak JS heap (CDP JSHeapUsedSize), 1 channel, ${browser.heap.payments} payments`,
+    `${mb(browser.heap.peak)} (${HEAP_PAYMENTS} keysends in ${browser.heap.seconds.toFixed(0)} s)`,
+    "—",
+  ],
+];
+console.log("| figure | measured | budget |\n|---|---|---|");
+for (const r of rows) console.log(`| ${r.join(" | ")} |`);
+process.exit(0); // nothing of ours may keep the table's caller waiting (all children are stopped)

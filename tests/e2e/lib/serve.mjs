@@ -1,0 +1,115 @@
+// A tiny static server for the built demo page (www/dist) on a free 127.0.0.1 port:
+//   /config.json  the network the page should use ({ network, esploraUrl, proxyUrl, peer })
+//   /peer/*       forwarded to the peer's control API, so the page can ask the peer for an
+//                 invoice or to pay one (the peer's API has no CORS, and should not need it)
+//   everything else: files under `root`, index.html for directories.
+// node:http only, no dependencies.
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import http from "node:http";
+import path from "node:path";
+
+const MIME = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".map": "application/json",
+  ".wasm": "application/wasm", // WebAssembly.instantiateStreaming insists on it
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".ico": "image/x-icon",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+export async function serveDemo({ root, config, peerControlUrl, port = 0 }) {
+  root = path.resolve(root);
+  const peerBase = peerControlUrl?.replace(/\/$/, "");
+
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, "http://localhost");
+      if (url.pathname === "/config.json") {
+        return send(res, 200, MIME[".json"], JSON.stringify(config));
+      }
+      if (url.pathname.startsWith("/peer/")) return await forward(req, res, url);
+      if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, MIME[".txt"], "method not allowed");
+      await serveFile(req, res, url.pathname);
+    } catch (e) {
+      if (!res.headersSent) send(res, 500, MIME[".txt"], String(e?.message ?? e));
+      else res.destroy();
+    }
+  });
+
+  async function forward(req, res, url) {
+    if (!peerBase) return send(res, 404, MIME[".json"], JSON.stringify({ error: "no peer" }));
+    const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req);
+    let upstream;
+    try {
+      upstream = await fetch(peerBase + url.pathname.slice("/peer".length) + url.search, {
+        method: req.method,
+        headers: body ? { "content-type": "application/json" } : {},
+        body,
+        signal: AbortSignal.timeout(120_000),
+      });
+    } catch (e) {
+      return send(res, 502, MIME[".json"], JSON.stringify({ error: `peer unreachable: ${e.message}` }));
+    }
+    const text = await upstream.text();
+    send(res, upstream.status, upstream.headers.get("content-type") ?? MIME[".json"], text);
+  }
+
+  async function serveFile(req, res, pathname) {
+    // Resolve inside root only: decodeURIComponent + normalize, then check the prefix.
+    let file = path.join(root, path.normalize(decodeURIComponent(pathname)));
+    if (file !== root && !file.startsWith(root + path.sep)) return send(res, 403, MIME[".txt"], "forbidden");
+    let st = await stat(file).catch(() => null);
+    if (st?.isDirectory()) {
+      file = path.join(file, "index.html");
+      st = await stat(file).catch(() => null);
+    }
+    if (!st?.isFile()) return send(res, 404, MIME[".txt"], "not found");
+    res.writeHead(200, {
+      "content-type": MIME[path.extname(file).toLowerCase()] ?? "application/octet-stream",
+      "content-length": st.size,
+      // Vite's hashed assets could be cached forever; a demo is rebuilt often, keep it simple.
+      "cache-control": "no-cache",
+    });
+    if (req.method === "HEAD") return res.end();
+    createReadStream(file).pipe(res);
+  }
+
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return {
+    url,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.(); // keep-alive sockets would hold close() open
+      }),
+  };
+}
+
+function send(res, status, type, body) {
+  res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  res.end(body);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on("data", (c) => {
+      size += c.length;
+      if (size > 1 << 20) return reject(new Error("body too large"));
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
