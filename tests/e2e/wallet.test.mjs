@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { launchPersistent, pageState, recordConsole, screenshot, until } from "./lib/browser.mjs";
+import { fatal, launchPersistent, pageState, recordConsole, screenshot, until } from "./lib/browser.mjs";
 import { attr, channels, load, nodeCall, onchainSat, openWithRetries, payments, startWallet, text } from "./lib/demo.mjs";
 import { startNetwork } from "./lib/network.mjs";
 import { serveDemo } from "./lib/serve.mjs";
@@ -266,7 +266,7 @@ async function payPeer(page, log, { viaButton }) {
   await until("#pay-result to show success", async () => {
     const status = (await attr(page, "#pay-result", "data-status")) ?? "";
     const t = await text(page, "#pay-result");
-    if (/fail/i.test(status)) throw new Error(`#pay-result: ${t}`);
+    if (/fail/i.test(status)) throw fatal(`#pay-result: ${t}`);
     return /succe/i.test(status) || /succe|paid/i.test(t);
   }, { page, log, errorBefore: "", timeoutMs: 120_000 });
   const ours = (await nodeCall(page, "listPayments")).find((p) => p.invoice === invoice);

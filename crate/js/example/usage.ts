@@ -85,7 +85,9 @@ export async function everything(): Promise<void> {
   await node.stop();
 
   const remote = await LightningNode.open({ ...config, worker: true, wasmUrl: "/wasm_ln_bg.wasm" });
-  const ev: LnEvent | undefined = (await remote.events().next()).value;
+  const events = remote.events();
+  const ev: LnEvent | undefined = (await events.next()).value;
+  await events.return?.(); // an iterator used by hand is closed by hand
   await remote.stop();
   void [words, height, spendable, txid, connected, userChannelId, outbound, lightning, amount, preimage, one, ev];
 }

@@ -15,11 +15,12 @@ import { toLnError } from "./errors.js";
 /**
  * Decodes a BOLT11 invoice without a node (its signature checked; expiry and network are
  * yours to judge). Async only because the wasm core may still need loading; it runs in this
- * page, also when a node runs in a Worker. Rejects with `INVALID_INVOICE`.
+ * page, also when a node runs in a Worker (with the wasm from where `initWasm(url)` or the
+ * first `create`/`open` loaded it). Rejects with `INVALID_INVOICE`.
  */
 export async function decodeInvoice(invoice: string): Promise<DecodedInvoice> {
-  await initWasm();
   try {
+    await initWasm();
     return decodeCore(invoice);
   } catch (e) {
     throw toLnError(e);

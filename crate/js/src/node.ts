@@ -30,6 +30,10 @@ import type {
   WalletBalance,
 } from "./types.js";
 
+/** How long `stop()` waits for calls still in flight after the core stopped. */
+const STOP_GRACE_MS = 5_000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** An amount argument as the core takes it: a safe integer number, else INVALID_CONFIG. */
 function amount(name: string, v: Amount | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -81,7 +85,11 @@ export class LightningNode {
   readonly onchain: OnchainApi;
   readonly bolt11: Bolt11Api;
   private readonly pump: EventPump;
+  /** Set when `stop()` begins: no new call starts after it. */
+  private stopping: Promise<void> | undefined;
   private stopped = false;
+  /** Calls in flight, which `stop()` lets finish before it frees the backend. */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   private constructor(private readonly backend: Backend) {
     this.nodeId = backend.nodeId;
@@ -135,7 +143,7 @@ export class LightningNode {
    * nodes. Have the user write it down: it is the only backup of the on-chain funds.
    */
   mnemonic(): string | undefined {
-    return this.backend.takeMnemonic();
+    return this.stopped ? undefined : this.backend.takeMnemonic();
   }
 
   getInfo(): Promise<NodeInfo> {
@@ -215,19 +223,38 @@ export class LightningNode {
    * Stops the node: ends its tasks, writes its state, then releases its locks so another
    * tab may open it. If the final write fails the locks stay held: call `stop()` again.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopping ??= this.stopOnce().catch((e) => {
+      this.stopping = undefined; // the locks are still held: let the caller retry
+      throw e;
+    });
+    return this.stopping;
+  }
+
+  private async stopOnce(): Promise<void> {
     if (this.stopped) return;
-    await this.call("stop");
+    const stopped = this.backend.call("stop", []).catch((e) => {
+      throw toLnError(e);
+    });
+    this.pump.stop();
+    await stopped;
     this.stopped = true;
+    // The core is fenced now: what is still in flight ends quickly, with its result or an
+    // error. Let it, so a Worker is not terminated under a pending storage write.
+    await Promise.race([Promise.allSettled([...this.inFlight]), sleep(STOP_GRACE_MS)]);
     this.backend.dispose();
   }
 
   private async call(method: CoreMethod, ...args: unknown[]): Promise<unknown> {
-    if (this.stopped) throw new LnError("NODE_STOPPED", "the node has stopped");
+    if (this.stopped || this.stopping) throw new LnError("NODE_STOPPED", "the node has stopped");
+    const pending = this.backend.call(method, args);
+    this.inFlight.add(pending);
     try {
-      return await this.backend.call(method, args);
+      return await pending;
     } catch (e) {
       throw toLnError(e);
+    } finally {
+      this.inFlight.delete(pending);
     }
   }
 }

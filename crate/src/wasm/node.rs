@@ -34,6 +34,9 @@ export interface NodeInfo {
   isRunning: boolean; nodeId: string; network: Network; blockHeight: number; blockHash: string;
   syncedAt: number | null; peers: number; channels: number;
   storagePersisted: boolean | null; version: string;
+  /** Where create/open spent its time, ms: locks and storage, seed (decryption), reading the
+   *  node's state, starting its tasks, and the total. */
+  startupMs: { storage: number; seed: number; build: number; start: number; total: number };
 }
 export interface WalletBalance { confirmedSat: number; unconfirmedSat: number; immatureSat: number; spendableSat: number; }
 export interface PeerDetails { nodeId: string; address: string | null; connected: boolean; persisted: boolean; }
@@ -76,6 +79,7 @@ pub struct LightningNode {
     node: Rc<Node>,
     mnemonic: Option<String>,
     storage_persisted: Rc<Cell<Option<bool>>>,
+    startup: StartupTimings,
     // Held while the node may run; released (dropped) only after a clean `stop`.
     locks: Rc<std::cell::RefCell<Vec<WebLock>>>,
 }
@@ -88,6 +92,46 @@ struct Info {
     status: NodeStatus,
     storage_persisted: Option<bool>,
     version: &'static str,
+    startup_ms: StartupTimings,
+}
+
+/// Where `create`/`open` spent its time, in milliseconds (`getInfo().startupMs`): what a
+/// slow start is made of (bench.sh prints it).
+#[derive(Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StartupTimings {
+    /// Web Locks and opening IndexedDB.
+    storage: f64,
+    /// Reading the seed (decrypting it: the passphrase's Argon2id).
+    seed: f64,
+    /// Reading and deserialising the node's state (channel manager, monitors, wallet, graph).
+    build: f64,
+    /// Starting the node's tasks.
+    start: f64,
+    /// All of `create`/`open` after the wasm was loaded.
+    total: f64,
+}
+
+/// Milliseconds since `*mark`, moving the mark to now.
+fn lap(mark: &mut f64) -> f64 {
+    let now = now_ms();
+    let took = now - *mark;
+    *mark = now;
+    took
+}
+
+/// `performance.now()` where there is one (pages and workers), else `Date.now()`.
+fn now_ms() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| {
+            let now: js_sys::Function = js_sys::Reflect::get(&p, &"now".into())
+                .ok()?
+                .dyn_into()
+                .ok()?;
+            now.call0(&p).ok()?.as_f64()
+        })
+        .unwrap_or_else(js_sys::Date::now)
 }
 
 #[derive(Deserialize)]
@@ -171,14 +215,20 @@ struct OpenedChannel {
 
 /// Create a node (`opening == false`) or open one (`true`).
 async fn build(config: JsValue, opening: bool) -> Result<LightningNode, Error> {
+    let began = now_ms();
     let config: NodeConfig = from_js(config)?;
     let builder = config.builder()?;
     let mut locks = Vec::new();
-    match build_locked(&config, builder, opening, &mut locks).await {
+    let mut startup = StartupTimings::default();
+    match build_locked(&config, builder, opening, &mut locks, &mut startup).await {
         Ok((node, mnemonic, storage_persisted)) => Ok(LightningNode {
             node: Rc::new(node),
             mnemonic,
             storage_persisted,
+            startup: StartupTimings {
+                total: now_ms() - began,
+                ..startup
+            },
             locks: Rc::new(std::cell::RefCell::new(locks)),
         }),
         Err(e) => {
@@ -210,7 +260,9 @@ async fn build_locked(
     builder: crate::Builder,
     opening: bool,
     locks: &mut Vec<WebLock>,
+    startup: &mut StartupTimings,
 ) -> Result<(Node, Option<String>, Rc<Cell<Option<bool>>>), Error> {
+    let began = now_ms();
     let db = config.storage.indexeddb_name();
     let (store, storage_persisted): (Arc<DynStore>, _) = match db {
         Some(name) => {
@@ -233,7 +285,8 @@ async fn build_locked(
              (nothing was overwritten)"
         )));
     }
-    let started = start_node(config, builder, opening, Arc::clone(&store), locks).await;
+    startup.storage = now_ms() - began;
+    let started = start_node(config, builder, opening, Arc::clone(&store), locks, startup).await;
     if started.is_err() && !opening {
         // Nothing of a node that never ran may block the next attempt (or strand a seed
         // whose words the caller never saw).
@@ -250,7 +303,9 @@ async fn start_node(
     opening: bool,
     store: Arc<DynStore>,
     locks: &mut Vec<WebLock>,
+    startup: &mut StartupTimings,
 ) -> Result<(Node, Option<String>), Error> {
+    let mut mark = now_ms();
     let (secret, generated) = config.seed.resolve(&*store, opening).await?;
     // The same node on other storage (restored in another tab) is locked too.
     let node_id = keys::node_id(&secret.to_seed())?;
@@ -264,8 +319,11 @@ async fn start_node(
     builder
         .set_mnemonic(words.as_str(), secret.bip39_passphrase.as_str())
         .set_store(store);
+    startup.seed = lap(&mut mark);
     let node = builder.build().await.map_err(Error::from)?;
+    startup.build = lap(&mut mark);
     node.start()?;
+    startup.start = lap(&mut mark);
     Ok((node, generated.then_some(words)))
 }
 
@@ -368,11 +426,13 @@ impl LightningNode {
     #[wasm_bindgen(js_name = getInfo, unchecked_return_type = "Promise<NodeInfo>")]
     pub fn get_info(&self) -> Promise {
         let storage_persisted = self.storage_persisted.get();
+        let startup_ms = self.startup;
         promise(&self.node, move |n| async move {
             Ok(Info {
                 status: n.status(),
                 storage_persisted,
                 version: crate::VERSION,
+                startup_ms,
             })
         })
     }

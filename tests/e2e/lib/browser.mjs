@@ -63,8 +63,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Polls `check` (async, returns a truthy value when done) until `timeoutMs`. Fails at once if
- * `page`'s #error shows a message other than `errorBefore` (unless `allowError`), and on timeout with #error,
- * #status and the last console lines: a stuck wait must say why.
+ * `page`'s #error shows a message other than `errorBefore` (unless `allowError`) or `check`
+ * throws a `fatal()` error; on timeout, with #error, #status and the last console lines: a
+ * stuck wait must say why.
  */
 export async function until(what, check, { page, timeoutMs = 60_000, intervalMs = 250, allowError = false, log = [], errorBefore } = {}) {
   const started = Date.now();
@@ -77,7 +78,8 @@ export async function until(what, check, { page, timeoutMs = 60_000, intervalMs 
       last = await check();
       if (last) return last;
     } catch (e) {
-      last = e;
+      if (e?.fatal) throw new Error(`${what}: ${e.message}\n${tail(log)}`);
+      last = e; // e.g. a page mid-navigation: try again
     }
     if (page && !allowError) {
       const s = await pageState(page);
@@ -96,6 +98,11 @@ export async function until(what, check, { page, timeoutMs = 60_000, intervalMs 
     }
     await sleep(intervalMs);
   }
+}
+
+/** An error that ends an `until` at once instead of being retried. */
+export function fatal(message) {
+  return Object.assign(new Error(message), { fatal: true });
 }
 
 function tail(log) {
