@@ -15,6 +15,7 @@ cd "$root"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wasm-ln/target}
 export CARGO_TERM_COLOR=never
 logs=${WASM_LN_TEST_LOGS:-$CARGO_TARGET_DIR/test-logs}
+export WASM_LN_TEST_LOGS=$logs   # the JS e2e save their screenshots under it
 mkdir -p "$logs"
 BITCOIND_EXE=${BITCOIND_EXE:-$("$root/pkg-scripts/bitcoind.sh" 2>/dev/null)}
 export BITCOIND_EXE
