@@ -47,7 +47,7 @@ done
 # The package comes from the tarball, never from package.json: its hash changes every build and
 # would break `npm ci`. A stamp says which tarball node_modules holds (npm keeps the 1985
 # mtimes of the tarball's files, useless for comparing).
-stamp=www/node_modules/.wasm-ln-tarball
+stamp=www/.wasm-ln-tarball
 if newer_than "$stamp" "$tarball"; then
   say "npm install --no-save $(basename "$tarball") in www/"
   (cd www && npm install --no-save --no-audit --no-fund --loglevel=error "$tarball")

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { fatal, launchPersistent, pageState, recordConsole, screenshot, until } from "./lib/browser.mjs";
 import { attr, channels, load, nodeCall, onchainSat, openWithRetries, payments, startWallet, text } from "./lib/demo.mjs";
 import { startNetwork } from "./lib/network.mjs";
-import { serveDemo } from "./lib/serve.mjs";
+import { demoConfig, serveDemo } from "./lib/serve.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DIST = path.join(ROOT, "www/dist");
@@ -29,12 +29,7 @@ describe("demo wallet page", () => {
     net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR });
     server = await serveDemo({
       root: DIST,
-      config: {
-        network: "regtest",
-        esploraUrl: net.esploraUrl,
-        proxyUrl: net.proxyUrl,
-        peer: { uri: net.peer.uri, nodeId: net.peer.nodeId },
-      },
+      config: demoConfig(net),
       peerControlUrl: net.peer.controlUrl,
     });
   });

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startNetwork } from "./network.mjs";
-import { serveDemo } from "./serve.mjs";
+import { demoConfig, serveDemo } from "./serve.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -22,12 +22,7 @@ let server;
 try {
   server = await serveDemo({
     root: args.root,
-    config: {
-      network: "regtest",
-      esploraUrl: net.esploraUrl,
-      proxyUrl: net.proxyUrl,
-      peer: { uri: net.peer.uri, nodeId: net.peer.nodeId },
-    },
+    config: demoConfig(net),
     peerControlUrl: net.peer.controlUrl,
     port: Number(args.port),
   });

@@ -23,6 +23,16 @@ const MIME = {
   ".txt": "text/plain; charset=utf-8",
 };
 
+/** The demo page's /config.json for a started network (network.mjs). */
+export function demoConfig(net) {
+  return {
+    network: "regtest",
+    esploraUrl: net.esploraUrl,
+    proxyUrl: net.proxyUrl,
+    peer: { uri: net.peer.uri, nodeId: net.peer.nodeId },
+  };
+}
+
 export async function serveDemo({ root, config, peerControlUrl, port = 0 }) {
   root = path.resolve(root);
   const peerBase = peerControlUrl?.replace(/\/$/, "");
