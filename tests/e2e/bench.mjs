@@ -126,31 +126,7 @@ async function browserFigures(net, serverUrl) {
 
     // Cold start: the wallet opened from IndexedDB in a fresh page load, tip unchanged.
     await inPage(page, () => window.node.stop());
-    const loads = [];
-    for (let i = 0; i < LOADS; i++) {
-      await page.reload();
-      const t = await inPage(page, async (cfg) => {
-        const t0 = performance.now();
-        window.ln = await import("/pkg/index.js");
-        const t1 = performance.now();
-        await window.ln.initWasm();
-        const t2 = performance.now();
-        window.node = await window.ln.LightningNode.open(cfg);
-        const t3 = performance.now();
-        // Inside `open`: locks + IndexedDB, seed (Argon2id), reading the state, starting.
-        const s = (await window.node.getInfo()).startupMs;
-        return {
-          total: t3 - t0, importJs: t1 - t0, initWasm: t2 - t1, open: t3 - t2,
-          storage: s.storage, seed: s.seed, build: s.build, start: s.start,
-        };
-      }, config);
-      loads.push(t);
-      if (i < LOADS - 1) await inPage(page, () => window.node.stop());
-    }
-    const pick = (k) => median(loads.map((l) => l[k]));
-    out.cold = Object.fromEntries(
-      ["total", "importJs", "initWasm", "open", "storage", "seed", "build", "start"].map((k) => [k, pick(k)]),
-    );
+    out.cold = await coldStarts(page, config, LOADS);
     say(`cold start: ${JSON.stringify(out.cold)}`);
     // The last node opened stays up; ready is not reconnected: wait for the channel.
     await until("the channel usable again", () => inPage(page, async () => (await window.node.listChannels()).some((c) => c.isUsable)), {
@@ -184,11 +160,46 @@ async function browserFigures(net, serverUrl) {
     await sampler;
     out.heap = { peak, payments: count, seconds: (Date.now() - started) / 1000 };
     await inPage(page, () => window.node.stop());
+    // The same cold start with that history in the store.
+    out.coldHistory = { ...(await coldStarts(page, config, Math.min(LOADS, 5))), payments: count };
+    say(`cold start with ${count} payments: ${JSON.stringify(out.coldHistory)}`);
+    await inPage(page, () => window.node.stop());
   } finally {
     await ctx.close().catch(() => {});
     fs.rmSync(profile, { recursive: true, force: true });
   }
   return out;
+}
+
+/**
+ * Median of `loads` cold starts: each a fresh page load that imports the package, instantiates
+ * the wasm and opens the wallet from IndexedDB. The last node opened is left running.
+ */
+async function coldStarts(page, config, loads) {
+  const runs = [];
+  for (let i = 0; i < loads; i++) {
+    await page.reload();
+    runs.push(
+      await inPage(page, async (cfg) => {
+        const t0 = performance.now();
+        window.ln = await import("/pkg/index.js");
+        const t1 = performance.now();
+        await window.ln.initWasm();
+        const t2 = performance.now();
+        window.node = await window.ln.LightningNode.open(cfg);
+        const t3 = performance.now();
+        // Inside `open`: locks + IndexedDB, seed (Argon2id), reading the state, starting.
+        const s = (await window.node.getInfo()).startupMs;
+        return {
+          total: t3 - t0, importJs: t1 - t0, initWasm: t2 - t1, open: t3 - t2,
+          storage: s.storage, seed: s.seed, build: s.build, start: s.start,
+        };
+      }, config),
+    );
+    if (i < loads - 1) await inPage(page, () => window.node.stop());
+  }
+  const pick = (k) => median(runs.map((l) => l[k]));
+  return Object.fromEntries(["total", "importJs", "initWasm", "open", "storage", "seed", "build", "start"].map((k) => [k, pick(k)]));
 }
 
 async function mempoolNonEmpty(net) {
@@ -322,6 +333,11 @@ const rows = [
       `(locks+IndexedDB ${ms(browser.cold.storage)}, seed/Argon2id ${ms(browser.cold.seed)}, read+deserialize ${ms(browser.cold.build)}, start ${ms(browser.cold.start)}; ` +
       `first sync runs after ready, in the background)`,
     "≤ 300 ms",
+  ],
+  [
+    `… the same with ${browser.coldHistory.payments} payments stored (median of ${Math.min(LOADS, 5)})`,
+    `${ms(browser.coldHistory.total)} (open ${ms(browser.coldHistory.open)}: read+deserialize ${ms(browser.coldHistory.build)})`,
+    "—",
   ],
   ["pay 1 hop, Chromium via the WS proxy (`bolt11.send`)", pay(browser.pay), "≤ 2× ldk-node"],
   ["pay 1 hop, our node native (`cargo bench --bench pay_latency`)", pay(native), "—"],

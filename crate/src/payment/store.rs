@@ -117,8 +117,13 @@ impl PaymentStore {
             PAYMENT_STORE_PERSISTENCE_SECONDARY_NAMESPACE,
         );
         let mut payments = HashMap::new();
-        for key in store.list(p, s).await? {
-            let bytes = store.read(p, s, &key).await?;
+        let keys = store.list(p, s).await?;
+        // Every read is asked for before the first is awaited: a store that starts its work
+        // when called (IndexedDB) then runs them together, and a wallet with a long history
+        // does not open one round trip per payment.
+        let reads: Vec<_> = keys.iter().map(|key| store.read(p, s, key)).collect();
+        for (key, read) in keys.iter().zip(reads) {
+            let bytes = read.await?;
             let details: PaymentDetails = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::StorageUnavailable(format!("stored payment {key} is corrupt: {e}"))
             })?;
