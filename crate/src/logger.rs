@@ -1,6 +1,6 @@
-//! LDK's and our log lines, at or above a level
-//! the builder sets ([`crate::Builder::set_log_level`]); `runtime::write_log` writes them (the
-//! browser console, or stderr natively).
+//! LDK's and our log lines, at or above a level the builder sets
+//! ([`crate::Builder::set_log_level`]); `runtime::write_log` writes them (the browser console,
+//! or stderr natively).
 
 use lightning::util::logger::{Level, Logger, Record};
 

@@ -518,7 +518,6 @@ mod tests {
     use super::*;
     use crate::bitcoin::secp256k1::{Secp256k1, SecretKey};
     use lightning::types::payment::PaymentSecret;
-    use lightning_invoice::Sha256;
 
     /// A signed regtest invoice from a fixed key, with one route hint.
     fn invoice(amount_msat: Option<u64>, hashed_description: bool) -> (String, String) {
@@ -588,8 +587,8 @@ mod tests {
         let d = decode_invoice(&inv).unwrap();
         assert_eq!(d.amount_msat, None);
         assert_eq!(d.description, None);
-        let want = Sha256(sha256::Hash::hash(b"{\"metadata\":1}"));
-        assert_eq!(d.description_hash, Some(want.0.to_string()));
+        let want = sha256::Hash::hash(b"{\"metadata\":1}");
+        assert_eq!(d.description_hash, Some(want.to_string()));
     }
 
     #[test]
