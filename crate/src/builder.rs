@@ -73,6 +73,11 @@ pub enum BuildError {
     InvalidMnemonic(String),
     /// The LSP is not `node_id@host:port`.
     InvalidLsp(String),
+    /// No network was set: there is no default, a wrong guess would be costly either way.
+    NoNetwork,
+    /// A node on `bitcoin` kept only in memory loses its channels, and the funds in them,
+    /// when it is dropped: give a store, or say so with [`Builder::set_ephemeral`].
+    MemoryStoreOnMainnet,
     /// The store holds a node of another network.
     WrongNetwork(String),
     /// The store holds the node of another seed.
@@ -90,6 +95,12 @@ impl fmt::Display for BuildError {
             BuildError::InvalidProxyUrl(m) => write!(f, "invalid proxy URL: {m}"),
             BuildError::InvalidMnemonic(m) => write!(f, "invalid mnemonic: {m}"),
             BuildError::InvalidLsp(m) => write!(f, "invalid LSP: {m}"),
+            BuildError::NoNetwork => write!(f, "no network was set"),
+            BuildError::MemoryStoreOnMainnet => write!(
+                f,
+                "a bitcoin node kept in memory loses its channels' funds when it goes: \
+                 give a store, or ask for an ephemeral node explicitly"
+            ),
             BuildError::WrongNetwork(m) => write!(f, "wrong network: {m}"),
             BuildError::ForeignStore(m) => write!(f, "the store belongs to another node: {m}"),
             BuildError::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
@@ -150,11 +161,12 @@ enum SeedSource {
 /// ```
 #[derive(Clone)]
 pub struct Builder {
-    network: Network,
+    network: Option<Network>,
     esplora_url: Option<String>,
     proxy_url: Option<String>,
     lsp: Option<String>,
     store: Option<Arc<DynStore>>,
+    ephemeral: bool,
     seed: SeedSource,
     passphrase: String,
     log_level: LogLevel,
@@ -180,15 +192,17 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// Defaults: bitcoin, an in-memory store, a new mnemonic, log level `Info`, a background
-    /// sync every 30 s.
+    /// Defaults: no network (setting one is required), an in-memory store (refused on
+    /// `bitcoin` unless [`Builder::set_ephemeral`]), a new mnemonic, log level `Info`, a
+    /// background sync every 30 s.
     pub fn new() -> Self {
         Builder {
-            network: Network::Bitcoin,
+            network: None,
             esplora_url: None,
             proxy_url: None,
             lsp: None,
             store: None,
+            ephemeral: false,
             seed: SeedSource::Generate,
             passphrase: String::new(),
             log_level: LogLevel::Info,
@@ -198,7 +212,7 @@ impl Builder {
 
     /// The network.
     pub fn set_network(&mut self, network: Network) -> &mut Self {
-        self.network = network;
+        self.network = Some(network);
         self
     }
 
@@ -225,6 +239,14 @@ impl Builder {
     /// The store the node keeps its state in (default: memory, lost on drop).
     pub fn set_store(&mut self, store: Arc<DynStore>) -> &mut Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Allows the default in-memory store on `bitcoin`: everything, channels included, is
+    /// lost when the node goes. For throwaway nodes that never hold money; other networks
+    /// need no such flag.
+    pub fn set_ephemeral(&mut self, ephemeral: bool) -> &mut Self {
+        self.ephemeral = ephemeral;
         self
     }
 
@@ -255,6 +277,10 @@ impl Builder {
     /// Builds the node: checks everything, reads the store, wires LDK. The node is stopped;
     /// [`Node::start`] runs it.
     pub async fn build(&self) -> Result<Node, BuildError> {
+        let network = self.network.ok_or(BuildError::NoNetwork)?;
+        if network == Network::Bitcoin && self.store.is_none() && !self.ephemeral {
+            return Err(BuildError::MemoryStoreOnMainnet);
+        }
         let esplora_url = self
             .esplora_url
             .as_deref()
@@ -301,18 +327,11 @@ impl Builder {
         // Everything writes through the fence `stop` closes (io/fenced.rs).
         let fence = Arc::new(FencedStore::new(given));
         let store: Arc<DynStore> = Arc::clone(&fence) as Arc<DynStore>;
-        check_or_claim_store(
-            &*store,
-            NodeMetadata {
-                network: self.network,
-                node_id,
-            },
-        )
-        .await?;
+        check_or_claim_store(&*store, NodeMetadata { network, node_id }).await?;
 
         let logger = Arc::new(NodeLogger::new(self.log_level));
         let wallet = Arc::new(
-            OnchainWallet::open(Arc::clone(&store), &bip39_seed, self.network)
+            OnchainWallet::open(Arc::clone(&store), &bip39_seed, network)
                 .await
                 .map_err(|e| match e {
                     Error::WrongNetwork(m) => BuildError::WrongNetwork(m),
@@ -356,7 +375,7 @@ impl Builder {
             keys.get_peer_storage_key(),
         ));
 
-        let network = self.network.to_bitcoin();
+        let btc_network = network.to_bitcoin();
         let graph = Arc::new(
             match read_optional(
                 &*store,
@@ -368,7 +387,7 @@ impl Builder {
             {
                 Some(bytes) => Graph::read(&mut &bytes[..], Arc::clone(&logger))
                     .map_err(corrupt("network graph"))?,
-                None => Graph::new(network, Arc::clone(&logger)),
+                None => Graph::new(btc_network, Arc::clone(&logger)),
             },
         );
         let decay = ProbabilisticScoringDecayParameters::default();
@@ -445,8 +464,8 @@ impl Builder {
                     Arc::clone(&signer),
                     config,
                     ChainParameters {
-                        network,
-                        best_block: BestBlock::from_network(network),
+                        network: btc_network,
+                        best_block: BestBlock::from_network(btc_network),
                     },
                     u32::try_from(now).unwrap_or(u32::MAX),
                 ))
@@ -542,7 +561,7 @@ impl Builder {
 
         let node = Node::from_inner(NodeInner {
             config: NodeConfig {
-                network: self.network,
+                network,
                 proxy_url: self.proxy_url.clone(),
                 lsp,
                 sync_interval: self.sync_interval,
@@ -652,5 +671,52 @@ async fn check_or_claim_store(store: &DynStore, ours: NodeMetadata) -> Result<()
             .await
             .map_err(storage("writing node metadata"))
         }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+    fn builder() -> Builder {
+        let mut b = Builder::new();
+        b.set_esplora_url("http://127.0.0.1:9")
+            .set_mnemonic(ABANDON, "")
+            .set_log_level(LogLevel::Error);
+        b
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_network_is_required_and_memory_on_bitcoin_must_be_asked_for() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let mut b = builder();
+                let Err(e) = b.build().await else {
+                    panic!("built without a network")
+                };
+                assert!(matches!(e, BuildError::NoNetwork), "{e}");
+                assert_eq!(e.code(), "INVALID_CONFIG");
+
+                b.set_network(Network::Bitcoin);
+                let Err(e) = b.build().await else {
+                    panic!("built a bitcoin node in memory")
+                };
+                assert!(matches!(e, BuildError::MemoryStoreOnMainnet), "{e}");
+                assert_eq!(e.code(), "INVALID_CONFIG");
+                b.set_ephemeral(true);
+                assert!(b.build().await.is_ok(), "ephemeral, as asked");
+
+                // A store of its own needs no flag; other networks need none either.
+                let mut b = builder();
+                b.set_network(Network::Bitcoin)
+                    .set_store(Arc::new(MemoryStore::new()));
+                assert!(b.build().await.is_ok());
+                let mut b = builder();
+                b.set_network(Network::Regtest);
+                assert!(b.build().await.is_ok());
+            })
+            .await;
     }
 }

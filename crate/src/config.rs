@@ -82,7 +82,7 @@ impl From<Network> for bitcoin::Network {
 }
 
 /// Where the node keeps its state. In JavaScript `{ kind: "indexeddb", name? }` or
-/// `{ kind: "memory" }`.
+/// `{ kind: "memory", ephemeral? }`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum StorageConfig {
@@ -92,9 +92,13 @@ pub enum StorageConfig {
         #[serde(default)]
         name: Option<String>,
     },
-    /// In memory: everything is lost when the page goes. For tests and throwaway nodes.
-    /// (A struct variant, so that stray fields are refused like everywhere else.)
-    Memory {},
+    /// In memory: everything is lost when the page goes. For tests and throwaway nodes; on
+    /// `bitcoin` only with `ephemeral: true`, which says so (channels and their funds go too).
+    Memory {
+        /// Allows memory storage on `bitcoin`.
+        #[serde(default)]
+        ephemeral: bool,
+    },
 }
 
 /// The IndexedDB database a node uses unless told otherwise.
@@ -107,7 +111,7 @@ impl StorageConfig {
             StorageConfig::IndexedDb { name } => {
                 Some(name.as_deref().unwrap_or(DEFAULT_STORAGE_NAME))
             }
-            StorageConfig::Memory {} => None,
+            StorageConfig::Memory { .. } => None,
         }
     }
 }
@@ -238,6 +242,16 @@ impl NodeConfig {
     /// A [`Builder`](crate::Builder) with everything but the store set; the caller opens
     /// the store ([`NodeConfig::storage`]) and passes it with `set_store`.
     pub fn builder(&self) -> Result<crate::Builder, Error> {
+        if let StorageConfig::Memory { ephemeral: false } = self.storage {
+            if self.network == Network::Bitcoin {
+                return Err(Error::InvalidConfig(
+                    "a bitcoin node in memory storage loses its channels' funds when the page \
+                     goes: use { kind: \"indexeddb\" }, or { kind: \"memory\", ephemeral: true } \
+                     for a node that never holds money"
+                        .into(),
+                ));
+            }
+        }
         let mut b = crate::Builder::new();
         b.set_network(self.network)
             .set_esplora_url(&self.esplora_url);
@@ -316,7 +330,7 @@ mod tests {
     fn node_config_defaults() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.network, Network::Regtest);
-        assert_eq!(c.storage, StorageConfig::Memory {});
+        assert_eq!(c.storage, StorageConfig::Memory { ephemeral: false });
         assert_eq!(c.storage.indexeddb_name(), None);
         assert_eq!(c.seed, SeedConfig::default());
         assert!(c.proxy_url.is_none() && c.lsp.is_none() && c.log_level.is_none());
@@ -332,6 +346,24 @@ mod tests {
         let c = parse(r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"indexeddb","name":"shop"}}"#)
             .unwrap();
         assert_eq!(c.storage.indexeddb_name(), Some("shop"));
+    }
+
+    #[test]
+    fn memory_storage_on_bitcoin_only_when_asked_for() {
+        let on = |network: &str, storage: &str| {
+            parse(&format!(
+                r#"{{"network":"{network}","esploraUrl":"http://e","storage":{storage}}}"#
+            ))
+            .unwrap()
+            .builder()
+            .map(|_| ())
+        };
+        let err = on("bitcoin", r#"{"kind":"memory"}"#).unwrap_err();
+        assert_eq!(err.code(), "INVALID_CONFIG");
+        assert!(err.to_string().contains("ephemeral"), "{err}");
+        on("bitcoin", r#"{"kind":"memory","ephemeral":true}"#).unwrap();
+        on("bitcoin", r#"{"kind":"indexeddb"}"#).unwrap();
+        on("regtest", r#"{"kind":"memory"}"#).unwrap();
     }
 
     #[test]

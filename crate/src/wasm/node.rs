@@ -25,7 +25,9 @@ export interface NodeConfig {
   esploraUrl: string;
   proxyUrl?: string;
   lsp?: { nodeId: string; address: string };
-  storage: { kind: "indexeddb"; name?: string } | { kind: "memory" };
+  /** Memory storage loses everything, channels' funds included, when the page goes: on
+   *  "bitcoin" it needs `ephemeral: true`. */
+  storage: { kind: "indexeddb"; name?: string } | { kind: "memory"; ephemeral?: boolean };
   seed?: { mnemonic?: string; bip39Passphrase?: string; passphrase?: string; storePlaintext?: boolean };
   logLevel?: "error" | "warn" | "info" | "debug" | "trace";
   syncIntervalSecs?: number;
