@@ -36,6 +36,9 @@ pub enum Error {
     NodeStopped,
     /// The passphrase does not decrypt the stored seed.
     WrongPassphrase,
+    /// A passphrase was given but the stored seed is not encrypted: whoever could write the
+    /// storage may have planted a seed of their own, so it is not used.
+    SeedNotEncrypted,
     /// Storage is unavailable, full, or refused a write.
     StorageUnavailable(String),
     /// The payment failed; the text says why.
@@ -49,7 +52,7 @@ pub enum Error {
 
 impl Error {
     /// Every code, as the TypeScript string union lists them.
-    pub const CODES: [&'static str; 19] = [
+    pub const CODES: [&'static str; 20] = [
         "INVALID_CONFIG",
         "INVALID_INVOICE",
         "INVOICE_EXPIRED",
@@ -65,6 +68,7 @@ impl Error {
         "NODE_LOCKED",
         "NODE_STOPPED",
         "WRONG_PASSPHRASE",
+        "SEED_NOT_ENCRYPTED",
         "STORAGE_UNAVAILABLE",
         "PAYMENT_FAILED",
         "PAYMENT_PENDING",
@@ -89,6 +93,7 @@ impl Error {
             Error::NodeLocked => "NODE_LOCKED",
             Error::NodeStopped => "NODE_STOPPED",
             Error::WrongPassphrase => "WRONG_PASSPHRASE",
+            Error::SeedNotEncrypted => "SEED_NOT_ENCRYPTED",
             Error::StorageUnavailable(_) => "STORAGE_UNAVAILABLE",
             Error::PaymentFailed(_) => "PAYMENT_FAILED",
             Error::PaymentPending(_) => "PAYMENT_PENDING",
@@ -115,6 +120,11 @@ impl fmt::Display for Error {
             Error::NodeLocked => f.write_str("the node is already running in another tab"),
             Error::NodeStopped => f.write_str("the node is stopped"),
             Error::WrongPassphrase => f.write_str("wrong passphrase for the stored seed"),
+            Error::SeedNotEncrypted => f.write_str(
+                "a passphrase was given but the stored seed is not encrypted: it was not used \
+                 (someone with access to this storage may have replaced it); open without a \
+                 passphrase only if you stored it in plaintext yourself",
+            ),
             Error::StorageUnavailable(m) => write!(f, "storage unavailable: {m}"),
             Error::PaymentFailed(m) => write!(f, "payment failed: {m}"),
             Error::PaymentPending(id) => write!(
@@ -151,6 +161,7 @@ mod tests {
             Error::NodeLocked,
             Error::NodeStopped,
             Error::WrongPassphrase,
+            Error::SeedNotEncrypted,
             Error::StorageUnavailable(s()),
             Error::PaymentFailed(s()),
             Error::PaymentPending(s()),
@@ -166,6 +177,16 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), codes.len(), "duplicate code");
+    }
+
+    #[test]
+    fn the_typescript_union_lists_every_code() {
+        // The npm package's `LnErrorCode` (crate/js/src/errors.ts) is written by hand.
+        let ts = include_str!("../js/src/errors.ts");
+        let union = &ts[ts.find("export type LnErrorCode").expect("the union")..];
+        let union = &union[..union.find(';').expect("its end")];
+        let listed: Vec<&str> = union.split('"').skip(1).step_by(2).collect();
+        assert_eq!(listed, Error::CODES.to_vec());
     }
 
     #[test]

@@ -248,6 +248,9 @@ pub fn unseal(bytes: &[u8], passphrase: Option<&str>) -> Result<SeedSecret, Erro
         return Err(corrupt(&format!("has unknown version {version}")));
     }
     let payload = match kind {
+        // Stored in plaintext only when asked for; with a passphrase the caller expects an
+        // encrypted seed, and one in plaintext may have been planted.
+        KIND_PLAINTEXT if passphrase.is_some() => return Err(Error::SeedNotEncrypted),
         KIND_PLAINTEXT => bytes[2..].to_vec(),
         KIND_ARGON2ID_XCHACHA20POLY1305 => {
             if bytes.len() < HEADER_LEN + 16 {
@@ -450,11 +453,15 @@ mod tests {
     }
 
     #[test]
-    fn plaintext_only_when_asked_and_empty_passphrase_refused() {
+    fn plaintext_only_when_asked_and_never_taken_for_a_sealed_one() {
         let plain = seal(&secret(), Protection::Plaintext).unwrap();
         assert!(String::from_utf8_lossy(&plain).contains("abandon"));
         assert_eq!(unseal(&plain, None).unwrap(), secret());
-        assert_eq!(unseal(&plain, Some("ignored")).unwrap(), secret());
+        // A passphrase says the seed was sealed: a plaintext one may have been planted.
+        assert_eq!(
+            unseal(&plain, Some("pw")).unwrap_err().code(),
+            "SEED_NOT_ENCRYPTED"
+        );
         assert_eq!(
             seal(&secret(), Protection::Passphrase(""))
                 .unwrap_err()

@@ -316,6 +316,12 @@ async fn the_seed_is_stored_encrypted_only_when_asked() {
         .await
         .expect("open a plaintext seed");
     ok(node.stop()).await;
+    // A passphrase expects a sealed seed: a plaintext one (perhaps planted) is not used.
+    let e = LightningNode::open(with_seed(&plain, json!({ "passphrase": "correct horse" })))
+        .await
+        .err()
+        .expect("a plaintext seed opened with a passphrase");
+    assert_eq!(code(&e), "SEED_NOT_ENCRYPTED");
     // By default nothing is stored: `open` needs the words.
     let unsaved = json!({ "kind": "indexeddb", "name": unique("unsaved") });
     let node = LightningNode::create(with_seed(&unsaved, json!({})))
