@@ -22,30 +22,36 @@ let server;
 let ctx;
 const log = [];
 
-/** The packed tarball unpacked into `dir/package`, and a page that imports it. */
+/**
+ * The packed tarball unpacked into `dir/package`, and a page that imports it (`/`). Also a copy
+ * without its wasm (`dir/moved`), the wasm served elsewhere (`/assets/core.wasm`), and a page
+ * that imports that copy (`/moved.html`): the wasm can only be found when given explicitly.
+ */
 function plainSite() {
   const tarball = fs.readdirSync(path.join(ROOT, "pkg")).find((f) => /^wasm-ln-.*\.tgz$/.test(f));
   assert.ok(tarball, "pkg/wasm-ln-*.tgz: run pkg-scripts/build.sh first");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-plain-"));
   execFileSync("tar", ["-xzf", path.join(ROOT, "pkg", tarball), "-C", dir]);
-  fs.writeFileSync(
-    path.join(dir, "index.html"),
-    `<!doctype html><meta charset="utf-8"><title>wasm-ln plain</title>
+  const page = (from) => `<!doctype html><meta charset="utf-8"><title>wasm-ln plain</title>
 <script type="module">
-  import * as wasmLn from "./package/index.js";
+  import * as wasmLn from "${from}";
   window.wasmLn = wasmLn;
   document.title = "ready";
-</script>`,
-  );
+</script>`;
+  fs.writeFileSync(path.join(dir, "index.html"), page("./package/index.js"));
+  fs.cpSync(path.join(dir, "package"), path.join(dir, "moved"), { recursive: true });
+  fs.mkdirSync(path.join(dir, "assets"));
+  fs.renameSync(path.join(dir, "moved/wasm_ln_bg.wasm"), path.join(dir, "assets/core.wasm"));
+  fs.writeFileSync(path.join(dir, "moved.html"), page("./moved/index.js"));
   return dir;
 }
 
-/** Runs `fn(wasmLn, config, extra)` in a fresh page; returns its result. */
-async function inPage(fn, extra = {}) {
+/** Runs `fn(wasmLn, config, extra)` in a fresh page (`/`, or `at`); returns its result. */
+async function inPage(fn, extra = {}, at = "/") {
   const page = await ctx.newPage();
   recordConsole(page, log, "[api]");
   try {
-    await page.goto(server.url);
+    await page.goto(server.url + at);
     await page.waitForFunction(() => document.title === "ready");
     const config = { network: "regtest", esploraUrl: net.esploraUrl, proxyUrl: net.proxyUrl, logLevel: "warn" };
     return await page.evaluate(
@@ -215,6 +221,30 @@ describe("the npm package's API", () => {
       assert.deepEqual(got.tries, [got.seen.channelId, got.seen.channelId], "redelivered after a restart, retried after a throw");
       assert.equal(got.leftover, "none", "once a listener succeeded, it was acknowledged for good");
       assert.ok(got.heard.includes(got.seen.channelId), `on() heard it: ${JSON.stringify(got.heard)}`);
+    });
+  }
+
+  for (const worker of [false, true]) {
+    test(`the wasm given explicitly when it is not beside the package (${worker ? "worker" : "page"})`, async () => {
+      const run = (wasmUrl) =>
+        inPage(
+          async (ln, config, { worker, wasmUrl }) => {
+            try {
+              const node = await ln.LightningNode.create({ ...config, worker, wasmUrl, storage: { kind: "memory" } });
+              const id = node.nodeId;
+              await node.stop();
+              return /^0[23][0-9a-f]{64}$/.test(id) ? "started" : `bad id ${id}`;
+            } catch (e) {
+              return `${e instanceof ln.LnError ? "LnError" : "other"}:${e.code}`;
+            }
+          },
+          { worker, wasmUrl },
+          "/moved.html",
+        );
+      // Not beside the JS: without a URL the load fails, as a typed error.
+      assert.equal(await run(undefined), "LnError:INTERNAL");
+      assert.equal(await run("/assets/core.wasm"), "started");
+      assert.equal(await run(new URL("/assets/core.wasm", server.url).href), "started");
     });
   }
 
