@@ -16,7 +16,7 @@ export CARGO_TERM_COLOR=never
 
 {
   "$root/pkg-scripts/setup.sh"
-  # The package (release wasm, wasm-opt) exactly as npm users get it.
+  # The package exactly as npm users get it (pkg-scripts/build.sh).
   WASM_LN_SKIP_SETUP=1 "$root/pkg-scripts/build.sh"
   # One package per cargo invocation: the peer's ldk-node turns on lightning/std (DESIGN.md §3).
   cargo build -p regtest-esplora

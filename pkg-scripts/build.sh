@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package `wasm-ln` into pkg/ and packs it into pkg/wasm-ln-<version>.tgz:
-# the wasm32 release build, wasm-bindgen (--target web), wasm-opt, the TypeScript wrapper
-# (crate/js) compiled beside them, package.json and the npm README.
+# the wasm32 release build, wasm-bindgen (--target web; wasm-opt only on request, see below), the
+# TypeScript wrapper (crate/js) compiled beside them, package.json and the npm README.
 #
 #   pkg-scripts/build.sh                # what demo.sh and test.sh run
 #   WASM_OPT=-Oz pkg-scripts/build.sh   # also run wasm-opt with these flags (see below)

@@ -222,6 +222,7 @@ export class LightningNode {
   /**
    * Stops the node: ends its tasks, writes its state, then releases its locks so another
    * tab may open it. If the final write fails the locks stay held: call `stop()` again.
+   * Event loops and listeners end as soon as `stop()` is called, whatever its outcome.
    */
   stop(): Promise<void> {
     this.stopping ??= this.stopOnce().catch((e) => {
