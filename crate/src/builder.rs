@@ -617,6 +617,16 @@ fn user_config() -> UserConfig {
         .force_announced_channel_preference = false;
     config.accept_forwards_to_priv_channels = false;
     config.manually_accept_inbound_channels = false;
+    // LDK lets a peer have only 10 % of a channel in flight towards us by default: that guards
+    // a routing node's liquidity against HTLCs parked by strangers. We route nothing, so every
+    // HTLC towards us pays one of our invoices and is claimed or failed as soon as it arrives;
+    // the cap would only keep us from receiving what the channel holds for us (a 400,000 sat
+    // channel took 40,000 sat a payment). What stays exposed is an HTLC claimed just before we
+    // go offline, which the final CLTV delta of our invoices covers. Negotiated at open: older
+    // channels keep their cap.
+    config
+        .channel_handshake_config
+        .max_inbound_htlc_value_in_flight_percent_of_channel = 100;
     config
 }
 

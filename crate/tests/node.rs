@@ -870,3 +870,87 @@ fn unanswered_broadcast_keeps_coins_until_a_block_decides() {
         node.stop().await.expect("stop");
     });
 }
+
+/// #14 item 11: the ldk-node peer opens a 400,000 sat channel to us (as an LSP or another
+/// wallet would) and pays our invoice of 100,000 sat. LDK's default cap on HTLCs in flight
+/// towards us (10 % of a channel) let only 40,000 sat through; `receive` promised more.
+#[test]
+fn receive_over_inbound_channel() {
+    run(async {
+        const INBOUND: u64 = 400_000;
+        const RECEIVE_MSAT: u64 = 100_000_000;
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
+
+        // Fund the peer, which then opens a channel to us over our connection (a browser
+        // node cannot be dialled).
+        let address = peer.post("/address", json!({})).await["address"]
+            .as_str()
+            .expect("address")
+            .to_string();
+        let address = regtest_address(&address).expect("regtest address");
+        esplora
+            .faucet_pay(&address, 1_000_000, true)
+            .await
+            .expect("faucet");
+        let deadline = Instant::now() + WAIT;
+        while peer.get("/balances").await["spendable_onchain_sat"].as_u64() < Some(INBOUND) {
+            assert!(Instant::now() < deadline, "the peer never saw its funds");
+            peer.post("/sync", json!({})).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        node.connect(&peer.uri(), false).await.expect("connect");
+        peer.post(
+            "/channels",
+            json!({ "node_id": node.node_id().to_string(), "address": "127.0.0.1:9",
+                    "amount_sat": INBOUND }),
+        )
+        .await;
+        wait_event(&node, "ChannelPending", |e| {
+            matches!(e, Event::ChannelPending { .. })
+        })
+        .await;
+        wait_mempool(&esplora, None).await;
+        esplora.mine(6).await.expect("mine");
+        wait_until(&node, "the inbound channel usable", |n| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.is_usable && !c.is_outbound)
+        })
+        .await;
+        let ch = node
+            .list_channels()
+            .into_iter()
+            .find(|c| !c.is_outbound)
+            .expect("ours");
+        assert_eq!(ch.capacity_sat, INBOUND);
+
+        // An invoice for a quarter of the channel is paid whole.
+        let inv = node
+            .bolt11_payment()
+            .receive(RECEIVE_MSAT, "a quarter", 3600)
+            .await
+            .expect("invoice");
+        peer.post("/pay", json!({ "invoice": inv.invoice })).await;
+        received(&node, RECEIVE_MSAT).await;
+        let got = node.payment(&inv.payment_hash).expect("recorded");
+        assert_eq!(got.status, PaymentStatus::Succeeded);
+        assert_eq!(got.amount_msat, Some(RECEIVE_MSAT));
+
+        // And `receive` refuses what the channel cannot take.
+        let ch = node
+            .list_channels()
+            .into_iter()
+            .find(|c| !c.is_outbound)
+            .expect("ours");
+        let limit = ch.inbound_capacity_msat;
+        let err = node
+            .bolt11_payment()
+            .receive(limit + 1_000, "too much", 3600)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "NO_INBOUND_CAPACITY", "{err}");
+        node.stop().await.expect("stop");
+    });
+}

@@ -169,11 +169,13 @@ impl Bolt11Payment {
             // HTLCs we sent that are still being removed will soon be the peer's side (a
             // payment that just succeeded), or ours again.
             .map(|c| {
-                c.inbound_capacity_msat
+                let capacity = c.inbound_capacity_msat
                     + c.pending_outbound_htlcs
                         .iter()
                         .map(|h| h.amount_msat)
-                        .sum::<u64>()
+                        .sum::<u64>();
+                // What the channel's own limits let the peer send us, not just its balance.
+                capacity.min(c.inbound_htlc_maximum_msat.unwrap_or(u64::MAX))
             })
             .sum();
         if inbound < amount_msat {
