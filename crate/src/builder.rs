@@ -62,6 +62,16 @@ use crate::{keys, runtime, Error, Network};
 /// Monitor updates kept as separate records before the full monitor is rewritten.
 const MAX_PENDING_MONITOR_UPDATES: u64 = 100;
 
+/// How many blocks a counterparty must wait after broadcasting its own commitment before it
+/// can spend its balance, by default: a week. That is how long this node may stay closed and
+/// still punish a revoked commitment (a browser node is offline most of the time).
+pub const DEFAULT_OUR_TO_SELF_DELAY: u16 = 1008;
+/// The shortest delay we ask for (LDK refuses less: `BREAKDOWN_TIMEOUT`, a day).
+pub const MIN_OUR_TO_SELF_DELAY: u16 = 144;
+/// The longest delay on either side: we ask for no more, and refuse a counterparty that asks
+/// us to wait longer for our own funds (two weeks, LDK's `MAX_LOCAL_BREAKDOWN_TIMEOUT`).
+pub const MAX_TO_SELF_DELAY: u16 = 2016;
+
 /// Why [`Builder::build`] failed. Each maps to an [`Error`] code with `From`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BuildError {
@@ -73,6 +83,8 @@ pub enum BuildError {
     InvalidMnemonic(String),
     /// The LSP is not `node_id@host:port`.
     InvalidLsp(String),
+    /// `our_to_self_delay` is outside [`MIN_OUR_TO_SELF_DELAY`]..=[`MAX_TO_SELF_DELAY`].
+    InvalidToSelfDelay(u16),
     /// No network was set: there is no default, a wrong guess would be costly either way.
     NoNetwork,
     /// A node on `bitcoin` kept only in memory loses its channels, and the funds in them,
@@ -95,6 +107,10 @@ impl fmt::Display for BuildError {
             BuildError::InvalidProxyUrl(m) => write!(f, "invalid proxy URL: {m}"),
             BuildError::InvalidMnemonic(m) => write!(f, "invalid mnemonic: {m}"),
             BuildError::InvalidLsp(m) => write!(f, "invalid LSP: {m}"),
+            BuildError::InvalidToSelfDelay(d) => write!(
+                f,
+                "our to_self_delay must be {MIN_OUR_TO_SELF_DELAY} to {MAX_TO_SELF_DELAY} blocks, not {d}"
+            ),
             BuildError::NoNetwork => write!(f, "no network was set"),
             BuildError::MemoryStoreOnMainnet => write!(
                 f,
@@ -167,6 +183,7 @@ pub struct Builder {
     lsp: Option<String>,
     store: Option<Arc<DynStore>>,
     ephemeral: bool,
+    our_to_self_delay: u16,
     seed: SeedSource,
     passphrase: String,
     log_level: LogLevel,
@@ -203,6 +220,7 @@ impl Builder {
             lsp: None,
             store: None,
             ephemeral: false,
+            our_to_self_delay: DEFAULT_OUR_TO_SELF_DELAY,
             seed: SeedSource::Generate,
             passphrase: String::new(),
             log_level: LogLevel::Info,
@@ -262,6 +280,16 @@ impl Builder {
         self
     }
 
+    /// How many blocks a counterparty must wait for its own funds after it force-closes, on
+    /// channels opened from now on ([`DEFAULT_OUR_TO_SELF_DELAY`], a week): the longest this
+    /// node may stay offline and still punish a peer that broadcast a revoked commitment.
+    /// [`MIN_OUR_TO_SELF_DELAY`]..=[`MAX_TO_SELF_DELAY`]. A peer asking us to wait longer than
+    /// [`MAX_TO_SELF_DELAY`] for ours is refused.
+    pub fn set_our_to_self_delay(&mut self, blocks: u16) -> &mut Self {
+        self.our_to_self_delay = blocks;
+        self
+    }
+
     /// The lowest level logged.
     pub fn set_log_level(&mut self, level: LogLevel) -> &mut Self {
         self.log_level = level;
@@ -278,6 +306,9 @@ impl Builder {
     /// [`Node::start`] runs it.
     pub async fn build(&self) -> Result<Node, BuildError> {
         let network = self.network.ok_or(BuildError::NoNetwork)?;
+        if !(MIN_OUR_TO_SELF_DELAY..=MAX_TO_SELF_DELAY).contains(&self.our_to_self_delay) {
+            return Err(BuildError::InvalidToSelfDelay(self.our_to_self_delay));
+        }
         if network == Network::Bitcoin && self.store.is_none() && !self.ephemeral {
             return Err(BuildError::MemoryStoreOnMainnet);
         }
@@ -417,7 +448,7 @@ impl Builder {
         ));
         let message_router = Arc::new(MessageRouter::new(Arc::clone(&graph), Arc::clone(&keys)));
 
-        let config = user_config();
+        let config = user_config(self.our_to_self_delay);
         let stored_manager = read_optional(
             &*store,
             CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
@@ -606,8 +637,10 @@ impl Builder {
 
 /// Our channel policy: private channels (a browser node forwards nothing), no anchors (no
 /// on-chain reserve needed for fee bumping; the commitment transaction carries its fee).
-fn user_config() -> UserConfig {
+fn user_config(our_to_self_delay: u16) -> UserConfig {
     let mut config = UserConfig::default();
+    config.channel_handshake_config.our_to_self_delay = our_to_self_delay;
+    config.channel_handshake_limits.their_to_self_delay = MAX_TO_SELF_DELAY;
     config.channel_handshake_config.announce_for_forwarding = false;
     config
         .channel_handshake_config
@@ -726,6 +759,26 @@ mod tests {
                 let mut b = builder();
                 b.set_network(Network::Regtest);
                 assert!(b.build().await.is_ok());
+            })
+            .await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn our_to_self_delay_is_bounded() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                for (blocks, ok) in [(143, false), (144, true), (2016, true), (2017, false)] {
+                    let mut b = builder();
+                    b.set_network(Network::Regtest)
+                        .set_our_to_self_delay(blocks);
+                    match b.build().await {
+                        Ok(_) => assert!(ok, "{blocks} accepted"),
+                        Err(e) => {
+                            assert!(!ok, "{blocks}: {e}");
+                            assert_eq!(e.code(), "INVALID_CONFIG");
+                        }
+                    }
+                }
             })
             .await;
     }

@@ -236,6 +236,12 @@ pub struct NodeConfig {
     /// Seconds between background syncs; default 30.
     #[serde(default)]
     pub sync_interval_secs: Option<u32>,
+    /// Blocks a counterparty must wait for its own funds after it force-closes, on channels
+    /// opened from now on: how long this node may stay offline and still punish a revoked
+    /// commitment. Default 1008 (a week), 144 to 2016
+    /// ([`Builder::set_our_to_self_delay`](crate::Builder::set_our_to_self_delay)).
+    #[serde(default)]
+    pub our_to_self_delay: Option<u16>,
 }
 
 impl NodeConfig {
@@ -270,6 +276,9 @@ impl NodeConfig {
         self.seed.protection()?;
         if let Some(level) = &self.log_level {
             b.set_log_level(parse_log_level(level)?);
+        }
+        if let Some(blocks) = self.our_to_self_delay {
+            b.set_our_to_self_delay(blocks);
         }
         if let Some(secs) = self.sync_interval_secs {
             if secs == 0 {

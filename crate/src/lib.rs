@@ -18,6 +18,20 @@
 //! assert_eq!(err.code(), "INVALID_CONFIG");
 //! # Ok::<(), Error>(())
 //! ```
+//!
+//! ## Channels for a node that is offline most of the time
+//!
+//! A browser node cannot be dialled and is closed most of the time, so its channels are set
+//! for that:
+//! - a counterparty that force-closes waits [`DEFAULT_OUR_TO_SELF_DELAY`] blocks (a week,
+//!   [`Builder::set_our_to_self_delay`], 144 to [`MAX_TO_SELF_DELAY`]) for its own funds: the
+//!   longest the node may stay closed and still punish a revoked commitment; a peer that asks
+//!   us to wait more than [`MAX_TO_SELF_DELAY`] blocks for ours is refused;
+//! - our invoices ask for a final CLTV delta of
+//!   [`payment::bolt11::FINAL_CLTV_EXPIRY_DELTA`] (144) blocks, the time we have to come back
+//!   and claim a payment on-chain;
+//! - a peer that opened a channel to us may have all of it in flight towards us (LDK's 10 %
+//!   default guards routing nodes; this one routes nothing).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod builder;
@@ -41,7 +55,9 @@ pub mod types;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
-pub use builder::{BuildError, Builder};
+pub use builder::{
+    BuildError, Builder, DEFAULT_OUR_TO_SELF_DELAY, MAX_TO_SELF_DELAY, MIN_OUR_TO_SELF_DELAY,
+};
 pub use chain::wallet::WalletBalance;
 pub use config::Network;
 pub use error::Error;

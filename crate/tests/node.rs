@@ -207,6 +207,14 @@ fn channel_full_cycle() {
         assert_eq!(ch.capacity_sat, CHANNEL);
         assert_eq!(ch.counterparty_node_id, peer.node_id);
         assert!(ch.is_outbound && ch.is_ready);
+        // The peer must wait a week after its own force close: we may be offline that long
+        // and still punish a revoked commitment (#14 item 1).
+        let theirs = peer.get("/channels").await;
+        assert_eq!(
+            theirs[0]["force_close_spend_delay"].as_u64(),
+            Some(wasm_ln::DEFAULT_OUR_TO_SELF_DELAY.into()),
+            "{theirs}"
+        );
 
         // We pay a fixed invoice of the peer.
         let inv = peer_invoice(&peer, Some(20_000_000), 600).await;
@@ -245,6 +253,9 @@ fn channel_full_cycle() {
             .receive(5_000_000, "coffee", 3600)
             .await
             .expect("invoice");
+        // A payer may time our payment out only a day of blocks after it reaches us.
+        let decoded = wasm_ln::payment::decode_invoice(&ours.invoice).expect("decodes");
+        assert_eq!(decoded.min_final_cltv_expiry_delta, 144);
         wait_inbound(&node, 5_000_000).await;
         peer.post("/pay", json!({"invoice": ours.invoice})).await;
         received(&node, 5_000_000).await;

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lightning::ln::channelmanager::{Bolt11PaymentError, RetryableSendFailure};
-use lightning::ln::channelmanager::{
-    PaymentId, RecentPaymentDetails, Retry, MIN_FINAL_CLTV_EXPIRY_DELTA,
-};
+use lightning::ln::channelmanager::{PaymentId, RecentPaymentDetails, Retry};
 use lightning::routing::router::{RouteHint, RouteHintHop, RouteParametersConfig};
 use lightning::sign::{NodeSigner, Recipient};
 use lightning::types::payment::PaymentHash;
@@ -23,6 +21,11 @@ use crate::logger::log_at;
 use crate::node::NodeInner;
 use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
 use crate::{runtime, Error, Network};
+
+/// The CLTV delta our invoices ask for on the last hop: a day of blocks. A payment to us can
+/// be timed out by the payer only that long after it reaches us, and a node that is closed
+/// most of the time needs that long to come back and claim it on-chain (LDK's minimum is 24).
+pub const FINAL_CLTV_EXPIRY_DELTA: u16 = 144;
 
 /// How many times LDK retries a failed payment path.
 pub const PAYMENT_RETRY_ATTEMPTS: u32 = 3;
@@ -209,7 +212,7 @@ impl Bolt11Payment {
         }
         let (hash, secret) = inner
             .channel_manager
-            .create_inbound_payment(amount_msat, expiry_secs, Some(MIN_FINAL_CLTV_EXPIRY_DELTA))
+            .create_inbound_payment(amount_msat, expiry_secs, Some(FINAL_CLTV_EXPIRY_DELTA))
             .map_err(|()| Error::InvalidConfig("amount or expiry out of range".into()))?;
         let now = runtime::now();
         let mut builder = InvoiceBuilder::new(currency(inner.config.network))
@@ -217,7 +220,7 @@ impl Bolt11Payment {
             .payment_hash(sha256::Hash::from_byte_array(hash.0))
             .payment_secret(secret)
             .duration_since_epoch(now)
-            .min_final_cltv_expiry_delta(MIN_FINAL_CLTV_EXPIRY_DELTA.into())
+            .min_final_cltv_expiry_delta(FINAL_CLTV_EXPIRY_DELTA.into())
             .expiry_time(Duration::from_secs(expiry_secs.into()))
             .basic_mpp();
         if let Some(amount) = amount_msat {

@@ -31,6 +31,12 @@ export interface NodeConfig {
   seed?: { mnemonic?: string; bip39Passphrase?: string; passphrase?: string; storePlaintext?: boolean };
   logLevel?: "error" | "warn" | "info" | "debug" | "trace";
   syncIntervalSecs?: number;
+  /** Blocks a counterparty must wait for its own funds after it force-closes, on channels
+   *  opened from now on: how long this node may stay offline and still punish a peer that
+   *  broadcast a revoked commitment. Default 1008 (a week); 144 to 2016. A peer asking us to
+   *  wait more than 2016 blocks for ours is refused. Our invoices ask for a final CLTV delta
+   *  of 144 blocks. */
+  ourToSelfDelay?: number;
 }
 export interface NodeInfo {
   isRunning: boolean; nodeId: string; network: Network; blockHeight: number; blockHash: string;

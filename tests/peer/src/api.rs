@@ -404,6 +404,7 @@ async fn list_channels(Extension(s): Extension<State>) -> ApiResult {
                 "is_announced": c.is_announced,
                 "confirmations": c.confirmations,
                 "confirmations_required": c.confirmations_required,
+                "force_close_spend_delay": c.force_close_spend_delay,
                 "funding_txid": c.funding_txo.map(|o| o.txid.to_string()),
                 "funding_vout": c.funding_txo.map(|o| o.vout),
                 "short_channel_id": c.short_channel_id,

@@ -33,7 +33,7 @@
 //! | POST | `/sync` | | `{}` after `sync_wallets` |
 //! | POST | `/connect` | `{node_id, address, persist?: true}` | `{}` |
 //! | POST | `/channels` | `{node_id, address, amount_sat, push_msat?, announce?: false}` | `{user_channel_id}` |
-//! | GET | `/channels` | | `[{channel_id, user_channel_id, counterparty_node_id, capacity_sat, outbound_msat, inbound_msat, is_outbound, is_channel_ready, is_usable, is_announced, confirmations, confirmations_required, funding_txid, funding_vout, short_channel_id}]` |
+//! | GET | `/channels` | | `[{channel_id, user_channel_id, counterparty_node_id, capacity_sat, outbound_msat, inbound_msat, is_outbound, is_channel_ready, is_usable, is_announced, confirmations, confirmations_required, force_close_spend_delay, funding_txid, funding_vout, short_channel_id}]` |
 //! | POST | `/channels/close` | `{user_channel_id, counterparty_node_id, force?: false}` | `{}` |
 //! | POST | `/invoice` | `{amount_msat?, description?: "", expiry_secs?: 3600}` (no amount: variable) | `{invoice, payment_hash}` |
 //! | POST | `/pay` | `{invoice, amount_msat?}` (amount for variable-amount invoices) | `{payment_id}` once sent |
