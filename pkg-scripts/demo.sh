@@ -20,21 +20,8 @@ say() { echo "demo: $*" >&2; }
 BITCOIND_EXE=${BITCOIND_EXE:-$("$root/pkg-scripts/bitcoind.sh" 2>/dev/null)}
 export BITCOIND_EXE
 
-# newer_than FILE PATHS...: true when FILE is missing or any file under PATHS is newer.
-newer_than() {
-  local file=$1; shift
-  [ -f "$file" ] || return 0
-  [ -n "$(find "$@" -newer "$file" -type f -not -path '*/node_modules/*' -print -quit 2>/dev/null)" ]
-}
-
-# --- the npm package (build.sh rebuilds pkg/ from scratch, so skip it when it is current) ----
-tarball=$(ls "$root"/pkg/wasm-ln-*.tgz 2>/dev/null | head -n 1 || true)
-if [ -z "$tarball" ] || newer_than "$tarball" crate/src crate/js/src crate/js/README.md crate/Cargo.toml \
-  Cargo.lock pkg-scripts/build.sh; then
-  say "building the npm package (pkg-scripts/build.sh)"
-  tarball=$(WASM_LN_SKIP_SETUP=1 "$root/pkg-scripts/build.sh" | tail -n 1)
-fi
-[ -f "$tarball" ] || { say "no package tarball in pkg/"; exit 1; }
+# The package and the page, each rebuilt only when its sources changed.
+"$root/pkg-scripts/build-demo.sh" >/dev/null
 
 # --- the network's binaries: one package per cargo invocation (peer's ldk-node turns on
 # lightning/std, which must never be unified into a wasm-ln build, DESIGN.md §3) ------------
@@ -42,22 +29,6 @@ for p in regtest-esplora peer wasm-ln-proxy; do
   say "cargo build -p $p"
   cargo build -p "$p"
 done
-
-# --- the page --------------------------------------------------------------------------------
-# The package comes from the tarball, never from package.json: its hash changes every build and
-# would break `npm ci`. A stamp says which tarball node_modules holds (npm keeps the 1985
-# mtimes of the tarball's files, useless for comparing).
-stamp=www/.wasm-ln-tarball
-if newer_than "$stamp" "$tarball"; then
-  say "npm install --no-save $(basename "$tarball") in www/"
-  (cd www && npm install --no-save --no-audit --no-fund --loglevel=error "$tarball")
-  touch "$stamp"
-fi
-if newer_than www/dist/index.html "$stamp" www/src www/index.html www/vite.config.ts www/tsconfig.json \
-  www/package.json www/package-lock.json; then
-  say "npm run build in www/"
-  (cd www && npm run --silent build)
-fi
 
 # --- run: exec, so Ctrl-C reaches node, which stops the peer, the proxy and regtest-esplora
 # (and with it bitcoind) in order --------------------------------------------------------------

@@ -54,27 +54,15 @@ describe("demo wallet page", () => {
 });
 
 /**
- * The demo page is built against the packed tarball (www/ does not list wasm-ln: demo.sh
- * installs it). test.sh builds the tarball but not the page, so build it here when the
- * tarball is newer than www/dist (or dist is missing).
+ * The demo page against the packed tarball (www/ does not list wasm-ln): test.sh builds the
+ * tarball but not the page. pkg-scripts/build-demo.sh rebuilds whichever is stale, as demo.sh
+ * does.
  */
 function buildDemo() {
-  const pkgDir = path.join(ROOT, "pkg");
-  const tgz = fs.existsSync(pkgDir) ? fs.readdirSync(pkgDir).find((f) => /^wasm-ln-.*\.tgz$/.test(f)) : undefined;
-  const index = path.join(DIST, "index.html");
-  if (!tgz) {
-    assert.ok(fs.existsSync(index), "neither pkg/wasm-ln-*.tgz nor www/dist: run pkg-scripts/build.sh first");
-    return;
-  }
-  const tarball = path.join(pkgDir, tgz);
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs > fs.statSync(tarball).mtimeMs) return;
-  const www = path.join(ROOT, "www");
-  const npm = (args) => execFileSync("npm", args, { cwd: www, stdio: ["ignore", "pipe", "pipe"], timeout: 600_000 });
   try {
-    npm(["install", "--no-save", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", tarball]);
-    npm(["run", "build"]);
+    execFileSync(path.join(ROOT, "pkg-scripts/build-demo.sh"), { stdio: ["ignore", "pipe", "pipe"], timeout: 900_000 });
   } catch (e) {
-    throw new Error(`building www/dist against ${tgz} failed:\n${e.stdout}\n${e.stderr}`);
+    throw new Error(`pkg-scripts/build-demo.sh failed:\n${e.stdout}\n${e.stderr}`);
   }
 }
 
