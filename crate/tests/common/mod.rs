@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native;
+
 use wasm_ln::{runtime, Node, PaymentDetails, WalletBalance};
 
 /// How long any one step of a node test may take.
