@@ -621,6 +621,8 @@ impl Builder {
             bp_tasks: Arc::new(AtomicU64::new(0)),
             last_sync: AtomicU64::new(0),
             chain_ready: AtomicBool::new(false),
+            degraded: std::cell::RefCell::new(None),
+            fatal_error: std::cell::RefCell::new(None),
         });
         // A full store must not keep the user from their channels: the records stay
         // Pending and the next build tries again.

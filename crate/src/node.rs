@@ -99,10 +99,15 @@ pub(crate) struct NodeInner {
     /// Set by the first successful sync since start: fees are known and LDK has seen the
     /// tip, so peers may be talked to (LDK must be synced before anything else).
     pub chain_ready: AtomicBool,
+    /// See [`NodeStatus::degraded`].
+    pub degraded: RefCell<Option<String>>,
+    /// See [`NodeStatus::fatal_error`]; set once by [`NodeInner::fail`].
+    pub fatal_error: RefCell<Option<String>>,
 }
 
 impl NodeInner {
     pub fn check_running(&self) -> Result<(), Error> {
+        self.check_not_failed()?;
         if self.running.load(Ordering::Acquire) && !self.stopping.load(Ordering::Acquire) {
             Ok(())
         } else {
@@ -114,11 +119,32 @@ impl NodeInner {
     /// started passes. For calls that write the store: after `stop` another instance (a new
     /// tab) may own it.
     pub fn check_not_stopped(&self) -> Result<(), Error> {
+        self.check_not_failed()?;
         if self.stopping.load(Ordering::Acquire) {
             Err(Error::NodeStopped)
         } else {
             Ok(())
         }
+    }
+
+    /// `INTERNAL` once the node stopped by itself ([`NodeInner::fail`]).
+    pub fn check_not_failed(&self) -> Result<(), Error> {
+        match &*self.fatal_error.borrow() {
+            Some(why) => Err(Error::Internal(format!(
+                "the node stopped after an internal error ({why}); reload the page"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the node after a failure it cannot carry on from (a background task died, a
+    /// panic): logged, kept for `status()`, and every later call fails with `INTERNAL`. The
+    /// first reason is kept.
+    pub fn fail(&self, why: impl Into<String>) {
+        let why = why.into();
+        log_at!(self.logger, Error, "the node stops: {why}");
+        self.fatal_error.borrow_mut().get_or_insert(why);
+        self.halt();
     }
 
     /// Ends peer traffic and tells the background tasks to end, without waiting: what
@@ -237,6 +263,12 @@ pub struct NodeStatus {
     pub peers: usize,
     /// Channels (any state).
     pub channels: usize,
+    /// Why the node works only in part, while it lasts: a store write that keeps failing
+    /// (new payments are refused until it succeeds).
+    pub degraded: Option<String>,
+    /// Why the node stopped by itself (a background task died, a panic): every later call
+    /// fails with `INTERNAL`; reload to run it again.
+    pub fatal_error: Option<String>,
 }
 
 /// The Lightning node.
@@ -413,12 +445,7 @@ impl Node {
             .await;
             if let Err(e) = result {
                 // The channel manager can no longer be written: no channel may move on.
-                log_at!(
-                    inner.logger,
-                    Error,
-                    "background processing failed, stopping the node: {e}"
-                );
-                inner.halt();
+                inner.fail(format!("background processing failed: {e}"));
                 inner.running.store(false, Ordering::Release);
             }
         });
@@ -545,6 +572,8 @@ impl Node {
             synced_at: (synced > 0).then_some(synced),
             peers: inner.peer_manager.list_peers().len(),
             channels: inner.channel_manager.list_channels().len(),
+            degraded: inner.degraded.borrow().clone(),
+            fatal_error: inner.fatal_error.borrow().clone(),
         }
     }
 

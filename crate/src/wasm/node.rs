@@ -41,6 +41,7 @@ export interface NodeConfig {
 export interface NodeInfo {
   isRunning: boolean; nodeId: string; network: Network; blockHeight: number; blockHash: string;
   syncedAt: number | null; peers: number; channels: number;
+  degraded: string | null; fatalError: string | null;
   storagePersisted: boolean | null; version: string;
   /** Where create/open spent its time, ms: locks and storage, seed (decryption), reading the
    *  node's state, starting its tasks, and the total. */
