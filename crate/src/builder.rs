@@ -12,6 +12,13 @@
 //! LDK's persister over our own `Persist` because it also keeps monitor updates as small
 //! update records between full writes, which matters for IndexedDB's write cost, and its
 //! completion path is LDK's own, exercised by LDK's tests.
+//!
+//! Two things LDK's persister does not do are done by the store it writes through,
+//! [`MonitorGate`] (io/gate.rs): a monitor write reaches the store only after a channel
+//! manager that knows its update (a manager older than a monitor force-closes the channel on
+//! restart, which a tab killed between the two writes would otherwise cause), and a failed
+//! write is retried until it succeeds instead of being dropped (LDK 0.2 only logs it and the
+//! channel stays paused until a restart), with the node degraded meanwhile.
 
 // LDK's objects are shared through `Arc`s as its type parameters expect; without `std` some
 // are `!Send`, and the node runs on one thread (the browser's, or a tokio `LocalSet`).
@@ -38,14 +45,14 @@ use lightning::util::persist::{
     OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
     SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
-use lightning::util::ser::ReadableArgs;
+use lightning::util::ser::{ReadableArgs, Writeable};
 
 use crate::chain::esplora::EsploraChainSource;
 use crate::chain::wallet::OnchainWallet;
 use crate::event::EventQueue;
 use crate::io::{
-    DynStore, FencedStore, MemoryStore, NodeMetadata, NODE_METADATA_KEY,
-    NODE_METADATA_PRIMARY_NAMESPACE, NODE_METADATA_SECONDARY_NAMESPACE,
+    DynStore, FencedStore, GatedStore, MemoryStore, MonitorGate, NodeMetadata, StorageHealth,
+    NODE_METADATA_KEY, NODE_METADATA_PRIMARY_NAMESPACE, NODE_METADATA_SECONDARY_NAMESPACE,
 };
 use crate::logger::{log_at, LogLevel, NodeLogger};
 use crate::node::{Node, NodeConfig, NodeInner};
@@ -376,8 +383,11 @@ impl Builder {
             Arc::clone(&logger),
         ));
 
+        // Monitor writes go through the gate: after the manager, retried until written.
+        let storage_health = Arc::new(StorageHealth::default());
+        let monitor_gate = MonitorGate::new(Arc::clone(&fence), Arc::clone(&storage_health));
         let persister = Persister::new(
-            Arc::clone(&store),
+            Arc::new(GatedStore(Arc::clone(&monitor_gate))) as Arc<DynStore>,
             LocalSpawner,
             Arc::clone(&logger),
             MAX_PENDING_MONITOR_UPDATES,
@@ -502,6 +512,12 @@ impl Builder {
                 ))
             }
         };
+        let encode_from = Arc::downgrade(&channel_manager);
+        let alive = Arc::downgrade(&channel_manager);
+        monitor_gate.set_manager(
+            Box::new(move || encode_from.upgrade().map(|cm| cm.encode())),
+            Box::new(move || alive.strong_count() > 0),
+        );
         for (_, monitor) in monitors {
             let channel_id = monitor.channel_id();
             chain_monitor
@@ -621,7 +637,8 @@ impl Builder {
             bp_tasks: Arc::new(AtomicU64::new(0)),
             last_sync: AtomicU64::new(0),
             chain_ready: AtomicBool::new(false),
-            degraded: std::cell::RefCell::new(None),
+            storage_health,
+            monitor_gate,
             fatal_error: std::cell::RefCell::new(None),
         });
         // A full store must not keep the user from their channels: the records stay

@@ -88,6 +88,16 @@ pub enum Event {
         /// Why, in words.
         reason: String,
     },
+    /// Channel state could not be saved (a full quota, an aborted IndexedDB transaction):
+    /// the channels it concerns are paused, new payments are refused
+    /// (`STORAGE_UNAVAILABLE`) and the write is tried again until it succeeds
+    /// (`Node::status().degraded` says why meanwhile).
+    StorageDegraded {
+        /// Why, in words.
+        reason: String,
+    },
+    /// Channel state is saved again after a `StorageDegraded`: paused channels resume.
+    StorageRecovered {},
 }
 
 /// The persisted queue of [`Event`]s not yet acknowledged.

@@ -46,6 +46,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often reconnection checks whether the first sync is done.
 const CHAIN_READY_POLL: Duration = Duration::from_millis(100);
+/// How long `close_channel` waits for a channel update being written before it gives up.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How often the storage watch looks for a change of the storage's health.
+const STORAGE_WATCH_INTERVAL: Duration = Duration::from_millis(200);
 /// How long `stop` waits for the background processor's final persistence.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `stop` waits for the loops and dials in progress: longer than a dial can take.
@@ -99,8 +103,10 @@ pub(crate) struct NodeInner {
     /// Set by the first successful sync since start: fees are known and LDK has seen the
     /// tip, so peers may be talked to (LDK must be synced before anything else).
     pub chain_ready: AtomicBool,
-    /// See [`NodeStatus::degraded`].
-    pub degraded: RefCell<Option<String>>,
+    /// Whether every channel monitor write reached the store ([`NodeStatus::degraded`]).
+    pub storage_health: Arc<crate::io::StorageHealth>,
+    /// The store channel monitors are written through (io/gate.rs).
+    pub monitor_gate: Arc<crate::io::MonitorGate>,
     /// See [`NodeStatus::fatal_error`]; set once by [`NodeInner::fail`].
     pub fatal_error: RefCell<Option<String>>,
 }
@@ -124,6 +130,18 @@ impl NodeInner {
             Err(Error::NodeStopped)
         } else {
             Ok(())
+        }
+    }
+
+    /// `STORAGE_UNAVAILABLE` while a channel monitor write keeps failing: a new payment or
+    /// channel would only queue more updates that cannot be made durable, and nothing is
+    /// acknowledged to a peer before it is.
+    pub fn check_storage(&self) -> Result<(), Error> {
+        match self.storage_health.failure() {
+            Some(why) => Err(Error::StorageUnavailable(format!(
+                "channel state cannot be saved ({why}): new payments wait until it can"
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -403,6 +421,7 @@ impl Node {
         self.spawn_background_processor();
         self.spawn_sync_loop();
         self.spawn_reconnect_loop();
+        self.spawn_storage_watch();
         log_at!(
             inner.logger,
             Info,
@@ -503,6 +522,70 @@ impl Node {
         });
     }
 
+    /// Turns changes of [`crate::io::StorageHealth`] into events: `StorageDegraded` when a
+    /// channel monitor write starts failing, `StorageRecovered` once it went through. An
+    /// event that cannot be stored (the store fails everywhere) is tried again.
+    fn spawn_storage_watch(&self) {
+        let inner = Arc::clone(&self.inner);
+        let guard = TaskGuard::new(&inner.tasks);
+        runtime::spawn_local(async move {
+            let _guard = guard;
+            // Whether the application was told the storage is degraded.
+            let mut announced = false;
+            let mut seen = u64::MAX;
+            loop {
+                let changes = inner.storage_health.changes();
+                let failure = inner.storage_health.failure();
+                let event = match (&failure, announced) {
+                    (Some(reason), false) => Some(Event::StorageDegraded {
+                        reason: reason.clone(),
+                    }),
+                    (None, true) => Some(Event::StorageRecovered {}),
+                    _ => None,
+                };
+                if changes != seen {
+                    match &failure {
+                        Some(why) => log_at!(inner.logger, Error, "storage degraded: {why}"),
+                        None if seen != u64::MAX => {
+                            log_at!(inner.logger, Info, "storage recovered")
+                        }
+                        None => {}
+                    }
+                    seen = changes;
+                }
+                if let Some(event) = event {
+                    match inner.events.push(event).await {
+                        Ok(()) => announced = !announced,
+                        Err(e) => log_at!(inner.logger, Warn, "queueing a storage event: {e}"),
+                    }
+                }
+                if stoppable_sleep(Arc::clone(&inner.stopping), STORAGE_WATCH_INTERVAL).await {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Saves what can be saved now: the channel manager, and one more try of every channel
+    /// monitor write still waiting. For the browser's `pagehide` (the tab may be killed next).
+    /// `STORAGE_UNAVAILABLE` when the manager could not be written.
+    pub async fn persist(&self) -> Result<(), Error> {
+        use lightning::util::ser::Writeable;
+        let inner = &self.inner;
+        inner.check_not_stopped()?;
+        inner.monitor_gate.retry_now();
+        inner
+            .store
+            .write(
+                crate::io::CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+                crate::io::CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+                crate::io::CHANNEL_MANAGER_PERSISTENCE_KEY,
+                inner.channel_manager.encode(),
+            )
+            .await
+            .map_err(Error::from)
+    }
+
     /// Stops the node: refuses new work, ends the sync and reconnect loops and the dials
     /// in progress, disconnects every peer, and only then lets the background processor
     /// write the channel manager one last time. A stopped node cannot be started again;
@@ -572,7 +655,7 @@ impl Node {
             synced_at: (synced > 0).then_some(synced),
             peers: inner.peer_manager.list_peers().len(),
             channels: inner.channel_manager.list_channels().len(),
-            degraded: inner.degraded.borrow().clone(),
+            degraded: inner.storage_health.failure(),
             fatal_error: inner.fatal_error.borrow().clone(),
         }
     }
@@ -671,6 +754,7 @@ impl Node {
     ) -> Result<String, Error> {
         let inner = &self.inner;
         inner.check_running()?;
+        inner.check_storage()?;
         let (node_id, addr) = net::parse_peer(peer)?;
         if push_msat > amount_sat.saturating_mul(1000) {
             return Err(Error::InvalidConfig(format!(
@@ -776,10 +860,25 @@ impl Node {
     pub async fn close_channel(&self, channel_id: &str) -> Result<(), Error> {
         self.inner.check_running()?;
         let (id, counterparty) = self.find_channel(channel_id)?;
-        self.inner
-            .channel_manager
-            .close_channel(&id, &counterparty)
-            .map_err(map_api_error)
+        // LDK refuses to begin a shutdown while a monitor update is being written (right
+        // after a payment): wait for it a little.
+        let start = runtime::now();
+        loop {
+            match self.inner.channel_manager.close_channel(&id, &counterparty) {
+                Err(APIError::ChannelUnavailable { .. })
+                    if runtime::now().saturating_sub(start) < CLOSE_WAIT
+                        && self
+                            .inner
+                            .peer_manager
+                            .peer_by_node_id(&counterparty)
+                            .is_some() =>
+                {
+                    runtime::sleep(Duration::from_millis(50)).await;
+                    self.inner.check_running()?;
+                }
+                other => return other.map_err(map_api_error),
+            }
+        }
     }
 
     /// Force-closes a channel: broadcasts our latest commitment transaction. Our funds come

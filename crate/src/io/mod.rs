@@ -118,6 +118,7 @@ pub type DynStore = dyn KVStore;
 pub mod fenced;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fs;
+pub mod gate;
 #[cfg(target_arch = "wasm32")]
 pub mod indexeddb;
 pub mod memory;
@@ -127,6 +128,7 @@ pub mod test_utils;
 pub use fenced::FencedStore;
 #[cfg(not(target_arch = "wasm32"))]
 pub use fs::FilesystemStore;
+pub use gate::{GatedStore, MonitorGate, StorageHealth};
 #[cfg(target_arch = "wasm32")]
 pub use indexeddb::IndexedDbStore;
 pub use memory::MemoryStore;

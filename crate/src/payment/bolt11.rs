@@ -304,6 +304,7 @@ impl Bolt11Payment {
     ) -> Result<PaymentDetails, Error> {
         let inner = &self.inner;
         inner.check_running()?;
+        inner.check_storage()?;
         let invoice = parse_invoice(invoice)?;
         let network = inner.config.network;
         if invoice.currency() != currency(network) {

@@ -32,6 +32,7 @@ impl SpontaneousPayment {
     pub async fn send(&self, node_id: &str, amount_msat: u64) -> Result<PaymentDetails, Error> {
         let inner = &self.inner;
         inner.check_running()?;
+        inner.check_storage()?;
         let payee = net::parse_node_id(node_id)?;
         if payee == inner.node_id {
             return Err(Error::InvalidConfig("cannot pay ourselves".into()));
