@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
-use common::{wait_until, WAIT};
+use common::{wait_until, Snapshot, WAIT};
 use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
 use regtest_esplora::RegtestEsplora;
 use serde_json::{json, Value};
@@ -113,6 +113,17 @@ async fn peer_final_status(peer: &Peer, pick: impl Fn(&Value) -> bool) -> Option
     }
 }
 
+/// The status the peer gives the first payment `pick` accepts, now.
+async fn peer_status(peer: &Peer, pick: impl Fn(&Value) -> bool) -> Option<String> {
+    let payments = peer.get("/payments").await;
+    payments
+        .as_array()
+        .expect("payments")
+        .iter()
+        .find(|p| pick(p))
+        .map(|p| p["status"].as_str().expect("status").to_string())
+}
+
 /// Our record of the payment of `hash` in `direction`, once final (`None`: none was made).
 async fn our_final_status(
     node: &Node,
@@ -165,28 +176,36 @@ async fn finish_and_check(
     }
     // The payment to the peer: finished or failed, the same on both sides.
     let out_hash = flow.borrow().out_hash.clone();
-    let out_ok = match &out_hash {
-        Some(hash) => {
-            let ours = our_final_status(node, hash, PaymentDirection::Outbound).await;
-            let theirs = peer_final_status(peer, |p| {
-                p["direction"] == "inbound" && p["payment_hash"] == hash.as_str()
-            })
-            .await;
-            println!("{what}: payment to the peer: ours {ours:?}, theirs {theirs:?}");
-            let ok = theirs.as_deref() == Some("succeeded");
-            assert!(
-                ours != Some(PaymentStatus::Pending),
-                "{what}: our payment stays pending"
-            );
-            assert_eq!(
-                ok,
-                ours == Some(PaymentStatus::Succeeded),
-                "{what}: we and the peer disagree on the payment"
-            );
-            ok
-        }
-        None => false,
-    };
+    let mut out_ok = false;
+    if let Some(hash) = &out_hash {
+        let ours = our_final_status(node, hash, PaymentDirection::Outbound).await;
+        let is_ours = |p: &Value| p["direction"] == "inbound" && p["payment_hash"] == hash.as_str();
+        let theirs = if ours == Some(PaymentStatus::Succeeded) {
+            peer_final_status(peer, is_ours).await
+        } else {
+            // Failed (or never sent): the invoice stays unpaid at the peer.
+            peer_status(peer, is_ours).await
+        };
+        println!("{what}: payment to the peer: ours {ours:?}, theirs {theirs:?}");
+        assert_ne!(ours, Some(PaymentStatus::Pending), "{what}: stays pending");
+        out_ok = theirs.as_deref() == Some("succeeded");
+        assert_eq!(
+            out_ok,
+            ours == Some(PaymentStatus::Succeeded),
+            "{what}: we and the peer disagree on the payment"
+        );
+    }
+    if !out_ok && !flow.borrow().closing {
+        // It failed cleanly: the flow goes on with a new one.
+        let inv = peer_invoice(peer, Some(OUT_MSAT), 600).await;
+        let paid = node
+            .bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay the peer again");
+        assert_eq!(paid.status, PaymentStatus::Succeeded);
+        out_ok = true;
+    }
     let in_hash = flow.borrow().in_hash.clone();
     let in_ok = match &in_hash {
         Some((hash, peer_id)) => {
@@ -201,7 +220,7 @@ async fn finish_and_check(
             );
             ok
         }
-        None if !flow.borrow().closing && out_hash.is_some() => {
+        None if !flow.borrow().closing => {
             pay_in(node, peer, flow).await;
             true
         }
@@ -349,6 +368,108 @@ fn crash_at_every_write() {
             "crash_at_every_write took {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        node.stop().await.expect("stop");
+    });
+}
+
+#[test]
+fn failed_monitor_write_pauses_payments_until_it_succeeds() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let disk: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let fence = Arc::new(FencedStore::new(Arc::clone(&disk)));
+        let node = start(&esplora, Arc::clone(&fence) as Arc<DynStore>).await;
+        fund(&esplora, &node, FUND).await;
+        let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
+        assert_eq!(node.status().degraded, None);
+
+        // The quota is exhausted for channel state: the payment's first monitor update fails.
+        fence.set_failing_namespaces(&["monitors", "monitor_updates"]);
+        let inv = peer
+            .post(
+                "/invoice",
+                json!({"description": "quota", "amount_msat": OUT_MSAT, "expiry_secs": 3600}),
+            )
+            .await;
+        let hash = inv["payment_hash"].as_str().expect("hash").to_string();
+        let bolt11 = node.bolt11_payment();
+        let pay = bolt11.send(inv["invoice"].as_str().expect("invoice"), None, None);
+        let check =
+            async {
+                let ev = wait_event(&node, "StorageDegraded", |e| {
+                    matches!(e, Event::StorageDegraded { .. })
+                })
+                .await;
+                println!("{ev:?}");
+                let why = node.status().degraded.expect("status().degraded");
+                assert!(why.contains("monitor"), "{why}");
+                // New payments and channels are refused with a typed error meanwhile.
+                let err = node
+                    .spontaneous_payment()
+                    .send(&peer.node_id, 1_000_000)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), "STORAGE_UNAVAILABLE", "{err}");
+                let inv2 = peer_invoice(&peer, Some(1_000_000), 600).await;
+                let err = node
+                    .bolt11_payment()
+                    .send(&inv2, None, None)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), "STORAGE_UNAVAILABLE", "{err}");
+                let err = node
+                    .open_channel(&peer.uri(), 100_000, 0)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.code(), "STORAGE_UNAVAILABLE", "{err}");
+                // The channel is paused: nothing reached the peer while the update is not saved.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let theirs = peer.get("/payments").await;
+                assert!(
+                    !theirs.as_array().expect("payments").iter().any(|p| {
+                        p["payment_hash"] == hash.as_str() && p["status"] == "succeeded"
+                    }),
+                    "paid before the update was saved: {theirs}"
+                );
+                assert!(node.status().degraded.is_some());
+                // The store takes writes again: the retry goes through, the channel resumes.
+                fence.set_failing_namespaces(&[]);
+                wait_event(&node, "StorageRecovered", |e| {
+                    matches!(e, Event::StorageRecovered {})
+                })
+                .await;
+            };
+        let (paid, ()) = tokio::join!(pay, check);
+        let paid = paid.expect("the paused payment completes");
+        assert_eq!(paid.status, PaymentStatus::Succeeded);
+        assert_eq!(node.status().degraded, None);
+        let theirs = peer_final_status(&peer, |p| {
+            p["direction"] == "inbound" && p["payment_hash"] == hash.as_str()
+        })
+        .await;
+        assert_eq!(theirs.as_deref(), Some("succeeded"));
+
+        // Nothing was lost: a node rebuilt on the store has the channel with the new balance
+        // and pays again.
+        drain_events(&node).await;
+        node.stop().await.expect("stop");
+        let before = Snapshot::of(&node);
+        drop(node);
+        let node = start(&esplora, Arc::new(FencedStore::new(Arc::clone(&disk)))).await;
+        assert_eq!(Snapshot::of(&node), before);
+        wait_until(&node, "usable after restart", |n| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.channel_id == channel_id && c.is_usable)
+        })
+        .await;
+        let paid = node
+            .spontaneous_payment()
+            .send(&peer.node_id, 1_000_000)
+            .await
+            .expect("pay after restart");
+        assert_eq!(paid.status, PaymentStatus::Succeeded);
         node.stop().await.expect("stop");
     });
 }
