@@ -283,6 +283,22 @@ mod tests {
     }
 
     #[test]
+    fn storage_events_serialise_in_camel_case() {
+        let json = serde_json::to_value(Event::StorageDegraded {
+            reason: "quota".into(),
+        })
+        .unwrap();
+        assert_eq!(json["type"], "storageDegraded");
+        assert_eq!(json["reason"], "quota");
+        let json = serde_json::to_value(Event::StorageRecovered {}).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "storageRecovered"}));
+        assert_eq!(
+            serde_json::from_value::<Event>(json).unwrap(),
+            Event::StorageRecovered {}
+        );
+    }
+
+    #[test]
     fn payment_succeeded_keeps_reading_its_old_name() {
         let ev = Event::PaymentSuccessful {
             payment_id: "aa".into(),

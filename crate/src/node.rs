@@ -567,23 +567,23 @@ impl Node {
     }
 
     /// Saves what can be saved now: the channel manager, and one more try of every channel
-    /// monitor write still waiting. For the browser's `pagehide` (the tab may be killed next).
-    /// `STORAGE_UNAVAILABLE` when the manager could not be written.
-    pub async fn persist(&self) -> Result<(), Error> {
+    /// monitor write still waiting. For the browser's `pagehide` (the tab may be killed
+    /// next): the write is issued before this returns, so it is under way even if nothing
+    /// awaits it. The future fails with `STORAGE_UNAVAILABLE` when the manager could not be
+    /// written.
+    pub fn persist(&self) -> impl core::future::Future<Output = Result<(), Error>> + 'static {
         use lightning::util::ser::Writeable;
         let inner = &self.inner;
-        inner.check_not_stopped()?;
-        inner.monitor_gate.retry_now();
-        inner
-            .store
-            .write(
+        let issued = inner.check_not_stopped().map(|()| {
+            inner.monitor_gate.retry_now();
+            inner.store.write(
                 crate::io::CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
                 crate::io::CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
                 crate::io::CHANNEL_MANAGER_PERSISTENCE_KEY,
                 inner.channel_manager.encode(),
             )
-            .await
-            .map_err(Error::from)
+        });
+        async move { issued?.await.map_err(Error::from) }
     }
 
     /// Stops the node: refuses new work, ends the sync and reconnect loops and the dials

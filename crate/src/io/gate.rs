@@ -20,6 +20,10 @@
 //! retried before any later one. While a write keeps failing, [`StorageHealth`] says why
 //! (`status().degraded`; new payments are refused).
 
+// Without `std` LDK's stores are `!Send` (IndexedDB's futures are); the node runs on one
+// thread (DESIGN.md §6).
+#![allow(clippy::arc_with_non_send_sync)]
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -340,5 +344,134 @@ impl KVStore for GatedStore {
 
     fn list(&self, p: &str, s: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
         self.0.inner.list(p, s)
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::io::{DynStore, MemoryStore};
+
+    fn gate() -> (
+        Arc<FencedStore>,
+        Arc<MonitorGate>,
+        Arc<StorageHealth>,
+        GatedStore,
+    ) {
+        let fence = Arc::new(FencedStore::new(
+            Arc::new(MemoryStore::new()) as Arc<DynStore>
+        ));
+        let health = Arc::new(StorageHealth::default());
+        let gate = MonitorGate::new(Arc::clone(&fence), Arc::clone(&health));
+        gate.set_manager(Box::new(|| Some(b"manager".to_vec())), Box::new(|| true));
+        let store = GatedStore(Arc::clone(&gate));
+        (fence, gate, health, store)
+    }
+
+    fn local<F: Future>(f: F) -> F::Output {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio::task::LocalSet::new().block_on(&rt, f)
+    }
+
+    #[test]
+    fn monitor_writes_reach_the_store_after_a_manager_written_later() {
+        local(async {
+            let (fence, gate, _, store) = gate();
+            fence.start_recording();
+            let a = store.write(
+                CHANNEL_MONITOR_UPDATE_PERSISTENCE_PRIMARY_NAMESPACE,
+                "m",
+                "1",
+                vec![1],
+            );
+            let b = store.write(
+                CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
+                "",
+                "m",
+                vec![2],
+            );
+            // Elsewhere: straight through.
+            store.write("payments", "", "p", vec![3]).await.unwrap();
+            assert_eq!(gate.pending(), 2);
+            a.await.unwrap();
+            b.await.unwrap();
+            assert_eq!(gate.pending(), 0);
+            assert_eq!(
+                fence.take_recording(),
+                vec![
+                    "payments//p",
+                    "//manager",
+                    "monitor_updates/m/1",
+                    "monitors//m"
+                ]
+            );
+            assert_eq!(store.read("", "", "manager").await.unwrap(), b"manager");
+        });
+    }
+
+    #[test]
+    fn a_failed_monitor_write_is_retried_in_order_until_it_succeeds() {
+        local(async {
+            let (fence, _, health, store) = gate();
+            fence.set_failing_namespaces(&[CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE]);
+            let first = store.write(
+                CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
+                "",
+                "m",
+                vec![1],
+            );
+            let second = store.write(
+                CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
+                "",
+                "m",
+                vec![2],
+            );
+            let check = async {
+                while health.failure().is_none() {
+                    runtime::sleep(Duration::from_millis(10)).await;
+                }
+                assert!(health.failure().unwrap().contains("monitors//m"));
+                let changes = health.changes();
+                runtime::sleep(Duration::from_millis(600)).await;
+                assert_eq!(health.changes(), changes, "still failing, reported once");
+                fence.set_failing_namespaces(&[]);
+            };
+            let (a, b, ()) = tokio::join!(first, second, check);
+            a.unwrap();
+            b.unwrap();
+            assert_eq!(health.failure(), None);
+            // The later write stays the last one.
+            assert_eq!(
+                store
+                    .read(CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE, "", "m")
+                    .await
+                    .unwrap(),
+                vec![2]
+            );
+        });
+    }
+
+    #[test]
+    fn queued_writes_fail_once_the_store_is_closed() {
+        local(async {
+            let (fence, gate, _, store) = gate();
+            fence.set_failing_namespaces(&[CHANNEL_MONITOR_UPDATE_PERSISTENCE_PRIMARY_NAMESPACE]);
+            let w = store.write(
+                CHANNEL_MONITOR_UPDATE_PERSISTENCE_PRIMARY_NAMESPACE,
+                "m",
+                "1",
+                vec![1],
+            );
+            let close = async {
+                runtime::sleep(Duration::from_millis(100)).await;
+                fence.set_closed(true);
+            };
+            let (r, ()) = tokio::join!(w, close);
+            assert!(r.is_err());
+            assert_eq!(gate.pending(), 0);
+        });
     }
 }

@@ -3,6 +3,7 @@
 
 mod lock;
 mod node;
+mod pagehide;
 
 pub use lock::WebLock;
 pub use node::LightningNode;

@@ -79,7 +79,13 @@ export type LnEvent =
   | { type: "channelClosed"; channelId: string; userChannelId: string; counterpartyNodeId: string | null; reason: string }
   | { type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number }
   | { type: "paymentSucceeded"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
-  | { type: "paymentFailed"; paymentId: string; paymentHash: string | null; reason: string };
+  | { type: "paymentFailed"; paymentId: string; paymentHash: string | null; reason: string }
+  /** Channel state could not be saved (quota, aborted transaction): the channels concerned
+   *  are paused, new payments and channels are refused with STORAGE_UNAVAILABLE, and the
+   *  write is retried until it succeeds (`getInfo().degraded` says why meanwhile). */
+  | { type: "storageDegraded"; reason: string }
+  /** Channel state is saved again: paused channels resume. */
+  | { type: "storageRecovered" };
 "#;
 
 /// A Lightning node in this page or worker.
@@ -230,16 +236,20 @@ async fn build(config: JsValue, opening: bool) -> Result<LightningNode, Error> {
     let mut locks = Vec::new();
     let mut startup = StartupTimings::default();
     match build_locked(&config, builder, opening, &mut locks, &mut startup).await {
-        Ok((node, mnemonic, storage_persisted)) => Ok(LightningNode {
-            node: Rc::new(node),
-            mnemonic,
-            storage_persisted,
-            startup: StartupTimings {
-                total: now_ms() - began,
-                ..startup
-            },
-            locks: Rc::new(std::cell::RefCell::new(locks)),
-        }),
+        Ok((node, mnemonic, storage_persisted)) => {
+            let node = Rc::new(node);
+            super::pagehide::persist_on_pagehide(&node);
+            Ok(LightningNode {
+                node,
+                mnemonic,
+                storage_persisted,
+                startup: StartupTimings {
+                    total: now_ms() - began,
+                    ..startup
+                },
+                locks: Rc::new(std::cell::RefCell::new(locks)),
+            })
+        }
         Err(e) => {
             // Nothing runs: let the caller (or another tab) retry at once.
             release_all(locks).await;
