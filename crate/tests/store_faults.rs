@@ -46,8 +46,9 @@ struct Flow {
     closing: bool,
 }
 
-/// A payment to the peer, one from the peer, a cooperative close: the flow under test.
-async fn run_flow(node: &Node, peer: &Peer, flow: &RefCell<Flow>) {
+/// A payment to the peer, one from the peer, a cooperative close: the flow under test. An
+/// error is the test's failure unless the node was cut off meanwhile.
+async fn run_flow(node: &Node, peer: &Peer, flow: &RefCell<Flow>) -> Result<(), String> {
     let inv = peer
         .post(
             "/invoice",
@@ -59,19 +60,20 @@ async fn run_flow(node: &Node, peer: &Peer, flow: &RefCell<Flow>) {
         .bolt11_payment()
         .send(inv["invoice"].as_str().expect("invoice"), None, None)
         .await
-        .expect("pay the peer");
+        .map_err(|e| format!("pay the peer: {e}"))?;
     assert_eq!(paid.status, PaymentStatus::Succeeded);
-    pay_in(node, peer, flow).await;
+    pay_in(node, peer, flow).await?;
     close(node, flow).await;
+    Ok(())
 }
 
-async fn pay_in(node: &Node, peer: &Peer, flow: &RefCell<Flow>) {
+async fn pay_in(node: &Node, peer: &Peer, flow: &RefCell<Flow>) -> Result<(), String> {
     wait_inbound(node, IN_MSAT).await;
     let ours = node
         .bolt11_payment()
         .receive(IN_MSAT, "crash", 3600)
         .await
-        .expect("invoice");
+        .map_err(|e| format!("invoice: {e}"))?;
     let id = peer.post("/pay", json!({"invoice": ours.invoice})).await["payment_id"]
         .as_str()
         .expect("payment id")
@@ -81,6 +83,7 @@ async fn pay_in(node: &Node, peer: &Peer, flow: &RefCell<Flow>) {
         n.payment(&ours.payment_hash).map(|p| p.status) == Some(PaymentStatus::Succeeded)
     })
     .await;
+    Ok(())
 }
 
 async fn close(node: &Node, flow: &RefCell<Flow>) {
@@ -223,7 +226,7 @@ async fn finish_and_check(
             ok
         }
         None if !flow.borrow().closing => {
-            pay_in(node, peer, flow).await;
+            pay_in(node, peer, flow).await.expect("pay_in");
             true
         }
         None => false,
@@ -344,7 +347,7 @@ fn crash_at_every_write() {
         // Count the flow's writes once, uncut.
         let (flow, base) = open(&esplora, &node, &peer).await;
         fence.start_recording();
-        run_flow(&node, &peer, &flow).await;
+        run_flow(&node, &peer, &flow).await.expect("uncut flow");
         let log = fence.take_recording();
         finish_and_check(&esplora, &node, &peer, &flow, base, "uncut").await;
         println!("the flow writes {} times:", log.len());
@@ -363,7 +366,14 @@ fn crash_at_every_write() {
             let (flow, base) = open(&esplora, &node, &peer).await;
             fence.close_after(n);
             let cut = tokio::select! {
-                () = run_flow(&node, &peer, &flow) => false,
+                // The node may see its store closed (a failed write) before this test does.
+                r = run_flow(&node, &peer, &flow) => match r {
+                    Err(_) if fence.is_closed() => true,
+                    r => {
+                        r.unwrap_or_else(|e| panic!("{what}: {e}"));
+                        false
+                    }
+                },
                 () = fenced(&fence) => true,
             };
             if cut {
