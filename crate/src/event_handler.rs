@@ -52,6 +52,8 @@ impl NodeInner {
                         output_script,
                         Some(Amount::from_sat(channel_value_satoshis)),
                         fee_rate,
+                        // `open_channel` checked the reserve; funding must not fail on it.
+                        Amount::ZERO,
                     )
                     .await
                 {
@@ -247,6 +249,7 @@ impl NodeInner {
                     Info,
                     "channel {channel_id} pending, funding {funding_txo}"
                 );
+                self.remember_channel_peer(counterparty_node_id).await?;
                 self.queue(Event::ChannelPending {
                     channel_id: hex_channel_id(&channel_id),
                     user_channel_id: format!("{user_channel_id:032x}"),
@@ -306,19 +309,144 @@ impl NodeInner {
                     }
                 });
             }
-            LdkEvent::BumpTransaction(_) => {
-                // Only anchor channels ask for this, and we negotiate none.
-                log_at!(
-                    self.logger,
-                    Warn,
-                    "ignoring a fee-bump request (no anchor channels)"
-                );
+            LdkEvent::BumpTransaction(event) => {
+                // CPFP of our commitment, or our HTLC transactions, paid from the wallet's
+                // confirmed coins (chain/bump.rs). LDK asks again on later blocks if the
+                // transaction does not confirm.
+                self.bump_handler.handle_event(&event).await;
             }
+            LdkEvent::OpenChannelRequest {
+                temporary_channel_id,
+                counterparty_node_id,
+                funding_satoshis,
+                channel_type,
+                is_announced,
+                ..
+            } => self.accept_or_reject_channel(
+                temporary_channel_id,
+                counterparty_node_id,
+                funding_satoshis,
+                &channel_type,
+                is_announced,
+            ),
             other => {
                 log_at!(self.logger, Debug, "LDK event not acted on: {other:?}");
             }
         }
         Ok(())
+    }
+
+    /// Our policy for channels a peer opens to us: private ones only (a browser node routes
+    /// nothing, and a public channel would announce a node nobody can reach); an anchor
+    /// channel only while the wallet holds its on-chain reserve, except from our LSP, whose
+    /// channels are how a wallet without coins starts; zero-conf from the LSP only (a
+    /// zero-conf channel is trusted not to be double-spent).
+    fn accept_or_reject_channel(
+        &self,
+        temporary_channel_id: lightning::ln::types::ChannelId,
+        counterparty_node_id: crate::bitcoin::secp256k1::PublicKey,
+        funding_satoshis: u64,
+        channel_type: &lightning::types::features::ChannelTypeFeatures,
+        is_announced: bool,
+    ) {
+        let from_lsp = self
+            .config
+            .lsp
+            .as_ref()
+            .is_some_and(|(id, _)| *id == counterparty_node_id);
+        let refusal = if is_announced {
+            Some("a public channel (this node announces none)".to_string())
+        } else if channel_type.requires_anchors_zero_fee_htlc_tx() && !from_lsp {
+            let reserve = self.anchor_reserve(1);
+            let spendable = self.wallet.balance().spendable_sat;
+            (spendable < reserve.to_sat()).then(|| {
+                format!(
+                    "an anchor channel needs {} sat on-chain to bump its fees, the wallet \
+                     has {spendable} sat",
+                    reserve.to_sat()
+                )
+            })
+        } else if channel_type.requires_zero_conf() && !from_lsp {
+            Some("a zero-conf channel from a peer that is not our LSP".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            log_at!(
+                self.logger,
+                Warn,
+                "refusing a {funding_satoshis} sat channel from {counterparty_node_id}: {why}"
+            );
+            let _ = self.channel_manager.force_close_broadcasting_latest_txn(
+                &temporary_channel_id,
+                &counterparty_node_id,
+                format!("refused: {why}"),
+            );
+            return;
+        }
+        let user_channel_id = u128::from_be_bytes(
+            lightning::sign::EntropySource::get_secure_random_bytes(&*self.keys)[..16]
+                .try_into()
+                .unwrap_or([0; 16]),
+        );
+        let accepted = if channel_type.requires_zero_conf() {
+            self.channel_manager
+                .accept_inbound_channel_from_trusted_peer_0conf(
+                    &temporary_channel_id,
+                    &counterparty_node_id,
+                    user_channel_id,
+                    None,
+                )
+        } else {
+            self.channel_manager.accept_inbound_channel(
+                &temporary_channel_id,
+                &counterparty_node_id,
+                user_channel_id,
+                None,
+            )
+        };
+        match accepted {
+            Ok(()) => log_at!(
+                self.logger,
+                Info,
+                "accepted a {funding_satoshis} sat channel from {counterparty_node_id}"
+            ),
+            Err(e) => log_at!(
+                self.logger,
+                Warn,
+                "accepting a channel from {counterparty_node_id} failed: {e:?}"
+            ),
+        }
+    }
+
+    /// Remembers the peer of a new channel, so the node dials it after a restart: a browser
+    /// cannot be dialled, so a peer that opened a channel to us reached us on a connection we
+    /// made, whose address we keep.
+    async fn remember_channel_peer(
+        &self,
+        node_id: crate::bitcoin::secp256k1::PublicKey,
+    ) -> Result<(), ReplayEvent> {
+        let id = node_id.to_string();
+        if self.peers.get(&id).is_some() {
+            return Ok(());
+        }
+        let Some(address) = self
+            .peer_manager
+            .peer_by_node_id(&node_id)
+            .and_then(|p| p.socket_address)
+        else {
+            log_at!(
+                self.logger,
+                Warn,
+                "no address to remember for channel peer {id}: it must dial us"
+            );
+            return Ok(());
+        };
+        let record = crate::peer_store::PeerRecord {
+            node_id: id.clone(),
+            address: address.to_string(),
+        };
+        self.peers.upsert(record).await.map_err(|e| self.replay(e))
     }
 
     /// Whether payment `id` is stored with the `outcome` an LDK event reports: the event

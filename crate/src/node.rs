@@ -35,8 +35,8 @@ use crate::payment::{
 use crate::peer_store::{PeerRecord, PeerStore};
 use crate::seed::Mnemonic;
 use crate::types::{
-    ChainMonitor, ChainSource, ChannelManager, LiquidityManager, OnionMessenger, PeerManager,
-    ScorerCell, Sweeper, Wallet,
+    BumpHandler, ChainMonitor, ChainSource, ChannelManager, LiquidityManager, OnionMessenger,
+    PeerManager, ScorerCell, Sweeper, Wallet,
 };
 use crate::{net, runtime, Error, Network};
 
@@ -60,6 +60,8 @@ pub(crate) struct NodeConfig {
     pub proxy_url: Option<String>,
     pub lsp: Option<(PublicKey, lightning::ln::msgs::SocketAddress)>,
     pub sync_interval: Duration,
+    /// Whether we negotiate anchor channels (`Builder::set_anchor_channels`).
+    pub anchor_channels: bool,
 }
 
 /// Everything the node is made of, shared by its handles and background tasks.
@@ -78,6 +80,7 @@ pub(crate) struct NodeInner {
     pub peer_manager: Arc<PeerManager>,
     pub scorer: Arc<ScorerCell>,
     pub sweeper: Arc<Sweeper>,
+    pub bump_handler: Arc<BumpHandler>,
     pub payments: Arc<PaymentStore>,
     pub events: Arc<EventQueue>,
     pub peers: Arc<PeerStore>,
@@ -125,6 +128,25 @@ impl NodeInner {
         } else {
             Ok(())
         }
+    }
+
+    /// What the wallet keeps on-chain to bump the fees of our anchor channels, counting
+    /// `extra` more of them (an anchor channel being opened or accepted). Channels with the
+    /// LSP count too: the reserve pays for our own force close, whoever the peer is.
+    pub fn anchor_reserve(&self, extra: u64) -> crate::bitcoin::Amount {
+        let open = self
+            .channel_manager
+            .list_channels()
+            .iter()
+            .filter(|c| {
+                c.channel_type
+                    .as_ref()
+                    .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx())
+            })
+            .count() as u64;
+        crate::bitcoin::Amount::from_sat(
+            (open + extra) * crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT,
+        )
     }
 
     /// `INTERNAL` once the node stopped by itself ([`NodeInner::fail`]).
@@ -212,6 +234,9 @@ pub struct ChannelDetails {
     pub confirmations: Option<u32>,
     /// Confirmations required before it is ready.
     pub confirmations_required: Option<u32>,
+    /// Whether it has anchor outputs (its commitment's fee is paid from the wallet when it is
+    /// broadcast); `false` for a legacy channel or while still being negotiated.
+    pub anchors: bool,
 }
 
 /// Funds that are not (yet) spendable on-chain: in channels, or on their way back from a
@@ -241,6 +266,10 @@ pub struct Balances {
     pub lightning_msat: u64,
     /// Funds on their way back from closed channels.
     pub claimable: Vec<ClaimableBalance>,
+    /// Of `onchain.spendable_sat`, what is kept to bump the fees of anchor channels
+    /// ([`crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT`] each): sends and channel opens
+    /// leave it.
+    pub onchain_reserve_sat: u64,
 }
 
 /// The node's state at a glance.
@@ -679,9 +708,11 @@ impl Node {
         }
         inner.ensure_chain_ready().await?;
         let fee_rate = crate::event_handler::wallet_fee_rate(&*inner.chain);
+        // Counted as an anchor channel when we ask for one, whatever the peer supports.
+        let reserve = inner.anchor_reserve(u64::from(inner.config.anchor_channels));
         inner
             .wallet
-            .check_can_pay(amount_sat, fee_rate)
+            .check_can_pay(amount_sat, fee_rate, reserve)
             .map_err(|e| match e {
                 Error::InsufficientFunds(m) => Error::InsufficientFunds(format!(
                     "the wallet cannot fund {amount_sat} sat: {m}"
@@ -755,6 +786,10 @@ impl Node {
                 is_outbound: c.is_outbound,
                 confirmations: c.confirmations,
                 confirmations_required: c.confirmations_required,
+                anchors: c
+                    .channel_type
+                    .as_ref()
+                    .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx()),
             })
             .collect()
     }
@@ -868,6 +903,7 @@ impl Node {
             onchain: inner.wallet.balance(),
             lightning_msat,
             claimable,
+            onchain_reserve_sat: inner.anchor_reserve(0).to_sat(),
         }
     }
 

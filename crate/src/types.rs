@@ -179,6 +179,20 @@ pub type Sweeper = OutputSweeper<
     Arc<KeysManager>,
 >;
 
+/// LDK's coin selection over the wallet, for fee bumps.
+pub type BumpWallet = lightning::events::bump_transaction::Wallet<
+    Arc<crate::chain::bump::BumpWalletSource>,
+    Arc<NodeLogger>,
+>;
+
+/// Pays for anchor channels' commitment and HTLC transactions from the wallet.
+pub type BumpHandler = lightning::events::bump_transaction::BumpTransactionEventHandler<
+    Arc<ChainSource>,
+    Arc<BumpWallet>,
+    Arc<WalletSignerProvider>,
+    Arc<NodeLogger>,
+>;
+
 /// `lightning-liquidity`'s clock: ours.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LiquidityClock;

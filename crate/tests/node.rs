@@ -30,6 +30,13 @@ fn channel_full_cycle() {
         assert_eq!(ch.capacity_sat, CHANNEL);
         assert_eq!(ch.counterparty_node_id, peer.node_id);
         assert!(ch.is_outbound && ch.is_ready);
+        // Anchors by default, and ldk-node accepts them (#14 item 2); the wallet keeps their
+        // reserve.
+        assert!(ch.anchors, "{ch:?}");
+        assert_eq!(
+            node.balances().onchain_reserve_sat,
+            wasm_ln::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT
+        );
         // The peer must wait a week after its own force close: we may be offline that long
         // and still punish a revoked commitment (#14 item 1).
         let theirs = peer.get("/channels").await;
@@ -201,7 +208,7 @@ fn force_close_sweeps_funds() {
             .expect("pay");
         // Let the HTLC leave the commitment first, or the peer must claim it on-chain.
         wait_inbound(&node, 40_000_000 - 5_000_000).await;
-        let before = node.onchain().balance().confirmed_sat;
+        let before_close = node.onchain().balance().confirmed_sat;
         node.force_close_channel(&channel_id)
             .await
             .expect("force close");
@@ -211,13 +218,22 @@ fn force_close_sweeps_funds() {
         .await;
         wait_mempool(&esplora, None).await;
         esplora.mine(1).await.expect("mine");
+        // An anchor channel: our commitment went out with a child paying its fee from the
+        // wallet (CPFP), mined with it.
         wait_until(&node, "claimable after force close", |n| {
             n.balances()
                 .claimable
                 .iter()
                 .any(|c| c.available_at_height.is_some())
+                && n.onchain().balance().unconfirmed_sat == 0
         })
         .await;
+        let before = node.onchain().balance().confirmed_sat;
+        let bump_fee = before_close.saturating_sub(before);
+        assert!(
+            bump_fee > 0 && bump_fee < 10_000,
+            "the wallet paid for the commitment (CPFP): {before_close} -> {before}"
+        );
         let claim = node.balances().claimable;
         println!("claimable after our force close: {claim:?}");
         let delay_height = claim

@@ -33,6 +33,7 @@ use lightning::sign::ChangeDestinationSource;
 use lightning::util::async_poll::AsyncResult;
 use lightning::util::persist::KVStore;
 
+use crate::bitcoin::psbt::Psbt;
 use crate::bitcoin::{Address, Amount, FeeRate, ScriptBuf, Transaction};
 use crate::chain::esplora::EsploraClient;
 use crate::io::{
@@ -266,28 +267,52 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
     }
 
     /// Builds and signs a transaction paying `amount` to `script` (or, with `amount` `None`,
-    /// everything the wallet can spend) at `fee_rate`. The transaction is recorded as ours and
-    /// unconfirmed, and persisted, before it is returned: its inputs are never spent twice and
-    /// the balance shows it at once. The caller broadcasts it (or hands it to LDK).
+    /// everything the wallet can spend) at `fee_rate`, leaving at least `reserve` spendable
+    /// (with `amount` `None`, `reserve` goes to a change output of ours). The transaction is
+    /// recorded as ours and unconfirmed, and persisted, before it is returned: its inputs are
+    /// never spent twice and the balance shows it at once. The caller broadcasts it (or hands
+    /// it to LDK).
     pub async fn create_transaction(
         &self,
         script: ScriptBuf,
         amount: Option<Amount>,
         fee_rate: FeeRate,
+        reserve: Amount,
     ) -> Result<Transaction, Error> {
         let (tx, write) = {
             let mut inner = self.lock();
+            let spendable = inner.wallet.balance().trusted_spendable();
+            let keep_to = (amount.is_none() && reserve > Amount::ZERO).then(|| {
+                inner
+                    .wallet
+                    .next_unused_address(KeychainKind::Internal)
+                    .script_pubkey()
+            });
             let mut builder = inner.wallet.build_tx();
             builder.fee_rate(fee_rate);
-            match amount {
-                Some(amount) => {
+            match (amount, keep_to) {
+                (Some(amount), _) => {
                     builder.add_recipient(script, amount);
                 }
-                None => {
+                (None, Some(keep_to)) => {
+                    builder
+                        .drain_wallet()
+                        .add_recipient(keep_to, reserve)
+                        .drain_to(script);
+                }
+                (None, None) => {
                     builder.drain_wallet().drain_to(script);
                 }
             }
             let mut psbt = builder.finish()?;
+            if let Some(amount) = amount {
+                let fee = psbt.fee().unwrap_or(Amount::ZERO);
+                if spendable < amount + fee + reserve {
+                    inner.wallet.cancel_tx(&psbt.unsigned_tx);
+                    let _ = inner.wallet.take_staged();
+                    return Err(reserve_error(spendable, amount + fee, reserve));
+                }
+            }
             let finalized = inner
                 .wallet
                 .sign(&mut psbt, SignOptions::default())
@@ -312,23 +337,59 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
     }
 
     /// Whether the wallet could pay `amount_sat` to a P2WSH output (a channel's funding
-    /// output) at `fee_rate` now: [`Error::InsufficientFunds`] if not. Nothing is changed.
-    pub fn check_can_pay(&self, amount_sat: u64, fee_rate: FeeRate) -> Result<(), Error> {
+    /// output) at `fee_rate` now and keep `reserve` spendable: [`Error::InsufficientFunds`]
+    /// if not. Nothing is changed.
+    pub fn check_can_pay(
+        &self,
+        amount_sat: u64,
+        fee_rate: FeeRate,
+        reserve: Amount,
+    ) -> Result<(), Error> {
         let mut inner = self.lock();
+        let spendable = inner.wallet.balance().trusted_spendable();
         // A placeholder P2WSH script of the funding output's size.
         let script = ScriptBuf::new_p2wsh(
             &<crate::bitcoin::WScriptHash as crate::bitcoin::hashes::Hash>::all_zeros(),
         );
+        let amount = Amount::from_sat(amount_sat);
         let mut builder = inner.wallet.build_tx();
-        builder
-            .fee_rate(fee_rate)
-            .add_recipient(script, Amount::from_sat(amount_sat));
+        builder.fee_rate(fee_rate).add_recipient(script, amount);
         let psbt = builder.finish()?;
         // Give back the change address the dry run used.
         inner.wallet.cancel_tx(&psbt.unsigned_tx);
         // Drop what the dry run staged: only a change index nobody saw.
         let _ = inner.wallet.take_staged();
+        let fee = psbt.fee().unwrap_or(Amount::ZERO);
+        if spendable < amount + fee + reserve {
+            return Err(reserve_error(spendable, amount + fee, reserve));
+        }
         Ok(())
+    }
+
+    /// The wallet's confirmed unspent outputs, for LDK's fee-bump coin selection.
+    pub fn confirmed_utxos(&self) -> Vec<(crate::bitcoin::OutPoint, crate::bitcoin::TxOut)> {
+        self.lock()
+            .wallet
+            .list_unspent()
+            .filter(|u| u.chain_position.is_confirmed())
+            .map(|u| (u.outpoint, u.txout))
+            .collect()
+    }
+
+    /// Signs the inputs of `psbt` that are the wallet's (LDK's fee bumps also spend an
+    /// anchor or HTLC output, which LDK signs itself) and returns the transaction.
+    pub fn sign_foreign_psbt(&self, mut psbt: Psbt) -> Result<Transaction, Error> {
+        let options = SignOptions {
+            // LDK gives each input's previous output (`witness_utxo`), not whole transactions.
+            trust_witness_utxo: true,
+            ..SignOptions::default()
+        };
+        // Not finalised as a whole: LDK signs its own input afterwards.
+        self.lock()
+            .wallet
+            .sign(&mut psbt, options)
+            .map_err(|e| Error::Internal(format!("signing a fee bump: {e}")))?;
+        Ok(psbt.extract_tx_unchecked_fee_rate())
     }
 
     /// Forgets a transaction from [`Self::create_transaction`] that was never broadcast (LDK
@@ -400,6 +461,24 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
         }
         Ok(kind)
     }
+}
+
+/// Spending `needed` would leave less than `reserve` of `spendable`.
+fn reserve_error(spendable: Amount, needed: Amount, reserve: Amount) -> Error {
+    if reserve == Amount::ZERO {
+        return Error::InsufficientFunds(format!(
+            "{} sat needed with the fee, {} sat spendable",
+            needed.to_sat(),
+            spendable.to_sat()
+        ));
+    }
+    Error::InsufficientFunds(format!(
+        "{} sat needed with the fee, {} sat spendable, of which {} sat are the on-chain \
+         reserve kept to bump the fees of anchor channels",
+        needed.to_sat(),
+        spendable.to_sat(),
+        reserve.to_sat()
+    ))
 }
 
 /// Merges what the wallet staged into the aggregate changeset and starts writing the

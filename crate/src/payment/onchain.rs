@@ -63,7 +63,8 @@ impl OnchainPayment {
             .await
     }
 
-    /// Sends everything the wallet can spend to `address`.
+    /// Sends everything the wallet can spend to `address`, less the reserve kept for anchor
+    /// channels (`Balances::onchain_reserve_sat`), which stays in the wallet.
     pub async fn send_all(
         &self,
         address: &str,
@@ -83,8 +84,9 @@ impl OnchainPayment {
         self.inner.check_not_stopped()?;
         let wallet = &self.inner.wallet;
         let client = self.inner.chain.client();
+        let reserve = self.inner.anchor_reserve(0);
         let tx = wallet
-            .create_transaction(address.script_pubkey(), amount, fee_rate)
+            .create_transaction(address.script_pubkey(), amount, fee_rate, reserve)
             .await?;
         let txid = tx.compute_txid();
         match client.broadcast(&tx).await {

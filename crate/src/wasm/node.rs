@@ -37,6 +37,10 @@ export interface NodeConfig {
    *  wait more than 2016 blocks for ours is refused. Our invoices ask for a final CLTV delta
    *  of 144 blocks. */
   ourToSelfDelay?: number;
+  /** Anchor channels (default true): a commitment's fee is paid from the wallet when it is
+   *  broadcast, so the wallet keeps 25,000 sat on-chain per anchor channel (see
+   *  `Balances.onchainReserveSat`). `false` opens legacy channels from now on. */
+  anchorChannels?: boolean;
 }
 export interface NodeInfo {
   isRunning: boolean; nodeId: string; network: Network; blockHeight: number; blockHash: string;
@@ -54,9 +58,16 @@ export interface ChannelDetails {
   capacitySat: number; outboundCapacityMsat: number; inboundCapacityMsat: number;
   isReady: boolean; isUsable: boolean; isOutbound: boolean;
   confirmations: number | null; confirmationsRequired: number | null;
+  /** Anchor outputs: the commitment's fee is paid from the wallet when it is broadcast. */
+  anchors: boolean;
 }
 export interface ClaimableBalance { channelId: string | null; amountSat: number; kind: string; availableAtHeight: number | null; }
-export interface Balances { onchain: WalletBalance; lightningMsat: number; claimable: ClaimableBalance[]; }
+export interface Balances {
+  onchain: WalletBalance; lightningMsat: number; claimable: ClaimableBalance[];
+  /** Of `onchain.spendableSat`, what is kept to bump the fees of anchor channels (25,000 sat
+   *  each): sends and channel opens leave it. */
+  onchainReserveSat: number;
+}
 export type PaymentStatus = "pending" | "succeeded" | "failed";
 export interface PaymentDetails {
   id: string; kind: "bolt11" | "spontaneous"; direction: "inbound" | "outbound"; status: PaymentStatus;

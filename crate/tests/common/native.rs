@@ -92,6 +92,27 @@ pub async fn fund(esplora: &RegtestEsplora, node: &Node, sats: u64) {
     .await;
 }
 
+/// Gives `peer` the on-chain reserve ldk-node keeps per anchor channel (25,000 sat), once:
+/// without it, it refuses our anchor channels and LDK falls back to a legacy one.
+pub async fn fund_peer_reserve(esplora: &RegtestEsplora, peer: &Peer) {
+    let b = peer.balances().await;
+    let spendable = b["spendable_onchain_sat"].as_u64().unwrap_or(0);
+    let reserve = b["anchor_reserve_sat"].as_u64().unwrap_or(0);
+    if spendable >= reserve + 50_000 {
+        return;
+    }
+    let v = peer.post("/address", json!({})).await;
+    let addr = regtest_address(v["address"].as_str().expect("peer address")).expect("address");
+    esplora
+        .faucet_pay(&addr, 200_000, true)
+        .await
+        .expect("fund the peer");
+    peer.wait_balances("the peer's reserve", |b| {
+        b["spendable_onchain_sat"].as_u64().unwrap_or(0) >= spendable + 200_000
+    })
+    .await;
+}
+
 /// Opens a channel to `peer` and waits until it is usable; returns its id and the open fee.
 pub async fn open_channel(
     esplora: &RegtestEsplora,
@@ -99,6 +120,7 @@ pub async fn open_channel(
     peer: &Peer,
     push_msat: u64,
 ) -> (String, u64) {
+    fund_peer_reserve(esplora, peer).await;
     let before = node.onchain().balance().spendable_sat;
     let ucid = node
         .open_channel(&peer.uri(), CHANNEL, push_msat)
