@@ -113,17 +113,29 @@ pub async fn fund_peer_reserve(esplora: &RegtestEsplora, peer: &Peer) {
     .await;
 }
 
-/// Opens a channel to `peer` and waits until it is usable; returns its id and the open fee.
+/// Opens a channel of [`CHANNEL`] sat to `peer` and waits until it is usable; returns its id
+/// and the open fee.
 pub async fn open_channel(
     esplora: &RegtestEsplora,
     node: &Node,
     peer: &Peer,
     push_msat: u64,
 ) -> (String, u64) {
+    open_channel_of(esplora, node, peer, CHANNEL, push_msat).await
+}
+
+/// [`open_channel`] of `sats`.
+pub async fn open_channel_of(
+    esplora: &RegtestEsplora,
+    node: &Node,
+    peer: &Peer,
+    sats: u64,
+    push_msat: u64,
+) -> (String, u64) {
     fund_peer_reserve(esplora, peer).await;
     let before = node.onchain().balance().spendable_sat;
     let ucid = node
-        .open_channel(&peer.uri(), CHANNEL, push_msat)
+        .open_channel(&peer.uri(), sats, push_msat)
         .await
         .expect("open_channel");
     let pending = wait_event(node, "ChannelPending", |e| {
@@ -142,7 +154,7 @@ pub async fn open_channel(
     let txid = funding_txo.split(':').next().expect("txid").to_string();
     wait_mempool(esplora, Some(&txid)).await;
     let after = node.onchain().balance().spendable_sat;
-    let open_fee = before - CHANNEL - after;
+    let open_fee = before - sats - after;
     assert!(open_fee > 0 && open_fee < 5_000, "open fee {open_fee}");
     esplora.mine(6).await.expect("mine");
     let ready = wait_event(node, "ChannelReady", |e| {
