@@ -864,9 +864,20 @@ impl Node {
                 }
                 Balance::CounterpartyRevokedOutputClaimable { .. } => ("revokedOutput", None),
             };
+            // LDK counts an HTLC that may come back as 0 (its payment tracks it); what may
+            // come back is the HTLC's amount, as ldk-node shows it.
+            let amount_sat = match &balance {
+                Balance::MaybeTimeoutClaimableHTLC {
+                    amount_satoshis, ..
+                }
+                | Balance::MaybePreimageClaimableHTLC {
+                    amount_satoshis, ..
+                } => *amount_satoshis,
+                other => other.claimable_amount_satoshis(),
+            };
             claimable.push(ClaimableBalance {
                 channel_id: None,
-                amount_sat: balance.claimable_amount_satoshis(),
+                amount_sat,
                 kind: kind.into(),
                 available_at_height: height,
             });
