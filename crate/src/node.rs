@@ -9,6 +9,7 @@
 #![allow(clippy::arc_with_non_send_sync)]
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitcoin::hex::DisplayHex;
 use crate::bitcoin::secp256k1::PublicKey;
-use crate::chain::esplora::SyncStats;
+use crate::bitcoin::Txid;
+use crate::chain::esplora::{with_timeout, SyncStats};
 use crate::chain::wallet::WalletBalance;
 use crate::event::{Event, EventQueue};
 use crate::io::{DynStore, FencedStore};
@@ -46,6 +48,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often reconnection checks whether the first sync is done.
 const CHAIN_READY_POLL: Duration = Duration::from_millis(100);
+/// How long a wallet sync may take in all (a full scan is some 50 requests).
+const WALLET_SYNC_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long `stop` waits for the background processor's final persistence.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `stop` waits for the loops and dials in progress: longer than a dial can take.
@@ -957,18 +961,61 @@ async fn sync_ldk(inner: &NodeInner) -> Result<SyncStats, Error> {
     Ok(stats)
 }
 
-/// Syncs LDK's chain view, then the wallet.
+/// Syncs LDK's chain view, then the wallet; on a new tip (and the first sync after start)
+/// broadcasts again what is still unconfirmed, before the wallet syncs.
 pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
     let stats = sync_ldk(inner).await?;
+    if stats.new_tip {
+        rebroadcast(inner).await;
+    }
     // The wallet only changes with a new block, except for a payment to an address handed
     // out since the last sync (seen in the mempool): an idle sync stays one request.
     if stats.changed || inner.wallet.needs_sync() {
-        inner.wallet.sync(inner.chain.client()).await?;
+        // Each request is bounded natively; in the browser only this bounds a stalled server.
+        let synced = with_timeout(WALLET_SYNC_TIMEOUT, inner.wallet.sync(inner.chain.client()))
+            .await
+            .unwrap_or_else(|| {
+                Err(Error::ChainSourceUnavailable(format!(
+                    "the wallet sync took longer than {WALLET_SYNC_TIMEOUT:?}"
+                )))
+            });
+        if let Err(e) = synced {
+            // Again at the next sync, not only after the next block.
+            inner.wallet.request_sync();
+            return Err(e);
+        }
     }
     inner
         .last_sync
         .store(runtime::now().as_secs(), Ordering::Release);
     Ok(())
+}
+
+/// Broadcasts again what is ours and not confirmed (#14 item 4): the wallet's unconfirmed
+/// transactions (sends, funding, sweeps) and the funding transactions of our channels
+/// (a broadcast Esplora accepted may never have reached the network), then LDK's pending
+/// claims. Once per new tip, so a reorg costs one `POST /tx` per such transaction, not a
+/// storm. A refusal is expected (a transaction confirmed since the wallet last looked) and
+/// only logged.
+async fn rebroadcast(inner: &NodeInner) {
+    let funding: HashSet<Txid> = inner
+        .chain_monitor
+        .list_monitors()
+        .into_iter()
+        .filter_map(|id| inner.chain_monitor.get_monitor(id).ok())
+        .map(|m| m.get_funding_txo().txid)
+        .collect();
+    for tx in inner.wallet.transactions_to_rebroadcast(&funding) {
+        if inner.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let txid = tx.compute_txid();
+        match inner.chain.broadcast(&tx).await {
+            Ok(()) => log_at!(inner.logger, Debug, "broadcast {txid} again"),
+            Err(e) => log_at!(inner.logger, Debug, "broadcasting {txid} again: {e}"),
+        }
+    }
+    inner.chain_monitor.rebroadcast_pending_claims();
 }
 
 /// Connects to a peer through the platform's transport (TCP natively, the WebSocket proxy in

@@ -656,8 +656,8 @@ fn interrupted_payment_fails_on_restart() {
 }
 
 /// An on-chain send whose broadcast got no answer (Esplora down): it may have been relayed,
-/// so it stays pending and its coins reserved. When the next block shows the network never
-/// saw it, the coins come back. Also: no peer is dialled before a first sync.
+/// so it stays pending and its coins reserved; once Esplora answers, the node broadcasts it
+/// again and a block confirms it (#14 item 4). Also: no peer is dialled before a first sync.
 #[test]
 fn unanswered_broadcast_keeps_coins_until_a_block_decides() {
     run(async {
@@ -694,12 +694,22 @@ fn unanswered_broadcast_keeps_coins_until_a_block_decides() {
         node.stop().await.expect("stop");
         drop(node);
 
+        // Once Esplora answers, the node broadcasts the pending send again (#14 item 4): a
+        // block confirms it, and the balance is what the send left.
         let node = start(&esplora, Arc::clone(&store)).await;
-        esplora.mine(1).await.expect("mine");
-        wait_until(&node, "the unsent transaction dropped", |n| {
-            n.onchain().balance().confirmed_sat == FUND
-        })
-        .await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            esplora.mine(1).await.expect("mine");
+            let _ = node.sync().await;
+            let b = node.onchain().balance();
+            if b.confirmed_sat < FUND && b.unconfirmed_sat == 0 {
+                assert!(b.confirmed_sat > FUND - 30_000 - 5_000, "{b:?}");
+                assert!(b.confirmed_sat < FUND - 30_000, "{b:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "the send never confirmed: {b:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         node.stop().await.expect("stop");
     });
 }

@@ -414,6 +414,53 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
         self.lock().wallet.calculate_fee(tx).ok()
     }
 
+    /// What to broadcast again, parents first: the wallet's transactions that are not
+    /// confirmed (its sends, sweeps to it, payments to it seen unconfirmed), plus those of
+    /// `funding` (funding transactions LDK has broadcast) that it holds and does not see
+    /// confirmed, even when a sync dropped them as evicted (a broadcast that never reached
+    /// the network). A transaction with a P2WSH output that is not the wallet's is left out
+    /// unless in `funding`: it may fund a channel whose peer has not signed our first
+    /// commitment yet, and broadcasting it would lock the coins.
+    pub fn transactions_to_rebroadcast(
+        &self,
+        funding: &std::collections::HashSet<crate::bitcoin::Txid>,
+    ) -> Vec<Transaction> {
+        let inner = self.lock();
+        let wallet = &inner.wallet;
+        let mut confirmed = std::collections::HashSet::new();
+        let mut out: Vec<Transaction> = Vec::new();
+        for c in wallet.transactions() {
+            let txid = c.tx_node.txid;
+            if c.chain_position.is_confirmed() {
+                confirmed.insert(txid);
+                continue;
+            }
+            let tx = c.tx_node.tx.as_ref();
+            let may_fund = tx
+                .output
+                .iter()
+                .any(|o| o.script_pubkey.is_p2wsh() && !wallet.is_mine(o.script_pubkey.clone()));
+            if !may_fund || funding.contains(&txid) {
+                out.push(tx.clone());
+            }
+        }
+        for txid in funding {
+            if confirmed.contains(txid) || out.iter().any(|t| t.compute_txid() == *txid) {
+                continue;
+            }
+            if let Some(tx) = wallet.tx_graph().get_tx(*txid) {
+                out.push(tx.as_ref().clone());
+            }
+        }
+        parents_first(out)
+    }
+
+    /// Makes the next [`Self::needs_sync`] true: a sync that failed is tried again without
+    /// waiting for a block.
+    pub fn request_sync(&self) {
+        self.revealed_since_sync.store(true, Ordering::Release);
+    }
+
     /// Whether a sync would find anything without a new block: the wallet was never synced,
     /// or an address was handed out since the last sync.
     pub fn needs_sync(&self) -> bool {
@@ -479,6 +526,27 @@ fn reserve_error(spendable: Amount, needed: Amount, reserve: Amount) -> Error {
         spendable.to_sat(),
         reserve.to_sat()
     ))
+}
+
+/// `txs` ordered so that a transaction comes after every one of `txs` it spends.
+fn parents_first(mut txs: Vec<Transaction>) -> Vec<Transaction> {
+    let mut out = Vec::with_capacity(txs.len());
+    while !txs.is_empty() {
+        let pending: std::collections::HashSet<_> = txs.iter().map(|t| t.compute_txid()).collect();
+        let (ready, rest): (Vec<_>, Vec<_>) = txs.into_iter().partition(|t| {
+            t.input
+                .iter()
+                .all(|i| !pending.contains(&i.previous_output.txid))
+        });
+        if ready.is_empty() {
+            // A cycle cannot exist between valid transactions; keep what is left as is.
+            out.extend(rest);
+            break;
+        }
+        out.extend(ready);
+        txs = rest;
+    }
+    out
 }
 
 /// Merges what the wallet staged into the aggregate changeset and starts writing the
