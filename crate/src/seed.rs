@@ -152,8 +152,9 @@ impl KdfParams {
     /// 64 MiB, 3 passes, 1 lane (RFC 9106's second recommended option, for memory-constrained
     /// settings): the words behind a stolen blob are worth a wallet's funds, so each
     /// passphrase guess should cost an attacker real memory and time. It is paid once per
-    /// node open (seal and unseal); natively (release) it takes about 0.1 s, in a browser's
-    /// wasm several times more. Blobs sealed with other costs (the earlier default, OWASP's
+    /// node open (seal and unseal): natively (opt-level 3) about 0.15 s, 5.5 times the
+    /// earlier default, and several times that in a browser's wasm (a large part of the
+    /// cold-start budget, DESIGN.md §4). Blobs sealed with other costs (the earlier default, OWASP's
     /// 19 MiB and 2 passes) still open: [`unseal`] reads the costs from the blob's header.
     pub const DEFAULT: KdfParams = KdfParams {
         m_cost_kib: 64 * 1024,
@@ -263,9 +264,8 @@ pub fn seal_with(
     let key = derive_key(passphrase, &salt, params)?;
     use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
     // The cipher keeps the key in a type that wipes itself (chacha20's `zeroize`).
-    let cipher = chacha20poly1305::XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(
-        &key[..],
-    ));
+    let cipher =
+        chacha20poly1305::XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&key[..]));
     // The header is authenticated too: costs, salt and nonce cannot be swapped.
     let sealed = cipher
         .encrypt(
@@ -513,7 +513,10 @@ mod tests {
             let sealed_in = start.elapsed();
             let start = std::time::Instant::now();
             unseal(&sealed, Some("pw")).unwrap();
-            println!("{params:?}: seal {sealed_in:?}, unseal {:?}", start.elapsed());
+            println!(
+                "{params:?}: seal {sealed_in:?}, unseal {:?}",
+                start.elapsed()
+            );
         }
     }
 
