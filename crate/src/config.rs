@@ -452,7 +452,7 @@ mod tests {
         let (again, generated) = block_on(given.resolve(&store, false)).unwrap();
         assert!(!generated);
         assert_eq!(
-            (again.mnemonic, again.bip39_passphrase.as_str()),
+            (again.mnemonic.clone(), again.bip39_passphrase.as_str()),
             (new.mnemonic.clone(), "x")
         );
         assert_eq!(

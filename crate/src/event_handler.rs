@@ -16,7 +16,10 @@ use crate::bitcoin::{Amount, FeeRate};
 use crate::event::Event;
 use crate::logger::log_at;
 use crate::node::{connect_inner, hex_channel_id, NodeInner};
-use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
+use crate::payment::{
+    inbound_id, judge_incoming, Incoming, PaymentDetails, PaymentDirection, PaymentKind,
+    PaymentStatus,
+};
 use crate::runtime;
 
 /// Words for a failure reason; `route not found` is what `NoRoute` errors match.
@@ -96,37 +99,49 @@ impl NodeInner {
                 purpose,
                 amount_msat,
                 ..
-            } => match purpose.preimage() {
-                Some(preimage) => self.channel_manager.claim_funds(preimage),
-                None => {
+            } => {
+                let id = payment_hash.0.as_hex().to_string();
+                // LDK forgets a payment once claimed: a second payment of a paid invoice
+                // would be claimed again, silently, unless we refuse it.
+                if let Incoming::Refuse(why) = judge_incoming(self.payments.get(&id).as_ref()) {
                     log_at!(
                         self.logger,
                         Warn,
-                        "no preimage for incoming payment {payment_hash}: failing it"
+                        "failing back incoming payment {payment_hash} of {amount_msat} msat: {why}"
                     );
                     self.channel_manager.fail_htlc_backwards(&payment_hash);
-                    let _ = amount_msat;
+                    return Ok(());
                 }
-            },
+                match purpose.preimage() {
+                    Some(preimage) => self.channel_manager.claim_funds(preimage),
+                    None => {
+                        log_at!(
+                            self.logger,
+                            Warn,
+                            "no preimage for incoming payment {payment_hash}: failing it"
+                        );
+                        self.channel_manager.fail_htlc_backwards(&payment_hash);
+                    }
+                }
+            }
             LdkEvent::PaymentClaimed {
                 payment_hash,
                 amount_msat,
                 purpose,
                 ..
             } => {
-                let id = payment_hash.0.as_hex().to_string();
+                let hash = payment_hash.0.as_hex().to_string();
+                // Never the record of a payment we sent (claimed before we could refuse it).
+                let id = inbound_id(&payment_hash.0, self.payments.get(&hash).as_ref());
                 let preimage = purpose.preimage().map(|p| p.0.as_hex().to_string());
-                let kind = match purpose {
-                    PaymentPurpose::SpontaneousPayment(_) => PaymentKind::Spontaneous,
-                    _ => PaymentKind::Bolt11,
-                };
+                let kind = payment_kind(&purpose);
                 if self.already_reported(&id, PaymentStatus::Succeeded) {
                     return Ok(());
                 }
                 // The event first: a stored final status means its event is queued.
                 self.queue(Event::PaymentReceived {
                     payment_id: id.clone(),
-                    payment_hash: id.clone(),
+                    payment_hash: hash.clone(),
                     amount_msat,
                 })
                 .await?;
@@ -145,7 +160,7 @@ impl NodeInner {
                             id.clone(),
                             kind,
                             PaymentDirection::Inbound,
-                            id.clone(),
+                            hash,
                             Some(amount_msat),
                             now,
                         )
@@ -483,8 +498,64 @@ impl NodeInner {
     }
 }
 
+/// The kind of a received payment, by what LDK says it paid.
+fn payment_kind(purpose: &PaymentPurpose) -> PaymentKind {
+    // No wildcard: a new purpose in LDK must be named here.
+    match purpose {
+        PaymentPurpose::Bolt11InvoicePayment { .. } => PaymentKind::Bolt11,
+        PaymentPurpose::Bolt12OfferPayment { .. } | PaymentPurpose::Bolt12RefundPayment { .. } => {
+            PaymentKind::Bolt12
+        }
+        PaymentPurpose::SpontaneousPayment(_) => PaymentKind::Spontaneous,
+    }
+}
+
 /// The fee rate for funding and wallet transactions: LDK's non-urgent on-chain target.
 pub(crate) fn wallet_fee_rate<F: FeeEstimator + ?Sized>(fees: &F) -> FeeRate {
     let sat_per_kw = fees.get_est_sat_per_1000_weight(ConfirmationTarget::OutputSpendingFee);
     FeeRate::from_sat_per_kwu(u64::from(sat_per_kw))
+}
+
+#[cfg(test)]
+mod tests {
+    use lightning::blinded_path::payment::Bolt12RefundContext;
+    use lightning::events::PaymentPurpose;
+    use lightning::types::payment::{PaymentPreimage, PaymentSecret};
+
+    use super::payment_kind;
+    use crate::payment::PaymentKind;
+
+    #[test]
+    fn bolt12_payments_are_not_labelled_bolt11() {
+        let preimage = Some(PaymentPreimage([1; 32]));
+        let secret = PaymentSecret([2; 32]);
+        let cases = [
+            (
+                PaymentPurpose::Bolt11InvoicePayment {
+                    payment_preimage: preimage,
+                    payment_secret: secret,
+                },
+                PaymentKind::Bolt11,
+            ),
+            (
+                PaymentPurpose::Bolt12RefundPayment {
+                    payment_preimage: preimage,
+                    payment_secret: secret,
+                    payment_context: Bolt12RefundContext {},
+                },
+                PaymentKind::Bolt12,
+            ),
+            (
+                PaymentPurpose::SpontaneousPayment(PaymentPreimage([3; 32])),
+                PaymentKind::Spontaneous,
+            ),
+        ];
+        for (purpose, kind) in cases {
+            assert_eq!(payment_kind(&purpose), kind, "{purpose:?}");
+        }
+        assert_eq!(
+            serde_json::to_string(&PaymentKind::Bolt12).unwrap(),
+            "\"bolt12\""
+        );
+    }
 }

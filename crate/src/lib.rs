@@ -61,7 +61,7 @@ pub mod payment;
 pub mod peer_store;
 pub mod runtime;
 pub mod seed;
-mod signer;
+pub mod signer;
 pub mod types;
 
 #[cfg(target_arch = "wasm32")]

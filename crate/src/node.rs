@@ -968,6 +968,14 @@ pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
     if stats.new_tip {
         rebroadcast(inner).await;
     }
+    // Monitors of closed channels with nothing left to claim for LDK's ARCHIVAL_DELAY_BLOCKS
+    // (4032) move to the archive namespace, so stored data and sync work stop growing (as
+    // ldk-node). The first call after a monitor's balances empty starts that count, so it
+    // runs after every sync, not only on a new tip (a sync can take a tip and then fail).
+    // Cheap: no I/O unless a monitor changes state.
+    inner
+        .chain_monitor
+        .archive_fully_resolved_channel_monitors();
     // The wallet only changes with a new block, except for a payment to an address handed
     // out since the last sync (seen in the mempool): an idle sync stays one request.
     if stats.changed || inner.wallet.needs_sync() {

@@ -4,7 +4,6 @@
 //! runs a node on regtest-esplora (set `BITCOIND_EXE`).
 #![cfg(not(target_arch = "wasm32"))]
 
-#[allow(dead_code)] // this binary uses only the native helpers
 mod common;
 #[path = "common/quiet_peer.rs"]
 mod quiet_peer;

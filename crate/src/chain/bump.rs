@@ -61,10 +61,11 @@ impl WalletSource for BumpWalletSource {
     }
 
     fn get_change_script<'a>(&'a self) -> AsyncResult<'a, ScriptBuf, ()> {
-        let script = self.wallet.next_change_script().map_err(|e| {
-            runtime::log_warn(&format!("no change address for a fee bump: {e}"));
-        });
-        Box::pin(core::future::ready(script))
+        Box::pin(async move {
+            self.wallet.change_script().await.map_err(|e| {
+                runtime::log_warn(&format!("no change address for a fee bump: {e}"));
+            })
+        })
     }
 
     fn sign_psbt<'a>(&'a self, psbt: Psbt) -> AsyncResult<'a, Transaction, ()> {

@@ -12,6 +12,26 @@
 //! changeset is loaded, and refused when it belongs to another network
 //! ([`Error::WrongNetwork`]) or other descriptors, another seed ([`Error::InvalidConfig`]).
 //!
+//! # Scripts handed to LDK
+//!
+//! LDK asks for scripts to pay us on-chain: a destination and a shutdown script per channel
+//! ([`crate::signer::WalletSignerProvider`], synchronous calls) and a change script for each
+//! sweep ([`ChangeDestinationSource`], asynchronous). All of them are the lowest **unused**
+//! internal (change) address, the one BDK's own transactions take for change too
+//! ([`Wallet::next_unused_address`]): asking again does not reveal a new index until a
+//! transaction pays to it, so no number of requests (channel opens the peer refuses, sweeps
+//! retried) pushes the used addresses past the [`STOP_GAP`] of a restore's full scan.
+//!
+//! No script is handed out before the store durably holds its index (otherwise a reload
+//! would not watch it: later syncs look at revealed addresses only). The asynchronous path
+//! reveals, writes, waits, then answers. The synchronous one cannot wait on an IndexedDB
+//! write, so the wallet keeps a **reserve**: every write that leaves no unused change address
+//! revealed reveals the next one in that same write ([`OnchainWallet::open`] does it too), and
+//! the synchronous call only hands out an address whose index a completed write holds. Should
+//! there be none (a write failed or is still in flight), it writes now and answers only if
+//! that write completes at once (synchronous stores: memory, filesystem); otherwise it fails,
+//! LDK refuses that channel, and the write completes in the background for the next request.
+//!
 //! # Sync
 //!
 //! The first [`OnchainWallet::sync`] of a wallet whose chain is still at genesis (new, or
@@ -21,11 +41,11 @@
 //!
 //! No lock is held across an `.await`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bdk_esplora::EsploraAsyncExt;
-use bdk_wallet::chain::Merge;
+use bdk_wallet::chain::{DescriptorExt, DescriptorId, Merge};
 use bdk_wallet::error::CreateTxError;
 use bdk_wallet::{ChangeSet, KeychainKind, LoadError, LoadMismatch, SignOptions, Update, Wallet};
 use lightning::io;
@@ -124,6 +144,32 @@ struct Inner {
     /// Everything persisted so far plus what was staged since: what the store holds after the
     /// next write.
     changeset: ChangeSet,
+    /// The internal keychain's descriptor, the key of its index in `changeset`.
+    internal: DescriptorId,
+}
+
+/// A write of the aggregate changeset, issued (in call order) and not yet awaited.
+struct Write {
+    done: AsyncResult<'static, (), io::Error>,
+    /// The last revealed internal index the written changeset holds.
+    internal_index: Option<u32>,
+}
+
+/// The highest internal (change) index a completed write holds, plus one (0: none): only
+/// addresses below it are handed to LDK.
+#[derive(Clone, Default)]
+struct DurableIndex(Arc<AtomicU32>);
+
+impl DurableIndex {
+    fn covers(&self, index: u32) -> bool {
+        index < self.0.load(Ordering::Acquire)
+    }
+
+    fn record(&self, written: Option<u32>) {
+        if let Some(i) = written {
+            self.0.fetch_max(i.saturating_add(1), Ordering::AcqRel);
+        }
+    }
 }
 
 /// The node's on-chain wallet.
@@ -132,6 +178,8 @@ pub struct OnchainWallet<K: KVStore + ?Sized> {
     /// An address was handed out since the last sync: the next sync looks for payments to it
     /// even if no block came.
     revealed_since_sync: AtomicBool,
+    /// See [`DurableIndex`].
+    durable_change: DurableIndex,
     store: Arc<K>,
     network: Network,
 }
@@ -176,33 +224,57 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
                     .extract_keys()
                     .check_network(network.to_bitcoin())
                     .load_wallet_no_persist(changeset.clone())?
-                    .map(|wallet| Inner { wallet, changeset })
+                    .map(|wallet| Inner {
+                        internal: wallet
+                            .public_descriptor(KeychainKind::Internal)
+                            .descriptor_id(),
+                        wallet,
+                        changeset,
+                    })
             }
             None => None,
         };
-        let (inner, write) = match loaded {
-            Some(inner) => (inner, None),
+        let durable_change = DurableIndex::default();
+        let mut inner = match loaded {
+            Some(inner) => {
+                // What is loaded is stored.
+                durable_change.record(inner.wallet.derivation_index(KeychainKind::Internal));
+                inner
+            }
             None => {
                 let wallet = Wallet::create(external, internal)
                     .network(network.to_bitcoin())
                     .create_wallet_no_persist()?;
-                let mut inner = Inner {
+                Inner {
+                    internal: wallet
+                        .public_descriptor(KeychainKind::Internal)
+                        .descriptor_id(),
                     wallet,
                     changeset: ChangeSet::default(),
-                };
-                let write = stage(&mut inner, &*store)?;
-                (inner, write)
+                }
             }
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
-        Ok(OnchainWallet {
+        // A new wallet is written here, with its first change address as the reserve; a
+        // stored one whose change addresses are all used gets a new reserve.
+        let write = stage(&mut inner, &*store)?;
+        let wallet = OnchainWallet {
             inner: Mutex::new(inner),
             revealed_since_sync: AtomicBool::new(false),
+            durable_change,
             store,
             network,
-        })
+        };
+        wallet.complete(write).await?;
+        Ok(wallet)
+    }
+
+    /// Waits for `write` and records the change index it made durable.
+    async fn complete(&self, write: Option<Write>) -> Result<(), Error> {
+        if let Some(write) = write {
+            write.done.await.map_err(storage)?;
+            self.durable_change.record(write.internal_index);
+        }
+        Ok(())
     }
 
     /// The network.
@@ -225,9 +297,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             (info.address, stage(&mut inner, &*self.store)?)
         };
         self.revealed_since_sync.store(true, Ordering::Release);
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
+        self.complete(write).await?;
         Ok(address)
     }
 
@@ -242,28 +312,81 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
         }
     }
 
-    /// A fresh change script (the next internal BIP84 address) for LDK: cooperative-close
-    /// payouts and swept outputs land in this wallet. Its index is written to the store
-    /// before this returns when the store writes synchronously, and otherwise issued now and
-    /// completed in the background (LDK asks from synchronous code); a lost index is found
-    /// again by a full scan on restore.
-    pub fn next_change_script(&self) -> Result<ScriptBuf, Error> {
-        let (script, write) = {
-            let mut inner = self.lock();
-            let info = inner.wallet.reveal_next_address(KeychainKind::Internal);
-            (
-                info.address.script_pubkey(),
-                stage(&mut inner, &*self.store)?,
-            )
-        };
-        if let Some(write) = write {
-            runtime::spawn_local(async move {
-                if let Err(e) = write.await {
-                    runtime::log_warn(&format!("persisting a change address failed: {e}"));
-                }
-            });
+    /// The lowest unused change address, and the write that makes its index durable when
+    /// no completed write holds it yet (`None`: it is durable already).
+    fn unused_change(&self) -> Result<(ScriptBuf, u32, Option<Write>), Error> {
+        let mut inner = self.lock();
+        let info = inner.wallet.next_unused_address(KeychainKind::Internal);
+        let script = info.address.script_pubkey();
+        if self.durable_change.covers(info.index) {
+            // What `next_unused_address` may have staged waits for the next write.
+            return Ok((script, info.index, None));
         }
-        Ok(script)
+        // The aggregate, even when nothing new was staged: an earlier write of this index
+        // may have failed.
+        if let Some(staged) = inner.wallet.take_staged() {
+            inner.changeset.merge(staged);
+        }
+        let write = write_aggregate(&inner, &*self.store)?;
+        Ok((script, info.index, Some(write)))
+    }
+
+    /// The script for LDK's synchronous requests (a channel's destination and shutdown
+    /// scripts, [`crate::signer::WalletSignerProvider`]): the lowest unused change address,
+    /// whose index the store already holds (see the module docs). When no completed write
+    /// holds it, the write is issued now; if it does not complete at once this fails
+    /// ([`Error::StorageUnavailable`]) and the write completes in the background.
+    pub fn change_script_now(&self) -> Result<ScriptBuf, Error> {
+        let (script, index, write) = self.unused_change()?;
+        let Some(Write {
+            mut done,
+            internal_index,
+        }) = write
+        else {
+            return Ok(script);
+        };
+        let waker = core::task::Waker::noop();
+        let mut cx = core::task::Context::from_waker(waker);
+        match done.as_mut().poll(&mut cx) {
+            core::task::Poll::Ready(Ok(())) => self.durable_change.record(internal_index),
+            core::task::Poll::Ready(Err(e)) => return Err(storage(e)),
+            core::task::Poll::Pending => {
+                let durable = self.durable_change.clone();
+                runtime::spawn_local(async move {
+                    match done.await {
+                        Ok(()) => durable.record(internal_index),
+                        Err(e) => {
+                            runtime::log_warn(&format!("recording a change address failed: {e}"))
+                        }
+                    }
+                });
+                return Err(Error::StorageUnavailable(
+                    "the wallet's change address is still being stored; try again".into(),
+                ));
+            }
+        }
+        if self.durable_change.covers(index) {
+            Ok(script)
+        } else {
+            Err(Error::Internal(format!(
+                "change address {index} is not in the written wallet"
+            )))
+        }
+    }
+
+    /// The lowest unused change address, for asynchronous requests (LDK's sweeps,
+    /// [`ChangeDestinationSource`]): returned once the store holds its index; an error if that
+    /// write fails.
+    pub async fn change_script(&self) -> Result<ScriptBuf, Error> {
+        let (script, index, write) = self.unused_change()?;
+        self.complete(write).await?;
+        if self.durable_change.covers(index) {
+            Ok(script)
+        } else {
+            Err(Error::Internal(format!(
+                "change address {index} is not in the written wallet"
+            )))
+        }
     }
 
     /// Builds and signs a transaction paying `amount` to `script` (or, with `amount` `None`,
@@ -308,8 +431,8 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             if let Some(amount) = amount {
                 let fee = psbt.fee().unwrap_or(Amount::ZERO);
                 if spendable < amount + fee + reserve {
+                    // The change index it revealed stays staged, for the next write.
                     inner.wallet.cancel_tx(&psbt.unsigned_tx);
-                    let _ = inner.wallet.take_staged();
                     return Err(reserve_error(spendable, amount + fee, reserve));
                 }
             }
@@ -330,9 +453,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
                 .apply_unconfirmed_txs([(tx.clone(), runtime::now().as_secs())]);
             (tx, stage(&mut inner, &*self.store)?)
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
+        self.complete(write).await?;
         Ok(tx)
     }
 
@@ -355,10 +476,10 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
         let mut builder = inner.wallet.build_tx();
         builder.fee_rate(fee_rate).add_recipient(script, amount);
         let psbt = builder.finish()?;
-        // Give back the change address the dry run used.
+        // Give back the change address the dry run used. A change index it revealed stays
+        // staged and goes out with the next write (dropping it would leave the index revealed
+        // in memory but in no changeset).
         inner.wallet.cancel_tx(&psbt.unsigned_tx);
-        // Drop what the dry run staged: only a change index nobody saw.
-        let _ = inner.wallet.take_staged();
         let fee = psbt.fee().unwrap_or(Amount::ZERO);
         if spendable < amount + fee + reserve {
             return Err(reserve_error(spendable, amount + fee, reserve));
@@ -403,10 +524,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             inner.wallet.apply_evicted_txs([(tx.compute_txid(), now)]);
             stage(&mut inner, &*self.store)?
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
-        Ok(())
+        self.complete(write).await
     }
 
     /// The fee `tx` paid, when every input is the wallet's.
@@ -503,9 +621,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             inner.wallet.apply_update(update)?;
             stage(&mut inner, &*self.store)?
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
+        self.complete(write).await?;
         Ok(kind)
     }
 }
@@ -550,12 +666,20 @@ fn parents_first(mut txs: Vec<Transaction>) -> Vec<Transaction> {
 }
 
 /// Merges what the wallet staged into the aggregate changeset and starts writing the
-/// aggregate (`None`: nothing changed). Called under the lock so writes are issued in the
-/// order of the changes (our stores order writes by call, DESIGN.md §6); awaited after it.
-fn stage<K: KVStore + ?Sized>(
-    inner: &mut Inner,
-    store: &K,
-) -> Result<Option<AsyncResult<'static, (), io::Error>>, Error> {
+/// aggregate (`None`: nothing changed). A change that leaves no unused change address
+/// revealed reveals the next one in the same write: the reserve LDK's synchronous requests
+/// draw on (module docs). Called under the lock so writes are issued in the order of the
+/// changes (our stores order writes by call, DESIGN.md §6); completed after it
+/// ([`OnchainWallet::complete`]).
+fn stage<K: KVStore + ?Sized>(inner: &mut Inner, store: &K) -> Result<Option<Write>, Error> {
+    if inner
+        .wallet
+        .list_unused_addresses(KeychainKind::Internal)
+        .next()
+        .is_none()
+    {
+        inner.wallet.next_unused_address(KeychainKind::Internal);
+    }
     let Some(staged) = inner.wallet.take_staged() else {
         return Ok(None);
     };
@@ -563,22 +687,144 @@ fn stage<K: KVStore + ?Sized>(
         return Ok(None);
     }
     inner.changeset.merge(staged);
+    write_aggregate(inner, store).map(Some)
+}
+
+/// Starts writing the aggregate changeset.
+fn write_aggregate<K: KVStore + ?Sized>(inner: &Inner, store: &K) -> Result<Write, Error> {
     let bytes = serde_json::to_vec(&inner.changeset)
         .map_err(|e| Error::Internal(format!("serialising the wallet changeset: {e}")))?;
-    Ok(Some(store.write(
-        BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
-        BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
-        BDK_WALLET_CHANGESET_KEY,
-        bytes,
-    )))
+    Ok(Write {
+        done: store.write(
+            BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+            BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
+            BDK_WALLET_CHANGESET_KEY,
+            bytes,
+        ),
+        internal_index: inner
+            .changeset
+            .indexer
+            .last_revealed
+            .get(&inner.internal)
+            .copied(),
+    })
 }
 
 impl<K: KVStore + ?Sized + 'static> ChangeDestinationSource for OnchainWallet<K> {
-    /// A fresh internal address for LDK's sweeps ([`OnchainWallet::next_change_script`]).
+    /// The lowest unused change address for LDK's sweeps, once stored
+    /// ([`OnchainWallet::change_script`]).
     fn get_change_destination_script<'a>(&'a self) -> AsyncResult<'a, ScriptBuf, ()> {
-        let script = self.next_change_script().map_err(|e| {
-            runtime::log_warn(&format!("no change address for a sweep: {e}"));
-        });
-        Box::pin(core::future::ready(script))
+        Box::pin(async move {
+            self.change_script().await.map_err(|e| {
+                runtime::log_warn(&format!("no change address for a sweep: {e}"));
+            })
+        })
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+// Stores are !Send without LDK's `std` (DESIGN.md §6); these tests are single-threaded.
+#[allow(clippy::arc_with_non_send_sync)]
+mod tests {
+    use super::*;
+    use crate::bitcoin::{absolute, transaction, OutPoint, TxIn, TxOut};
+    use crate::io::test_utils::{block_on, FullStore};
+    use crate::io::MemoryStore;
+
+    const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+    fn seed() -> [u8; 64] {
+        *crate::seed::parse_mnemonic(ABANDON).unwrap().to_seed("")
+    }
+
+    /// Marks `script` used, as a payment to it seen in a sync would, without writing.
+    fn pay_to(wallet: &OnchainWallet<impl KVStore + ?Sized + 'static>, script: &ScriptBuf) {
+        let tx = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::new(
+                    <crate::bitcoin::Txid as crate::bitcoin::hashes::Hash>::all_zeros(),
+                    7,
+                ),
+                ..TxIn::default()
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(10_000),
+                script_pubkey: script.clone(),
+            }],
+        };
+        wallet
+            .lock()
+            .wallet
+            .apply_unconfirmed_txs([(tx, runtime::now().as_secs())]);
+    }
+
+    #[test]
+    fn requests_reuse_the_unused_change_address_and_it_is_stored() {
+        let store = Arc::new(MemoryStore::new());
+        let wallet = block_on(OnchainWallet::open(
+            store.clone(),
+            &seed(),
+            Network::Regtest,
+        ))
+        .unwrap();
+        let first = wallet.change_script_now().unwrap();
+        for _ in 0..40 {
+            assert_eq!(wallet.change_script_now().unwrap(), first);
+            assert_eq!(block_on(wallet.change_script()).unwrap(), first);
+        }
+        assert_eq!(
+            wallet
+                .lock()
+                .wallet
+                .derivation_index(KeychainKind::Internal),
+            Some(0)
+        );
+        // Once paid, the next one; both indices are in the store.
+        pay_to(&wallet, &first);
+        let second = block_on(wallet.change_script()).unwrap();
+        assert_ne!(second, first);
+        let reloaded = block_on(OnchainWallet::open(store, &seed(), Network::Regtest)).unwrap();
+        assert_eq!(
+            reloaded
+                .lock()
+                .wallet
+                .derivation_index(KeychainKind::Internal),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn no_change_script_is_handed_out_before_it_is_stored() {
+        let store = Arc::new(FullStore::default());
+        let wallet = block_on(OnchainWallet::open(
+            store.clone(),
+            &seed(),
+            Network::Regtest,
+        ))
+        .unwrap();
+        // The reserve written at open serves even while the store refuses writes.
+        store.set_full(true);
+        let reserve = wallet.change_script_now().unwrap();
+        // Used up, with no new one stored: refused, on both paths.
+        pay_to(&wallet, &reserve);
+        let e = wallet.change_script_now().unwrap_err();
+        assert_eq!(e.code(), "STORAGE_UNAVAILABLE", "{e}");
+        let e = block_on(wallet.change_script()).unwrap_err();
+        assert_eq!(e.code(), "STORAGE_UNAVAILABLE", "{e}");
+        // The write that failed is issued again once the store works.
+        store.set_full(false);
+        let next = wallet.change_script_now().unwrap();
+        assert_ne!(next, reserve);
+        assert_eq!(wallet.change_script_now().unwrap(), next);
+        let reloaded = block_on(OnchainWallet::open(store, &seed(), Network::Regtest)).unwrap();
+        assert_eq!(
+            reloaded
+                .lock()
+                .wallet
+                .derivation_index(KeychainKind::Internal),
+            Some(1)
+        );
     }
 }

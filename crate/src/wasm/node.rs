@@ -70,7 +70,7 @@ export interface Balances {
 }
 export type PaymentStatus = "pending" | "succeeded" | "failed";
 export interface PaymentDetails {
-  id: string; kind: "bolt11" | "spontaneous"; direction: "inbound" | "outbound"; status: PaymentStatus;
+  id: string; kind: "bolt11" | "bolt12" | "spontaneous"; direction: "inbound" | "outbound"; status: PaymentStatus;
   amountMsat: number | null; feePaidMsat: number | null; paymentHash: string;
   preimage: string | null; invoice: string | null; failureReason: string | null;
   createdAt: number; updatedAt: number;
