@@ -53,6 +53,7 @@ use crate::payment::PaymentStore;
 use crate::peer_store::PeerStore;
 use crate::seed;
 use crate::signer::WalletSignerProvider;
+use crate::sweep::NodeOutputSpender;
 use crate::types::{
     ChainMonitor, ChannelManager, Graph, LocalSpawner, MessageRouter, OnionMessenger, PeerManager,
     Persister, Router, Scorer, ScorerCell, Sweeper,
@@ -511,6 +512,11 @@ impl Builder {
                 })?;
         }
 
+        // Not `KeysManager` itself: see sweep.rs (#14 item 12).
+        let spender = Arc::new(NodeOutputSpender::new(
+            Arc::clone(&keys),
+            Arc::clone(&logger),
+        ));
         let sweeper = Arc::new(
             match read_optional(
                 &*store,
@@ -527,7 +533,7 @@ impl Builder {
                             Arc::clone(&chain),
                             Arc::clone(&chain),
                             Some(Arc::clone(&chain)),
-                            Arc::clone(&keys),
+                            Arc::clone(&spender),
                             Arc::clone(&wallet),
                             Arc::clone(&store),
                             Arc::clone(&logger),
@@ -541,7 +547,7 @@ impl Builder {
                     Arc::clone(&chain),
                     Arc::clone(&chain),
                     Some(Arc::clone(&chain)),
-                    Arc::clone(&keys),
+                    Arc::clone(&spender),
                     Arc::clone(&wallet),
                     Arc::clone(&store),
                     Arc::clone(&logger),

@@ -50,6 +50,7 @@ pub mod peer_store;
 pub mod runtime;
 pub mod seed;
 mod signer;
+mod sweep;
 pub mod types;
 
 #[cfg(target_arch = "wasm32")]

@@ -27,6 +27,7 @@ use crate::logger::NodeLogger;
 use crate::net::transport::Descriptor;
 use crate::runtime;
 use crate::signer::WalletSignerProvider;
+use crate::sweep::NodeOutputSpender;
 
 /// Runs LDK's background futures (monitor writes) on this thread's event loop.
 #[derive(Clone, Copy, Debug, Default)]
@@ -176,7 +177,7 @@ pub type Sweeper = OutputSweeper<
     Arc<ChainSource>,
     Arc<DynStore>,
     Arc<NodeLogger>,
-    Arc<KeysManager>,
+    Arc<NodeOutputSpender>,
 >;
 
 /// `lightning-liquidity`'s clock: ours.
