@@ -48,7 +48,7 @@ use crate::io::{
     NODE_METADATA_PRIMARY_NAMESPACE, NODE_METADATA_SECONDARY_NAMESPACE,
 };
 use crate::logger::{log_at, LogLevel, NodeLogger};
-use crate::node::{Node, NodeConfig, NodeInner};
+use crate::node::{Node, NodeConfig, NodeInner, Supervisor};
 use crate::payment::PaymentStore;
 use crate::peer_store::PeerStore;
 use crate::seed;
@@ -377,9 +377,10 @@ impl Builder {
             Arc::clone(&logger),
         ));
 
+        let supervisor = Supervisor::default();
         let persister = Persister::new(
             Arc::clone(&store),
-            LocalSpawner,
+            LocalSpawner::new(supervisor.clone()),
             Arc::clone(&logger),
             MAX_PENDING_MONITOR_UPDATES,
             Arc::clone(&keys),
@@ -629,6 +630,7 @@ impl Builder {
             chain_ready: AtomicBool::new(false),
             degraded: std::cell::RefCell::new(None),
             fatal_error: std::cell::RefCell::new(None),
+            supervisor,
         });
         // A full store must not keep the user from their channels: the records stay
         // Pending and the next build tries again.

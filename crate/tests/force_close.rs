@@ -1,0 +1,349 @@
+//! Force closes under faults (#14): a sweep after a force close with an HTLC still on the
+//! commitment, a peer that broadcasts a revoked commitment, and a background task that dies.
+//! Against bitcoind behind regtest-esplora and the ldk-node peer (build it first with
+//! `cargo build -p peer`).
+#![cfg(not(target_arch = "wasm32"))]
+
+#[allow(dead_code)] // `Snapshot` is for node.rs
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::native::*;
+use common::WAIT;
+use lightning::util::async_poll::AsyncResult;
+use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
+use regtest_esplora::RegtestEsplora;
+use serde_json::json;
+use wasm_ln::bitcoin::{Transaction, Txid};
+use wasm_ln::chain::esplora::EsploraChainSource;
+use wasm_ln::io::{
+    DynStore, FilesystemStore, KVStore, MemoryStore, BDK_WALLET_CHANGESET_KEY,
+    BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_KEY,
+    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+};
+use wasm_ln::Node;
+
+/// A store directory removed when the test ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("wasm-ln-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+
+    fn store(&self) -> Arc<DynStore> {
+        Arc::new(FilesystemStore::new(&self.0).expect("store"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn chain(esplora: &RegtestEsplora) -> EsploraChainSource {
+    EsploraChainSource::new(esplora.esplora_url()).expect("client")
+}
+
+async fn tx(esplora: &RegtestEsplora, txid: &Txid) -> Transaction {
+    chain(esplora)
+        .client()
+        .get_tx(txid)
+        .await
+        .expect("tx")
+        .expect("known tx")
+}
+
+/// The confirmed transaction spending `txid:vout`, and its fee.
+async fn spender(esplora: &RegtestEsplora, txid: &Txid, vout: usize) -> (Txid, u64) {
+    spender_fee(esplora, &format!("{txid}:{vout}")).await
+}
+
+/// The commitment transaction that closed the channel funded by `funding` (`txid:vout`),
+/// and its fee.
+async fn commitment(esplora: &RegtestEsplora, funding: &str) -> (Transaction, u64) {
+    let (txid, fee) = spender_fee(esplora, funding).await;
+    (tx(esplora, &txid).await, fee)
+}
+
+/// Mines a block at a time (syncing the node) until `done` holds.
+async fn mine_until(
+    esplora: &RegtestEsplora,
+    node: &Node,
+    what: &str,
+    done: impl Fn(&Node) -> bool,
+) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let _ = node.sync().await;
+        if done(node) {
+            return;
+        }
+        assert!(
+            node.status().fatal_error.is_none(),
+            "{what}: the node failed: {:?}",
+            node.status()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{what}: balances {:?}",
+            node.balances()
+        );
+        esplora.mine(1).await.expect("mine");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn funding_of(node: &Node, channel_id: &str) -> String {
+    node.list_channels()
+        .into_iter()
+        .find(|c| c.channel_id == channel_id)
+        .and_then(|c| c.funding_txo)
+        .expect("funding outpoint")
+}
+
+/// The peer's `user_channel_id` for the channel funded by `funding` (`txid:vout`).
+async fn peer_channel(peer: &Peer, funding: &str) -> serde_json::Value {
+    let (txid, vout) = funding.split_once(':').expect("outpoint");
+    let channels = peer.get("/channels").await;
+    channels
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["funding_txid"] == txid && c["funding_vout"].as_u64() == vout.parse().ok())
+        .unwrap_or_else(|| panic!("the peer has no channel {funding}: {channels}"))
+        ["user_channel_id"]
+        .clone()
+}
+
+/// #14 item 12. We pay and force-close at once, while the payment's HTLC may still be on our
+/// commitment: our output comes back to the wallet to the sat (the commitment's and the
+/// sweep's fees aside). Then the peer force-closes a second channel while we are stopped,
+/// and after a restart those funds come back too.
+#[test]
+fn force_close_right_after_payment() {
+    run(async {
+        let started = Instant::now();
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let dir = TempDir::new("fc-after-payment");
+        let node = start(&esplora, dir.store()).await;
+        fund(&esplora, &node, FUND).await;
+
+        // 1. Pay, and force-close at once.
+        const PAID: u64 = 40_000;
+        let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
+        let funding = funding_of(&node, &channel_id);
+        let inv = peer_invoice(&peer, Some(PAID * 1000), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay");
+        node.force_close_channel(&channel_id)
+            .await
+            .expect("force close");
+        let before = node.onchain().balance().confirmed_sat;
+        wait_mempool(&esplora, None).await;
+        esplora.mine(1).await.expect("mine");
+        let (commit, commit_fee) = commitment(&esplora, &funding).await;
+        println!(
+            "our commitment: {} outputs {:?}",
+            commit.compute_txid(),
+            commit
+                .output
+                .iter()
+                .map(|o| o.value.to_sat())
+                .collect::<Vec<_>>()
+        );
+        // Every sat of the channel is on the commitment: ours (the largest output), the
+        // peer's 40,000 (its output, or still the HTLC's), and the fee we paid as funder.
+        let total: u64 = commit.output.iter().map(|o| o.value.to_sat()).sum();
+        assert_eq!(total + commit_fee, CHANNEL);
+        let (ours_vout, ours) = commit
+            .output
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, o)| o.value)
+            .map(|(i, o)| (i, o.value.to_sat()))
+            .expect("outputs");
+        assert_eq!(ours, CHANNEL - PAID - commit_fee);
+        // Our output waits for the peer's to_self_delay, then is swept.
+        mine_until(&esplora, &node, "our output swept", |n| {
+            n.onchain().balance().confirmed_sat > before && n.balances().claimable.is_empty()
+        })
+        .await;
+        let (_, sweep_fee) = spender(&esplora, &commit.compute_txid(), ours_vout).await;
+        assert_eq!(
+            node.onchain().balance().confirmed_sat,
+            before + ours - sweep_fee,
+            "every sat of our output back, less the sweep's fee ({sweep_fee})"
+        );
+
+        // 2. The peer force-closes a second channel while we are stopped.
+        let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
+        let funding = funding_of(&node, &channel_id);
+        let inv = peer_invoice(&peer, Some(PAID * 1000), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay");
+        let ucid = peer_channel(&peer, &funding).await;
+        let our_id = node.node_id().to_string();
+        let before_restart = node.onchain().balance().confirmed_sat;
+        node.stop().await.expect("stop");
+        drop(node);
+        peer.post(
+            "/channels/close",
+            json!({"user_channel_id": ucid, "counterparty_node_id": our_id, "force": true}),
+        )
+        .await;
+        wait_mempool(&esplora, None).await;
+        esplora.mine(1).await.expect("mine");
+        let node = start(&esplora, dir.store()).await;
+        let (commit, commit_fee) = commitment(&esplora, &funding).await;
+        let total: u64 = commit.output.iter().map(|o| o.value.to_sat()).sum();
+        assert_eq!(total + commit_fee, CHANNEL);
+        let (ours_vout, ours) = commit
+            .output
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, o)| o.value)
+            .map(|(i, o)| (i, o.value.to_sat()))
+            .expect("outputs");
+        assert_eq!(ours, CHANNEL - PAID - commit_fee);
+        mine_until(&esplora, &node, "the peer's close swept", |n| {
+            n.onchain().balance().confirmed_sat > before_restart
+                && n.balances().claimable.is_empty()
+        })
+        .await;
+        let (_, sweep_fee) = spender(&esplora, &commit.compute_txid(), ours_vout).await;
+        assert_eq!(
+            node.onchain().balance().confirmed_sat,
+            before_restart + ours - sweep_fee,
+            "every sat of our output back, less the sweep's fee ({sweep_fee})"
+        );
+        assert!(node.status().fatal_error.is_none(), "{:?}", node.status());
+        println!(
+            "force_close_right_after_payment took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        node.stop().await.expect("stop");
+    });
+}
+
+/// A store that panics on the first write of one key once armed: a stand-in for any bug
+/// that panics inside one of the node's background tasks.
+struct PanickyStore {
+    inner: MemoryStore,
+    key: (&'static str, &'static str),
+    armed: AtomicBool,
+}
+
+impl KVStore for PanickyStore {
+    fn read(
+        &self,
+        p: &str,
+        s: &str,
+        k: &str,
+    ) -> AsyncResult<'static, Vec<u8>, lightning::io::Error> {
+        KVStore::read(&self.inner, p, s, k)
+    }
+
+    fn write(
+        &self,
+        p: &str,
+        s: &str,
+        k: &str,
+        buf: Vec<u8>,
+    ) -> AsyncResult<'static, (), lightning::io::Error> {
+        if (p, k) == self.key && self.armed.swap(false, Ordering::AcqRel) {
+            panic!("test: the disk caught fire writing {p}/{k}");
+        }
+        KVStore::write(&self.inner, p, s, k, buf)
+    }
+
+    fn remove(
+        &self,
+        p: &str,
+        s: &str,
+        k: &str,
+        lazy: bool,
+    ) -> AsyncResult<'static, (), lightning::io::Error> {
+        KVStore::remove(&self.inner, p, s, k, lazy)
+    }
+
+    fn list(&self, p: &str, s: &str) -> AsyncResult<'static, Vec<String>, lightning::io::Error> {
+        KVStore::list(&self.inner, p, s)
+    }
+}
+
+/// #14 item 12: a background task that panics (natively tokio ends only that task) stops the
+/// node with an error: `status().fatal_error` names the task and the panic, and every later
+/// call fails with `INTERNAL`. Without supervision the node went on half alive: no
+/// background processor (no persistence, no sweeps), nothing reported.
+#[test]
+fn a_panicking_background_task_stops_the_node() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        for (key, task) in [
+            (
+                (
+                    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+                    CHANNEL_MANAGER_PERSISTENCE_KEY,
+                ),
+                "background processor",
+            ),
+            (
+                (
+                    BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+                    BDK_WALLET_CHANGESET_KEY,
+                ),
+                "sync loop",
+            ),
+        ] {
+            let store = Arc::new(PanickyStore {
+                inner: MemoryStore::new(),
+                key,
+                armed: AtomicBool::new(false),
+            });
+            let node = builder(&esplora, Arc::clone(&store) as Arc<DynStore>)
+                .build()
+                .await
+                .expect("build");
+            store.armed.store(true, Ordering::Release);
+            node.start().expect("start");
+            // The first sync moves the chain tip: the wallet and the channel manager are
+            // written, and one of them panics.
+            let deadline = Instant::now() + WAIT;
+            while node.status().fatal_error.is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{task}: the panic went unnoticed: {:?}",
+                    node.status()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let why = node.status().fatal_error.expect("fatal error");
+            println!("{task}: {why}");
+            assert!(why.contains(task), "{why}");
+            assert!(why.contains("the disk caught fire"), "{why}");
+            let err = node.sync().await.unwrap_err();
+            assert_eq!(err.code(), "INTERNAL", "{err}");
+            assert!(err.to_string().contains("caught fire"), "{err}");
+            let err = node
+                .bolt11_payment()
+                .receive(1_000, "after the panic", 600)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "INTERNAL", "{err}");
+            let _ = node.stop().await;
+        }
+    });
+}
