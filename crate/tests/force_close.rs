@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
-use common::WAIT;
+use common::{wait_until, WAIT};
 use lightning::util::async_poll::AsyncResult;
 use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
 use regtest_esplora::RegtestEsplora;
@@ -234,6 +234,144 @@ fn force_close_right_after_payment() {
             "force_close_right_after_payment took {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        node.stop().await.expect("stop");
+    });
+}
+
+/// #14, proof under faults: the peer is restarted on an old copy of its storage and
+/// force-closes, broadcasting a commitment we revoked since. Our node (offline meanwhile, as a
+/// browser node mostly is) punishes it when it starts: the justice transaction takes the
+/// peer's output, our own output is swept, and the whole channel comes back to our wallet,
+/// to the sat, less the commitment's, the justice transaction's and the sweep's fees.
+#[test]
+fn breach_is_punished() {
+    run(async {
+        let started = Instant::now();
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let mut peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let dir = TempDir::new("breach");
+        let node = start(&esplora, dir.store()).await;
+        fund(&esplora, &node, FUND).await;
+        let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
+        let funding = funding_of(&node, &channel_id);
+
+        // The peer gets 135,000 sat (each payment below its 10 % in-flight limit).
+        const STEP: u64 = 45_000;
+        // (Inbound capacity: the peer's side less its 1 % reserve.)
+        for k in 1..=3 {
+            let inv = peer_invoice(&peer, Some(STEP * 1000), 600).await;
+            node.bolt11_payment()
+                .send(&inv, None, None)
+                .await
+                .expect("pay the peer");
+            wait_inbound(&node, (k * STEP - 5_000) * 1000).await;
+        }
+        let revoked_peer_sat = 3 * STEP;
+        // Let the last commitment update finish on both sides before the copy.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        peer.stop();
+        let old_state = peer.snapshot();
+        peer.start();
+
+        // Balance moves both ways on the new state: the peer pays us 90,000, we pay 10,000.
+        wait_until(&node, "reconnected to the peer", |n| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.channel_id == channel_id && c.is_usable)
+        })
+        .await;
+        for _ in 0..2 {
+            let ours = node
+                .bolt11_payment()
+                .receive(STEP * 1000, "back", 600)
+                .await
+                .expect("invoice");
+            peer.post("/pay", json!({ "invoice": ours.invoice })).await;
+            received(&node, STEP * 1000).await;
+        }
+        let inv = peer_invoice(&peer, Some(10_000_000), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay the peer");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ucid = peer_channel(&peer, &funding).await;
+        let our_id = node.node_id().to_string();
+        node.stop().await.expect("stop");
+        let before = node.onchain().balance().confirmed_sat;
+        drop(node);
+
+        // The peer comes back on the old state and force-closes: it broadcasts the commitment
+        // that gave it 135,000 sat, which we have revoked.
+        peer.stop();
+        peer.restore(&old_state);
+        peer.start();
+        peer.post(
+            "/channels/close",
+            json!({"user_channel_id": ucid, "counterparty_node_id": our_id, "force": true}),
+        )
+        .await;
+        wait_mempool(&esplora, None).await;
+        esplora.mine(1).await.expect("mine");
+        let (commit, commit_fee) = commitment(&esplora, &funding).await;
+        let values: Vec<u64> = commit.output.iter().map(|o| o.value.to_sat()).collect();
+        println!(
+            "the revoked commitment {}: outputs {values:?}",
+            commit.compute_txid()
+        );
+        assert_eq!(values.iter().sum::<u64>() + commit_fee, CHANNEL);
+        assert!(
+            values.contains(&revoked_peer_sat),
+            "the old state's outputs: {values:?}"
+        );
+
+        // We start: the justice transaction and the sweep bring everything home.
+        let node = start(&esplora, dir.store()).await;
+        let outputs = commit.output.len();
+        let txid = commit.compute_txid();
+        let deadline = Instant::now() + WAIT;
+        let mut fees;
+        'settle: loop {
+            let _ = node.sync().await;
+            assert!(node.status().fatal_error.is_none(), "{:?}", node.status());
+            assert!(
+                Instant::now() < deadline,
+                "not settled: {:?}",
+                node.balances()
+            );
+            if node.balances().claimable.is_empty() {
+                let chain = chain(&esplora);
+                fees = 0;
+                for vout in 0..outputs {
+                    let status = chain
+                        .client()
+                        .get_output_status(&txid, vout as u64)
+                        .await
+                        .expect("outspend");
+                    match status.and_then(|s| s.status.filter(|s| s.confirmed).and(s.txid)) {
+                        Some(_) => fees += spender(&esplora, &txid, vout).await.1,
+                        None => {
+                            esplora.mine(1).await.expect("mine");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue 'settle;
+                        }
+                    }
+                }
+                if node.onchain().balance().confirmed_sat == before + CHANNEL - commit_fee - fees {
+                    break;
+                }
+            }
+            esplora.mine(1).await.expect("mine");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let gained = node.onchain().balance().confirmed_sat - before;
+        println!(
+            "breach punished: {gained} sat back of the {CHANNEL} sat channel; commitment fee \
+             {commit_fee}, justice and sweep fees {fees}; took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(gained, CHANNEL - commit_fee - fees);
+        assert_eq!(node.balances().lightning_msat, 0);
         node.stop().await.expect("stop");
     });
 }
