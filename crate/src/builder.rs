@@ -49,11 +49,12 @@ use crate::io::{
     NODE_METADATA_PRIMARY_NAMESPACE, NODE_METADATA_SECONDARY_NAMESPACE,
 };
 use crate::logger::{log_at, LogLevel, NodeLogger};
-use crate::node::{Node, NodeConfig, NodeInner};
+use crate::node::{Node, NodeConfig, NodeInner, Supervisor};
 use crate::payment::PaymentStore;
 use crate::peer_store::PeerStore;
 use crate::seed;
 use crate::signer::WalletSignerProvider;
+use crate::sweep::NodeOutputSpender;
 use crate::types::{
     BumpHandler, BumpWallet, ChainMonitor, ChannelManager, Graph, LocalSpawner, MessageRouter,
     OnionMessenger, PeerManager, Persister, Router, Scorer, ScorerCell, Sweeper,
@@ -391,9 +392,10 @@ impl Builder {
             Arc::clone(&logger),
         ));
 
+        let supervisor = Supervisor::default();
         let persister = Persister::new(
             Arc::clone(&store),
-            LocalSpawner,
+            LocalSpawner::new(supervisor.clone()),
             Arc::clone(&logger),
             MAX_PENDING_MONITOR_UPDATES,
             Arc::clone(&keys),
@@ -526,6 +528,11 @@ impl Builder {
                 })?;
         }
 
+        // Not `KeysManager` itself: see sweep.rs (#14 item 12).
+        let spender = Arc::new(NodeOutputSpender::new(
+            Arc::clone(&keys),
+            Arc::clone(&logger),
+        ));
         let sweeper = Arc::new(
             match read_optional(
                 &*store,
@@ -542,7 +549,7 @@ impl Builder {
                             Arc::clone(&chain),
                             Arc::clone(&chain),
                             Some(Arc::clone(&chain)),
-                            Arc::clone(&keys),
+                            Arc::clone(&spender),
                             Arc::clone(&wallet),
                             Arc::clone(&store),
                             Arc::clone(&logger),
@@ -556,7 +563,7 @@ impl Builder {
                     Arc::clone(&chain),
                     Arc::clone(&chain),
                     Some(Arc::clone(&chain)),
-                    Arc::clone(&keys),
+                    Arc::clone(&spender),
                     Arc::clone(&wallet),
                     Arc::clone(&store),
                     Arc::clone(&logger),
@@ -650,6 +657,7 @@ impl Builder {
             chain_ready: AtomicBool::new(false),
             degraded: std::cell::RefCell::new(None),
             fatal_error: std::cell::RefCell::new(None),
+            supervisor,
         });
         // A full store must not keep the user from their channels: the records stay
         // Pending and the next build tries again.

@@ -316,7 +316,7 @@ impl NodeInner {
             }
             LdkEvent::ConnectionNeeded { node_id, addresses } => {
                 let inner = Arc::clone(self);
-                runtime::spawn_local(async move {
+                self.supervisor.spawn("connection needed", async move {
                     for addr in addresses {
                         if connect_inner(&inner, node_id, &addr).await.is_ok() {
                             break;

@@ -62,6 +62,7 @@ pub mod peer_store;
 pub mod runtime;
 pub mod seed;
 pub mod signer;
+mod sweep;
 pub mod types;
 
 #[cfg(target_arch = "wasm32")]

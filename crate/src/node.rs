@@ -10,8 +10,10 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::future::Future;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use lightning::chain::channelmonitor::Balance;
@@ -110,6 +112,8 @@ pub(crate) struct NodeInner {
     pub degraded: RefCell<Option<String>>,
     /// See [`NodeStatus::fatal_error`]; set once by [`NodeInner::fail`].
     pub fatal_error: RefCell<Option<String>>,
+    /// Every background task of the node runs under it: a task that panics stops the node.
+    pub supervisor: Supervisor,
 }
 
 impl NodeInner {
@@ -393,11 +397,70 @@ impl Drop for TaskGuard {
     }
 }
 
+/// Watches the node's background tasks (#14 item 12). Natively a panic ends only the task
+/// it happens in (tokio catches it): the node would go on half alive, with, say, no
+/// background processor and so no persistence and no sweeps, and nobody told. A task
+/// spawned through the supervisor (or from inside such a task, or within
+/// [`Supervisor::scope`]) that panics stops the node instead ([`NodeInner::fail`]):
+/// `status().fatal_error` says why and every later call fails with `INTERNAL`. In the
+/// browser a panic aborts the whole instance; the panic hook reports that.
+#[derive(Clone, Default)]
+pub(crate) struct Supervisor(Rc<RefCell<SupervisorState>>);
+
+#[derive(Default)]
+struct SupervisorState {
+    node: Weak<NodeInner>,
+    /// A panic before the node existed (a task spawned while building it).
+    early: Option<String>,
+}
+
+impl Supervisor {
+    /// Reports to `node` from now on (and what failed before).
+    pub fn attach(&self, node: &Arc<NodeInner>) {
+        let early = {
+            let mut state = self.0.borrow_mut();
+            state.node = Arc::downgrade(node);
+            state.early.take()
+        };
+        if let Some(why) = early {
+            node.fail(why);
+        }
+    }
+
+    /// The panic handler of the task `task`.
+    pub fn handler(&self, task: &'static str) -> runtime::PanicHandler {
+        let supervisor = self.clone();
+        Rc::new(move |message| supervisor.task_died(task, message))
+    }
+
+    /// Runs `fut` in the background, supervised.
+    pub fn spawn<F: Future<Output = ()> + 'static>(&self, task: &'static str, fut: F) {
+        runtime::spawn_local_supervised(fut, self.handler(task));
+    }
+
+    /// Awaits `fut`, supervising what it spawns (a connection's driver, say).
+    pub async fn scope<F: Future>(&self, task: &'static str, fut: F) -> F::Output {
+        runtime::with_panic_handler(self.handler(task), fut).await
+    }
+
+    fn task_died(&self, task: &str, message: String) {
+        let why = format!("the background task `{task}` panicked: {message}");
+        let node = self.0.borrow().node.upgrade();
+        match node {
+            Some(node) => node.fail(why),
+            None => {
+                runtime::log_warn(&why);
+                self.0.borrow_mut().early.get_or_insert(why);
+            }
+        }
+    }
+}
+
 impl Node {
     pub(crate) fn from_inner(inner: NodeInner) -> Self {
-        Node {
-            inner: Arc::new(inner),
-        }
+        let inner = Arc::new(inner);
+        inner.supervisor.attach(&inner);
+        Node { inner }
     }
 
     /// Our node id.
@@ -449,7 +512,8 @@ impl Node {
     fn spawn_background_processor(&self) {
         let inner = Arc::clone(&self.inner);
         let guard = TaskGuard::new(&inner.bp_tasks);
-        runtime::spawn_local(async move {
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("background processor", async move {
             let _guard = guard;
             let handler_inner = Arc::clone(&inner);
             let stopping = Arc::clone(&inner.bp_stop);
@@ -487,7 +551,8 @@ impl Node {
     fn spawn_sync_loop(&self) {
         let inner = Arc::clone(&self.inner);
         let guard = TaskGuard::new(&inner.tasks);
-        runtime::spawn_local(async move {
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("sync loop", async move {
             let _guard = guard;
             loop {
                 if let Err(e) = sync_inner(&inner).await {
@@ -503,7 +568,8 @@ impl Node {
     fn spawn_reconnect_loop(&self) {
         let inner = Arc::clone(&self.inner);
         let guard = TaskGuard::new(&inner.tasks);
-        runtime::spawn_local(async move {
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("reconnect loop", async move {
             let _guard = guard;
             loop {
                 // Not before the first sync (the sync loop runs it at once).
@@ -1043,14 +1109,20 @@ pub(crate) async fn connect_inner(
     // Counted with the loops: `stop` waits for dials before it disconnects everyone.
     let _guard = TaskGuard::new(&inner.tasks);
     inner.ensure_chain_ready().await?;
-    net::connect(
-        Arc::clone(&inner.peer_manager),
-        node_id,
-        addr,
-        inner.config.proxy_url.as_deref(),
-        CONNECT_TIMEOUT,
-    )
-    .await?;
+    // The connection's driver task is supervised too.
+    inner
+        .supervisor
+        .scope(
+            "peer connection",
+            net::connect(
+                Arc::clone(&inner.peer_manager),
+                node_id,
+                addr,
+                inner.config.proxy_url.as_deref(),
+                CONNECT_TIMEOUT,
+            ),
+        )
+        .await?;
     // `stop` may have cut the peers while we were dialling: no traffic after it.
     if inner.stopping.load(Ordering::Acquire) {
         inner.peer_manager.disconnect_by_node_id(node_id);
