@@ -97,6 +97,13 @@ run test-wasm-ln-chromium tests env CHROMEDRIVER=/usr/bin/chromedriver \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test -p wasm-ln --target wasm32-unknown-unknown
+# The panic hook (crate/src/wasm/panic.rs) through the `testPanic()` export of the feature
+# `test-panic`, which the npm package never has: a Rust panic is logged and every later call
+# rejects with INTERNAL. Its own wasm instance: the panic poisons it.
+run test-wasm-ln-chromium-panic tests env CHROMEDRIVER=/usr/bin/chromedriver \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  WASM_BINDGEN_TEST_TIMEOUT=180 \
+  cargo test -p wasm-ln --target wasm32-unknown-unknown --features test-panic --test web_panic
 
 # Browser end-to-end (feature `e2e`): our PeerManager in Chromium reaches a real ldk-node peer
 # through wasm-ln-proxy (crate/tests/web_transport.rs), and a whole node on IndexedDB funds,

@@ -485,7 +485,11 @@ impl NodeInner {
         if self.events.contains(&event) {
             return Ok(());
         }
-        self.events.push(event).await.map_err(|e| self.replay(e))
+        self.events
+            .push(event)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.replay(e))
     }
 
     fn replay(&self, e: crate::Error) -> ReplayEvent {

@@ -74,7 +74,7 @@ pub use builder::{
 pub use chain::wallet::WalletBalance;
 pub use config::Network;
 pub use error::Error;
-pub use event::Event;
+pub use event::{Event, EventId, PendingEvent};
 /// The one `bitcoin` (and `secp256k1`) of the dependency tree: LDK's re-export.
 pub use lightning::bitcoin;
 pub use logger::LogLevel;

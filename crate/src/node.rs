@@ -30,7 +30,7 @@ use crate::bitcoin::secp256k1::PublicKey;
 use crate::bitcoin::Txid;
 use crate::chain::esplora::{with_timeout, SyncStats};
 use crate::chain::wallet::WalletBalance;
-use crate::event::{Event, EventQueue};
+use crate::event::{EventId, EventQueue, PendingEvent};
 use crate::io::{DynStore, FencedStore};
 use crate::logger::{log_at, NodeLogger};
 use crate::payment::{
@@ -988,21 +988,23 @@ impl Node {
         }
     }
 
-    /// The oldest event not yet handled, if any.
-    pub fn next_event(&self) -> Option<Event> {
+    /// The oldest event not yet handled, if any, with the id that acknowledges it.
+    pub fn next_event(&self) -> Option<PendingEvent> {
         self.inner.events.next()
     }
 
     /// Waits for the next event not yet handled.
-    pub async fn wait_next_event(&self) -> Event {
+    pub async fn wait_next_event(&self) -> PendingEvent {
         self.inner.events.wait_next().await
     }
 
-    /// Marks the event [`Node::next_event`] returned as handled: it is not delivered again.
-    pub async fn event_handled(&self) -> Result<(), Error> {
+    /// Marks event `id` (from [`Node::next_event`]) as handled, durably: it is not delivered
+    /// again. `UNKNOWN_EVENT` for any id but the oldest pending event's, e.g. one another
+    /// consumer already acknowledged.
+    pub async fn event_handled(&self, id: EventId) -> Result<(), Error> {
         // Once stopped, the next instance delivers the event again instead.
         self.inner.check_not_stopped()?;
-        self.inner.events.handled().await
+        self.inner.events.handled(id).await
     }
 }
 

@@ -7,8 +7,26 @@
 //! needs `Send`. Natively both are tokio's, and spawned futures must be `Send` ([`MaybeSend`]).
 
 use core::future::Future;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 use std::rc::Rc;
+
+/// Set by the browser's panic hook (`wasm::panic`): see [`poisoned`].
+static POISONED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Rust panicked in this wasm instance. With `panic = "abort"` the panicking call
+/// never unwound, so locks, `RefCell` borrows and half-made changes it held are left as they
+/// were: nothing may trust the node's memory any more. Every JavaScript call is refused and
+/// the store takes no more writes (a half-updated channel state must not reach the disk).
+/// Never set natively, where tokio catches a task's panic.
+pub fn poisoned() -> bool {
+    POISONED.load(Ordering::Acquire)
+}
+
+/// Marks the instance poisoned ([`poisoned`]), for good.
+pub fn poison() {
+    POISONED.store(true, Ordering::Release);
+}
 
 /// Time since the Unix epoch. In the browser `Date.now()` (millisecond resolution), natively
 /// `SystemTime::now()`, which panics on wasm32-unknown-unknown and so is never used there.

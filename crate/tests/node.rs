@@ -331,11 +331,11 @@ fn restart_keeps_state() {
             let mut v = Vec::new();
             // Drain everything before the PaymentReceived event, keep it queued.
             while let Some(e) = node.next_event() {
-                if matches!(e, Event::PaymentReceived { .. }) {
+                if matches!(e.event, Event::PaymentReceived { .. }) {
                     break;
                 }
-                node.event_handled().await.expect("handled");
-                v.push(e);
+                node.event_handled(e.id).await.expect("handled");
+                v.push(e.event);
             }
             v
         };
@@ -347,11 +347,19 @@ fn restart_keeps_state() {
 
         let node = start(&esplora, Arc::clone(&store)).await;
         assert_eq!(Snapshot::of(&node), before);
-        match node.next_event() {
-            Some(Event::PaymentReceived { amount_msat, .. }) => assert_eq!(amount_msat, 4_000_000),
+        let unacknowledged = node.next_event();
+        match unacknowledged.as_ref().map(|p| &p.event) {
+            Some(Event::PaymentReceived { amount_msat, .. }) => assert_eq!(*amount_msat, 4_000_000),
             other => panic!("the unacknowledged event is gone: {other:?}"),
         }
-        node.event_handled().await.expect("handled");
+        let id = unacknowledged.map(|p| p.id).expect("an event");
+        node.event_handled(id).await.expect("handled");
+        // Acknowledged once: a second consumer holding the same id cannot acknowledge it
+        // again (nor, by mistake, whatever event came after it).
+        assert_eq!(
+            node.event_handled(id).await.unwrap_err().code(),
+            "UNKNOWN_EVENT"
+        );
         // It reconnects to the peer by itself and can pay again.
         wait_until(&node, "reconnected", |n| {
             n.list_channels()
@@ -546,7 +554,7 @@ fn bad_input_gets_typed_errors_and_changes_nothing() {
             node.onchain().send_all(&faucet, None).await.map(|_| ()),
             node.sync().await,
             node.disconnect(&peer.node_id).await,
-            node.event_handled().await,
+            node.event_handled(wasm_ln::EventId(1)).await,
         ];
         for (i, r) in refusals.into_iter().enumerate() {
             assert_eq!(r.unwrap_err().code(), "NODE_STOPPED", "call {i}");
@@ -632,11 +640,12 @@ fn interrupted_payment_fails_on_restart() {
                 .is_some_and(|r| r.contains("interrupted")),
             "{failed:?}"
         );
-        match node.next_event() {
-            Some(Event::PaymentFailed { payment_id, .. }) => assert_eq!(payment_id, lost),
+        let failed_event = node.next_event().expect("an event");
+        match &failed_event.event {
+            Event::PaymentFailed { payment_id, .. } => assert_eq!(*payment_id, lost),
             other => panic!("no PaymentFailed event: {other:?}"),
         }
-        node.event_handled().await.expect("handled");
+        node.event_handled(failed_event.id).await.expect("handled");
         assert_eq!(node.next_event(), None);
         let inbound = node.payment(&invoice.payment_hash).expect("inbound record");
         assert_eq!(inbound.status, PaymentStatus::Pending);

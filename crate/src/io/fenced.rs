@@ -33,7 +33,10 @@ impl FencedStore {
     }
 
     fn refused<T: 'static>(&self) -> Option<AsyncResult<'static, T, io::Error>> {
-        self.closed.load(Ordering::Acquire).then(|| {
+        // After a panic in the browser the node's memory cannot be trusted: nothing of it
+        // may reach the disk (crate::runtime::poisoned).
+        let closed = self.closed.load(Ordering::Acquire) || crate::runtime::poisoned();
+        closed.then(|| {
             let e = io::Error::new(
                 io::ErrorKind::Other,
                 "the store is closed to writes: the node stopped",

@@ -73,7 +73,8 @@ pub async fn wait_event(node: &Node, what: &str, pred: impl Fn(&Event) -> bool) 
         let ev = tokio::time::timeout(left, node.wait_next_event())
             .await
             .unwrap_or_else(|_| panic!("no {what} event within {WAIT:?}"));
-        node.event_handled().await.expect("event_handled");
+        node.event_handled(ev.id).await.expect("event_handled");
+        let ev = ev.event;
         if pred(&ev) {
             return ev;
         }
