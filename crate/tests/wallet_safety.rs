@@ -124,10 +124,10 @@ fn second_payment_to_a_paid_invoice_is_failed_back() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         while let Some(e) = node.next_event() {
             assert!(
-                !matches!(e, Event::PaymentReceived { .. }),
+                !matches!(e.event, Event::PaymentReceived { .. }),
                 "received twice: {e:?}"
             );
-            node.event_handled().await.expect("handled");
+            node.event_handled(e.id).await.expect("handled");
         }
         let record = node.payment(&ours.payment_hash).expect("record");
         assert_eq!(record.direction, PaymentDirection::Inbound);
