@@ -97,6 +97,13 @@ run test-wasm-ln-chromium tests env CHROMEDRIVER=/usr/bin/chromedriver \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   WASM_BINDGEN_TEST_TIMEOUT=180 \
   cargo test -p wasm-ln --target wasm32-unknown-unknown
+# The panic hook (crate/src/wasm/panic.rs) through the `testPanic()` export of the feature
+# `test-panic`, which the npm package never has: a Rust panic is logged and every later call
+# rejects with INTERNAL. Its own wasm instance: the panic poisons it.
+run test-wasm-ln-chromium-panic tests env CHROMEDRIVER=/usr/bin/chromedriver \
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  WASM_BINDGEN_TEST_TIMEOUT=180 \
+  cargo test -p wasm-ln --target wasm32-unknown-unknown --features test-panic --test web_panic
 
 # Browser end-to-end (feature `e2e`): our PeerManager in Chromium reaches a real ldk-node peer
 # through wasm-ln-proxy (crate/tests/web_transport.rs), and a whole node on IndexedDB funds,
@@ -134,7 +141,7 @@ wait_line() {
 }
 
 e2e_suite() {
-  local dir esplora_port proxy_port dead_port line peer_id peer_addr peer_port i
+  local dir esplora_port proxy_port dead_port line peer_id peer_addr peer_port quiet_id quiet_port i
   # One package per cargo invocation: peer's ldk-node turns on lightning/std (DESIGN.md §3).
   cargo build -p regtest-esplora || return 1
   cargo build -p peer || return 1
@@ -160,8 +167,15 @@ e2e_suite() {
   peer_addr=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["p2p_address"])' "$line") || return 1
   peer_port=${peer_addr##*:}
 
+  # A peer that answers our init and then stays silent (#14 item 13); exits with our FIFO too.
+  node crate/tests/common/quiet_peer.mjs <"$dir/peer.in" {e2e_stdin_fd}>&- >"$dir/quiet.out" 2>"$dir/quiet.err" &
+  e2e_pids+=($!)
+  line=$(wait_line "$dir/quiet.out" $! quiet-peer) || { cat "$dir/quiet.err"; return 1; }
+  quiet_id=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["node_id"])' "$line") || return 1
+  quiet_port=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["port"])' "$line") || return 1
+
   "$CARGO_TARGET_DIR/debug/wasm-ln-proxy" --listen "127.0.0.1:$proxy_port" --allow-private \
-    --allow-port "$peer_port" --worker-threads 1 {e2e_stdin_fd}>&- >"$dir/proxy.log" 2>&1 &
+    --allow-port "$peer_port" --allow-port "$quiet_port" --worker-threads 1 {e2e_stdin_fd}>&- >"$dir/proxy.log" 2>&1 &
   e2e_pids+=($!)
   for i in $(seq 1 300); do
     (exec 3<>"/dev/tcp/127.0.0.1/$proxy_port") 2>/dev/null && break
@@ -178,6 +192,7 @@ e2e_suite() {
     WASM_LN_TEST_PROXY_URL="ws://127.0.0.1:$proxy_port" \
     WASM_LN_TEST_PEER="$peer_id@127.0.0.1:$peer_port" \
     WASM_LN_TEST_DEAD_URL="ws://127.0.0.1:$dead_port" \
+    WASM_LN_TEST_QUIET_PEER="$quiet_id@127.0.0.1:$quiet_port" \
     cargo test -p wasm-ln --target wasm32-unknown-unknown --features e2e --test web_transport --test web_node
   local rc=$?
   e2e_stop

@@ -52,8 +52,9 @@ mod native {
             .await
             .expect("open");
         loop {
-            let event = node.wait_next_event().await;
-            node.event_handled().await.expect("handled");
+            let pending = node.wait_next_event().await;
+            node.event_handled(pending.id).await.expect("handled");
+            let event = pending.event;
             if let Event::ChannelPending { funding_txo, .. } = event {
                 let txid = funding_txo
                     .split(':')
@@ -85,8 +86,8 @@ mod native {
                 .await
                 .expect("pay");
             times.push(start.elapsed());
-            while node.next_event().is_some() {
-                node.event_handled().await.expect("handled");
+            while let Some(pending) = node.next_event() {
+                node.event_handled(pending.id).await.expect("handled");
             }
         }
         times.sort();

@@ -47,6 +47,7 @@ use lightning::util::persist::{
 };
 use lightning::util::ser::{ReadableArgs, Writeable};
 
+use crate::chain::bump::BumpWalletSource;
 use crate::chain::esplora::EsploraChainSource;
 use crate::chain::wallet::OnchainWallet;
 use crate::event::EventQueue;
@@ -55,14 +56,15 @@ use crate::io::{
     NODE_METADATA_KEY, NODE_METADATA_PRIMARY_NAMESPACE, NODE_METADATA_SECONDARY_NAMESPACE,
 };
 use crate::logger::{log_at, LogLevel, NodeLogger};
-use crate::node::{Node, NodeConfig, NodeInner};
+use crate::node::{Node, NodeConfig, NodeInner, Supervisor};
 use crate::payment::PaymentStore;
 use crate::peer_store::PeerStore;
 use crate::seed;
 use crate::signer::WalletSignerProvider;
+use crate::sweep::NodeOutputSpender;
 use crate::types::{
-    ChainMonitor, ChannelManager, Graph, LocalSpawner, MessageRouter, OnionMessenger, PeerManager,
-    Persister, Router, Scorer, ScorerCell, Sweeper,
+    BumpHandler, BumpWallet, ChainMonitor, ChannelManager, Graph, LocalSpawner, MessageRouter,
+    OnionMessenger, PeerManager, Persister, Router, Scorer, ScorerCell, Sweeper,
 };
 use crate::{keys, runtime, Error, Network};
 
@@ -191,6 +193,7 @@ pub struct Builder {
     store: Option<Arc<DynStore>>,
     ephemeral: bool,
     our_to_self_delay: u16,
+    anchor_channels: bool,
     seed: SeedSource,
     passphrase: String,
     log_level: LogLevel,
@@ -228,6 +231,7 @@ impl Builder {
             store: None,
             ephemeral: false,
             our_to_self_delay: DEFAULT_OUR_TO_SELF_DELAY,
+            anchor_channels: true,
             seed: SeedSource::Generate,
             passphrase: String::new(),
             log_level: LogLevel::Info,
@@ -294,6 +298,18 @@ impl Builder {
     /// [`MAX_TO_SELF_DELAY`] for ours is refused.
     pub fn set_our_to_self_delay(&mut self, blocks: u16) -> &mut Self {
         self.our_to_self_delay = blocks;
+        self
+    }
+
+    /// Whether channels use anchor outputs (`option_anchors_zero_fee_htlc_tx`; default on,
+    /// as every current implementation prefers): the commitment transaction's fee is paid
+    /// when it is broadcast, from the wallet, at the fee rate of that day, instead of being
+    /// guessed when the channel last moved. The wallet then keeps
+    /// [`crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT`] per anchor channel on-chain.
+    /// Off, new channels are legacy ones (no reserve; a commitment may be stuck if fees rise);
+    /// channels already open keep their type either way.
+    pub fn set_anchor_channels(&mut self, anchors: bool) -> &mut Self {
+        self.anchor_channels = anchors;
         self
     }
 
@@ -384,11 +400,12 @@ impl Builder {
         ));
 
         // Monitor writes go through the gate: after the manager, retried until written.
+        let supervisor = Supervisor::default();
         let storage_health = Arc::new(StorageHealth::default());
         let monitor_gate = MonitorGate::new(Arc::clone(&fence), Arc::clone(&storage_health));
         let persister = Persister::new(
             Arc::new(GatedStore(Arc::clone(&monitor_gate))) as Arc<DynStore>,
-            LocalSpawner,
+            LocalSpawner::new(supervisor.clone()),
             Arc::clone(&logger),
             MAX_PENDING_MONITOR_UPDATES,
             Arc::clone(&keys),
@@ -458,7 +475,7 @@ impl Builder {
         ));
         let message_router = Arc::new(MessageRouter::new(Arc::clone(&graph), Arc::clone(&keys)));
 
-        let config = user_config(self.our_to_self_delay);
+        let config = user_config(self.our_to_self_delay, self.anchor_channels);
         let stored_manager = read_optional(
             &*store,
             CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
@@ -527,6 +544,11 @@ impl Builder {
                 })?;
         }
 
+        // Not `KeysManager` itself: see sweep.rs (#14 item 12).
+        let spender = Arc::new(NodeOutputSpender::new(
+            Arc::clone(&keys),
+            Arc::clone(&logger),
+        ));
         let sweeper = Arc::new(
             match read_optional(
                 &*store,
@@ -543,7 +565,7 @@ impl Builder {
                             Arc::clone(&chain),
                             Arc::clone(&chain),
                             Some(Arc::clone(&chain)),
-                            Arc::clone(&keys),
+                            Arc::clone(&spender),
                             Arc::clone(&wallet),
                             Arc::clone(&store),
                             Arc::clone(&logger),
@@ -557,13 +579,23 @@ impl Builder {
                     Arc::clone(&chain),
                     Arc::clone(&chain),
                     Some(Arc::clone(&chain)),
-                    Arc::clone(&keys),
+                    Arc::clone(&spender),
                     Arc::clone(&wallet),
                     Arc::clone(&store),
                     Arc::clone(&logger),
                 ),
             },
         );
+
+        let bump_handler = Arc::new(BumpHandler::new(
+            Arc::clone(&chain),
+            Arc::new(BumpWallet::new(
+                Arc::new(BumpWalletSource::new(Arc::clone(&wallet))),
+                Arc::clone(&logger),
+            )),
+            Arc::clone(&signer),
+            Arc::clone(&logger),
+        ));
 
         let onion_messenger = Arc::new(OnionMessenger::new(
             Arc::clone(&keys),
@@ -612,6 +644,7 @@ impl Builder {
                 proxy_url: self.proxy_url.clone(),
                 lsp,
                 sync_interval: self.sync_interval,
+                anchor_channels: self.anchor_channels,
             },
             node_id,
             generated_mnemonic: std::cell::RefCell::new(generated.then_some(mnemonic)),
@@ -626,6 +659,7 @@ impl Builder {
             peer_manager,
             scorer,
             sweeper,
+            bump_handler,
             payments,
             events,
             peers,
@@ -640,6 +674,7 @@ impl Builder {
             storage_health,
             monitor_gate,
             fatal_error: std::cell::RefCell::new(None),
+            supervisor,
         });
         // A full store must not keep the user from their channels: the records stay
         // Pending and the next build tries again.
@@ -654,21 +689,26 @@ impl Builder {
     }
 }
 
-/// Our channel policy: private channels (a browser node forwards nothing), no anchors (no
-/// on-chain reserve needed for fee bumping; the commitment transaction carries its fee).
-fn user_config(our_to_self_delay: u16) -> UserConfig {
+/// Our channel policy for a node that is offline most of the time and cannot be dialled:
+/// - private channels only: we announce none, and refuse a peer's public one
+///   (`force_announced_channel_preference`); a browser node routes nothing;
+/// - inbound channels are accepted by hand (`event_handler.rs`, `OpenChannelRequest`): anchor
+///   ones only with their on-chain reserve, zero-conf ones only from our LSP;
+/// - anchor outputs (unless turned off): fees are paid when a commitment is broadcast;
+/// - the to_self_delays of the crate doc, and the in-flight limit below.
+fn user_config(our_to_self_delay: u16, anchor_channels: bool) -> UserConfig {
     let mut config = UserConfig::default();
     config.channel_handshake_config.our_to_self_delay = our_to_self_delay;
     config.channel_handshake_limits.their_to_self_delay = MAX_TO_SELF_DELAY;
     config.channel_handshake_config.announce_for_forwarding = false;
     config
         .channel_handshake_config
-        .negotiate_anchors_zero_fee_htlc_tx = false;
+        .negotiate_anchors_zero_fee_htlc_tx = anchor_channels;
     config
         .channel_handshake_limits
-        .force_announced_channel_preference = false;
+        .force_announced_channel_preference = true;
     config.accept_forwards_to_priv_channels = false;
-    config.manually_accept_inbound_channels = false;
+    config.manually_accept_inbound_channels = true;
     // LDK lets a peer have only 10 % of a channel in flight towards us by default: that guards
     // a routing node's liquidity against HTLCs parked by strangers. We route nothing, so every
     // HTLC towards us pays one of our invoices and is claimed or failed as soon as it arrives;

@@ -242,6 +242,10 @@ pub struct NodeConfig {
     /// ([`Builder::set_our_to_self_delay`](crate::Builder::set_our_to_self_delay)).
     #[serde(default)]
     pub our_to_self_delay: Option<u16>,
+    /// Anchor channels; default on
+    /// ([`Builder::set_anchor_channels`](crate::Builder::set_anchor_channels)).
+    #[serde(default)]
+    pub anchor_channels: Option<bool>,
 }
 
 impl NodeConfig {
@@ -279,6 +283,9 @@ impl NodeConfig {
         }
         if let Some(blocks) = self.our_to_self_delay {
             b.set_our_to_self_delay(blocks);
+        }
+        if let Some(anchors) = self.anchor_channels {
+            b.set_anchor_channels(anchors);
         }
         if let Some(secs) = self.sync_interval_secs {
             if secs == 0 {
@@ -445,7 +452,7 @@ mod tests {
         let (again, generated) = block_on(given.resolve(&store, false)).unwrap();
         assert!(!generated);
         assert_eq!(
-            (again.mnemonic, again.bip39_passphrase.as_str()),
+            (again.mnemonic.clone(), again.bip39_passphrase.as_str()),
             (new.mnemonic.clone(), "x")
         );
         assert_eq!(

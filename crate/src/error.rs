@@ -30,6 +30,9 @@ pub enum Error {
     ChainSourceUnavailable(String),
     /// No channel with that id exists.
     UnknownChannel(String),
+    /// No pending event has that id: it was already handled (perhaps by another consumer),
+    /// is not the oldest pending event (not delivered yet), or was never issued.
+    UnknownEvent(String),
     /// This node is already running elsewhere (another tab holds its lock).
     NodeLocked,
     /// The node is stopped, or stopped itself after an internal error.
@@ -52,7 +55,7 @@ pub enum Error {
 
 impl Error {
     /// Every code, as the TypeScript string union lists them.
-    pub const CODES: [&'static str; 20] = [
+    pub const CODES: [&'static str; 21] = [
         "INVALID_CONFIG",
         "INVALID_INVOICE",
         "INVOICE_EXPIRED",
@@ -65,6 +68,7 @@ impl Error {
         "PROXY_UNREACHABLE",
         "CHAIN_SOURCE_UNAVAILABLE",
         "UNKNOWN_CHANNEL",
+        "UNKNOWN_EVENT",
         "NODE_LOCKED",
         "NODE_STOPPED",
         "WRONG_PASSPHRASE",
@@ -90,6 +94,7 @@ impl Error {
             Error::ProxyUnreachable(_) => "PROXY_UNREACHABLE",
             Error::ChainSourceUnavailable(_) => "CHAIN_SOURCE_UNAVAILABLE",
             Error::UnknownChannel(_) => "UNKNOWN_CHANNEL",
+            Error::UnknownEvent(_) => "UNKNOWN_EVENT",
             Error::NodeLocked => "NODE_LOCKED",
             Error::NodeStopped => "NODE_STOPPED",
             Error::WrongPassphrase => "WRONG_PASSPHRASE",
@@ -117,6 +122,7 @@ impl fmt::Display for Error {
             Error::ProxyUnreachable(m) => write!(f, "proxy unreachable: {m}"),
             Error::ChainSourceUnavailable(m) => write!(f, "chain source unavailable: {m}"),
             Error::UnknownChannel(m) => write!(f, "unknown channel: {m}"),
+            Error::UnknownEvent(m) => write!(f, "unknown event: {m}"),
             Error::NodeLocked => f.write_str("the node is already running in another tab"),
             Error::NodeStopped => f.write_str("the node is stopped"),
             Error::WrongPassphrase => f.write_str("wrong passphrase for the stored seed"),
@@ -158,6 +164,7 @@ mod tests {
             Error::ProxyUnreachable(s()),
             Error::ChainSourceUnavailable(s()),
             Error::UnknownChannel(s()),
+            Error::UnknownEvent(s()),
             Error::NodeLocked,
             Error::NodeStopped,
             Error::WrongPassphrase,

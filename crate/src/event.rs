@@ -3,10 +3,15 @@
 //! LDK's events are handled inside the node ([`crate::node`]); those an application cares
 //! about become an [`Event`] here and are queued in the store before LDK is told the event was
 //! handled, so none is lost by a crash or a closed tab. The application reads them with
-//! `Node::next_event` / `Node::wait_next_event` and acknowledges each one with
-//! `Node::event_handled`; an unacknowledged event is delivered again after a restart.
+//! `Node::next_event` / `Node::wait_next_event` and acknowledges each one by its [`EventId`]
+//! with `Node::event_handled`; an unacknowledged event is delivered again after a restart.
+//!
+//! Only the oldest event can be acknowledged, and only by its id: a consumer that saw an event
+//! another consumer already acknowledged gets `UNKNOWN_EVENT` instead of silently
+//! acknowledging the next one, which it never saw.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -100,30 +105,106 @@ pub enum Event {
     StorageRecovered {},
 }
 
+/// An event's id: unique within the node's store and never reused, so an id someone kept
+/// cannot come to mean a later event. Shown in JavaScript as a decimal string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub u64);
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl core::str::FromStr for EventId {
+    type Err = Error;
+
+    /// Any text that is not an id this node could have issued is `UNKNOWN_EVENT`.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        s.parse()
+            .map(EventId)
+            .map_err(|_| Error::UnknownEvent(format!("{s:?} is not an event id")))
+    }
+}
+
+/// An [`Event`] waiting in the queue, with the id that acknowledges it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEvent {
+    /// What `Node::event_handled` takes.
+    pub id: EventId,
+    /// The event.
+    pub event: Event,
+}
+
+/// The queue as stored: the events and the next id to issue (kept, so ids are not reused
+/// once the queue empties).
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredQueue {
+    next_id: u64,
+    events: VecDeque<PendingEvent>,
+}
+
+impl StoredQueue {
+    /// Reads either form: the current object, or the bare array of events stored before
+    /// events had ids. Those get ids 1, 2, … in queue order: the same ids on every load until
+    /// the queue is next written (in the current form).
+    fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)?;
+        if value.is_array() {
+            let events: Vec<Event> = serde_json::from_value(value)?;
+            let events: VecDeque<_> = (1..)
+                .map(EventId)
+                .zip(events)
+                .map(|(id, event)| PendingEvent { id, event })
+                .collect();
+            Ok(StoredQueue {
+                next_id: events.len() as u64 + 1,
+                events,
+            })
+        } else {
+            let mut queue: StoredQueue = serde_json::from_value(value)?;
+            // Never below an id in use, whatever the stored counter says.
+            let above = queue.events.iter().map(|p| p.id.0 + 1).max().unwrap_or(1);
+            queue.next_id = queue.next_id.max(above);
+            Ok(queue)
+        }
+    }
+}
+
 /// The persisted queue of [`Event`]s not yet acknowledged.
 pub struct EventQueue {
-    queue: Mutex<VecDeque<Event>>,
+    queue: Mutex<StoredQueue>,
     store: Arc<DynStore>,
 }
 
 impl EventQueue {
     /// Loads the queue from `store` (empty when there is none).
     pub async fn load(store: Arc<DynStore>) -> Result<Self, Error> {
-        let queue = crate::io::read_json_or_default(
+        let queue = match crate::io::read_optional(
             &*store,
             EVENT_QUEUE_PERSISTENCE_PRIMARY_NAMESPACE,
             EVENT_QUEUE_PERSISTENCE_SECONDARY_NAMESPACE,
             EVENT_QUEUE_PERSISTENCE_KEY,
-            "event queue",
         )
-        .await?;
+        .await?
+        {
+            Some(bytes) => StoredQueue::from_json(&bytes).map_err(|e| {
+                Error::StorageUnavailable(format!("stored event queue is corrupt: {e}"))
+            })?,
+            None => StoredQueue {
+                next_id: 1,
+                events: VecDeque::new(),
+            },
+        };
         Ok(EventQueue {
             queue: Mutex::new(queue),
             store,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<Event>> {
+    fn lock(&self) -> MutexGuard<'_, StoredQueue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -131,7 +212,7 @@ impl EventQueue {
     /// changes) and returns the write to await after releasing it.
     fn write(
         &self,
-        queue: &VecDeque<Event>,
+        queue: &StoredQueue,
     ) -> Result<lightning::util::async_poll::AsyncResult<'static, (), lightning::io::Error>, Error>
     {
         let bytes = serde_json::to_vec(queue)
@@ -144,43 +225,43 @@ impl EventQueue {
         ))
     }
 
-    /// Appends `event` and returns once it is stored. On a storage error the event is not
-    /// queued, in memory either (LDK then hands its own event over again, which must not
-    /// deliver it twice).
-    pub async fn push(&self, event: Event) -> Result<(), Error> {
-        let write = {
+    /// Appends `event` under a new id and returns that id once it is stored. On a storage
+    /// error the event is not queued, in memory either (LDK then hands its own event over
+    /// again, which must not deliver it twice).
+    pub async fn push(&self, event: Event) -> Result<EventId, Error> {
+        let (id, write) = {
             let mut queue = self.lock();
-            queue.push_back(event.clone());
+            let id = EventId(queue.next_id);
+            // An id is never issued twice, even if this write fails.
+            queue.next_id += 1;
+            queue.events.push_back(PendingEvent { id, event });
             match self.write(&queue) {
-                Ok(w) => w,
+                Ok(w) => (id, w),
                 Err(e) => {
-                    queue.pop_back();
+                    queue.events.pop_back();
                     return Err(e);
                 }
             }
         };
         if let Err(e) = write.await {
-            let mut queue = self.lock();
-            if let Some(i) = queue.iter().rposition(|e| *e == event) {
-                queue.remove(i);
-            }
+            self.lock().events.retain(|p| p.id != id);
             return Err(Error::from(e));
         }
-        Ok(())
+        Ok(id)
     }
 
-    /// Whether `event` waits in the queue (not yet handled).
+    /// Whether `event` waits in the queue (not yet handled), whatever its id.
     pub fn contains(&self, event: &Event) -> bool {
-        self.lock().contains(event)
+        self.lock().events.iter().any(|p| p.event == *event)
     }
 
     /// The oldest unacknowledged event.
-    pub fn next(&self) -> Option<Event> {
-        self.lock().front().cloned()
+    pub fn next(&self) -> Option<PendingEvent> {
+        self.lock().events.front().cloned()
     }
 
     /// Waits for an event (polling every 10 ms: one thread, no condition variables).
-    pub async fn wait_next(&self) -> Event {
+    pub async fn wait_next(&self) -> PendingEvent {
         loop {
             if let Some(e) = self.next() {
                 return e;
@@ -189,21 +270,50 @@ impl EventQueue {
         }
     }
 
-    /// Removes the oldest event, once it is stored without it.
-    pub async fn handled(&self) -> Result<(), Error> {
-        let write = {
+    /// Removes event `id`, once it is stored without it. Only the oldest event can be
+    /// acknowledged (it is the only one [`EventQueue::next`] shows); any other id is
+    /// `UNKNOWN_EVENT`: already acknowledged (by another consumer?), not delivered yet, or
+    /// never issued. On a storage error the event stays queued.
+    pub async fn handled(&self, id: EventId) -> Result<(), Error> {
+        let (handled, write) = {
             let mut queue = self.lock();
-            if queue.pop_front().is_none() {
-                return Ok(());
+            let front = queue.events.front().map(|p| p.id);
+            if front != Some(id) {
+                return Err(Error::UnknownEvent(match front {
+                    _ if id.0 >= queue.next_id => format!("no event {id} was ever queued"),
+                    Some(front) if id > front => format!(
+                        "event {id} was not delivered yet: the oldest pending event is {front}"
+                    ),
+                    _ => format!("event {id} was already handled"),
+                }));
             }
-            self.write(&queue)?
+            let handled = queue.events.pop_front();
+            match self.write(&queue) {
+                Ok(w) => (handled, w),
+                Err(e) => {
+                    if let Some(p) = handled {
+                        queue.events.push_front(p);
+                    }
+                    return Err(e);
+                }
+            }
         };
-        write.await.map_err(Error::from)
+        if let Err(e) = write.await {
+            // Not acknowledged: deliver it again (unless another acknowledgement raced it).
+            let mut queue = self.lock();
+            if let Some(p) = handled {
+                if queue.events.front().is_none_or(|f| f.id > p.id) {
+                    queue.events.push_front(p);
+                }
+            }
+            return Err(Error::from(e));
+        }
+        Ok(())
     }
 
     /// How many events wait.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().events.len()
     }
 
     /// Whether none waits.
@@ -228,25 +338,103 @@ mod tests {
         }
     }
 
+    fn ids(q: &EventQueue) -> Vec<u64> {
+        q.lock().events.iter().map(|p| p.id.0).collect()
+    }
+
     #[tokio::test]
     async fn events_are_delivered_in_order_until_handled_across_reloads() {
         let store: Arc<DynStore> = Arc::new(MemoryStore::new());
         let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
         assert!(q.is_empty());
-        q.push(ready(1)).await.unwrap();
-        q.push(ready(2)).await.unwrap();
-        assert_eq!(q.next(), Some(ready(1)));
-        assert_eq!(q.next(), Some(ready(1)), "delivered until handled");
+        let one = q.push(ready(1)).await.unwrap();
+        let two = q.push(ready(2)).await.unwrap();
+        assert_ne!(one, two);
+        let next = q.next().unwrap();
+        assert_eq!((next.id, &next.event), (one, &ready(1)));
+        assert_eq!(q.next(), Some(next), "delivered until handled");
 
         let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
         assert_eq!(q.len(), 2);
-        q.handled().await.unwrap();
-        assert_eq!(q.wait_next().await, ready(2));
+        assert_eq!(
+            q.next().unwrap().id,
+            one,
+            "ids are stored with their events"
+        );
+        q.handled(one).await.unwrap();
+        let next = q.wait_next().await;
+        assert_eq!((next.id, next.event), (two, ready(2)));
         let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
-        assert_eq!(q.next(), Some(ready(2)));
-        q.handled().await.unwrap();
-        q.handled().await.unwrap();
-        assert!(EventQueue::load(store).await.unwrap().is_empty());
+        assert_eq!(q.next().map(|p| p.id), Some(two));
+        q.handled(two).await.unwrap();
+        let q = EventQueue::load(store).await.unwrap();
+        assert!(q.is_empty());
+        // The counter survives an empty queue: an old id never comes to mean a new event.
+        let three = q.push(ready(3)).await.unwrap();
+        assert!(three > two, "{three} after {two}");
+    }
+
+    #[tokio::test]
+    async fn only_the_delivered_event_is_acknowledged_by_its_id() {
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
+        let one = q.push(ready(1)).await.unwrap();
+        let two = q.push(ready(2)).await.unwrap();
+        // Two consumers saw event one; the first acknowledges it.
+        let seen = q.next().unwrap().id;
+        q.handled(seen).await.unwrap();
+        // The second one's acknowledgement must not take event two, which it never saw.
+        let stale = q.handled(seen).await.unwrap_err();
+        assert_eq!(stale.code(), "UNKNOWN_EVENT");
+        assert!(stale.to_string().contains("already handled"), "{stale}");
+        assert_eq!(ids(&q), [two.0]);
+        // Nor can an event be acknowledged before it is delivered, or one never issued.
+        q.push(ready(3)).await.unwrap();
+        let later = q.lock().events[1].id;
+        let early = q.handled(later).await.unwrap_err();
+        assert_eq!(early.code(), "UNKNOWN_EVENT");
+        assert!(early.to_string().contains("not delivered yet"), "{early}");
+        let unknown = q.handled(EventId(1_000)).await.unwrap_err();
+        assert_eq!(unknown.code(), "UNKNOWN_EVENT");
+        assert_eq!(ids(&q), [two.0, later.0]);
+        assert_eq!("x".parse::<EventId>().unwrap_err().code(), "UNKNOWN_EVENT");
+        assert_eq!(two.to_string().parse::<EventId>().unwrap(), two);
+        // Stored the same way.
+        let q = EventQueue::load(store).await.unwrap();
+        assert_eq!(ids(&q), [two.0, later.0]);
+        assert!(q.handled(one).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_queue_stored_without_ids_still_loads_and_gets_stable_ids() {
+        let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+        // What the queue looked like before events had ids: a bare array of events.
+        let legacy = br#"[{"type":"channelReady","channelId":"01","userChannelId":"01","counterpartyNodeId":"02"},
+            {"type":"paymentSuccessful","paymentId":"aa","paymentHash":"bb","preimage":"cc","feePaidMsat":null}]"#;
+        store
+            .write(
+                EVENT_QUEUE_PERSISTENCE_PRIMARY_NAMESPACE,
+                EVENT_QUEUE_PERSISTENCE_SECONDARY_NAMESPACE,
+                EVENT_QUEUE_PERSISTENCE_KEY,
+                legacy.to_vec(),
+            )
+            .await
+            .unwrap();
+        let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
+        assert_eq!(ids(&q), [1, 2]);
+        assert_eq!(q.next().unwrap().event, ready(1));
+        // Loaded again before any write: the same ids.
+        let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
+        assert_eq!(ids(&q), [1, 2]);
+        q.handled(EventId(1)).await.unwrap();
+        let new = q.push(ready(9)).await.unwrap();
+        assert_eq!(new, EventId(3), "no id of a migrated event is reused");
+        let q = EventQueue::load(store).await.unwrap();
+        assert_eq!(ids(&q), [2, 3]);
+        assert!(matches!(
+            q.next().unwrap().event,
+            Event::PaymentSuccessful { .. }
+        ));
     }
 
     #[tokio::test]
@@ -254,19 +442,22 @@ mod tests {
         let full = Arc::new(crate::io::test_utils::FullStore::default());
         let store: Arc<DynStore> = full.clone();
         let q = EventQueue::load(Arc::clone(&store)).await.unwrap();
-        q.push(ready(1)).await.unwrap();
+        let one = q.push(ready(1)).await.unwrap();
         full.set_full(true);
         assert!(q.push(ready(2)).await.is_err());
         // LDK hands its event over again: it must end up queued once.
         assert_eq!(q.len(), 1);
+        // An acknowledgement that could not be stored leaves the event pending.
+        assert!(q.handled(one).await.is_err());
+        assert_eq!(q.next().map(|p| p.id), Some(one));
         full.set_full(false);
-        q.push(ready(2)).await.unwrap();
+        let two = q.push(ready(2)).await.unwrap();
         assert_eq!(q.len(), 2);
         let q = EventQueue::load(store).await.unwrap();
-        assert_eq!(q.next(), Some(ready(1)));
-        q.handled().await.unwrap();
-        assert_eq!(q.next(), Some(ready(2)));
-        q.handled().await.unwrap();
+        assert_eq!(q.next().map(|p| p.event), Some(ready(1)));
+        q.handled(one).await.unwrap();
+        assert_eq!(q.next().map(|p| p.event), Some(ready(2)));
+        q.handled(two).await.unwrap();
         assert!(q.is_empty());
     }
 

@@ -16,7 +16,10 @@ use crate::bitcoin::{Amount, FeeRate};
 use crate::event::Event;
 use crate::logger::log_at;
 use crate::node::{connect_inner, hex_channel_id, NodeInner};
-use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
+use crate::payment::{
+    inbound_id, judge_incoming, Incoming, PaymentDetails, PaymentDirection, PaymentKind,
+    PaymentStatus,
+};
 use crate::runtime;
 
 /// Words for a failure reason; `route not found` is what `NoRoute` errors match.
@@ -52,6 +55,8 @@ impl NodeInner {
                         output_script,
                         Some(Amount::from_sat(channel_value_satoshis)),
                         fee_rate,
+                        // `open_channel` checked the reserve; funding must not fail on it.
+                        Amount::ZERO,
                     )
                     .await
                 {
@@ -94,37 +99,49 @@ impl NodeInner {
                 purpose,
                 amount_msat,
                 ..
-            } => match purpose.preimage() {
-                Some(preimage) => self.channel_manager.claim_funds(preimage),
-                None => {
+            } => {
+                let id = payment_hash.0.as_hex().to_string();
+                // LDK forgets a payment once claimed: a second payment of a paid invoice
+                // would be claimed again, silently, unless we refuse it.
+                if let Incoming::Refuse(why) = judge_incoming(self.payments.get(&id).as_ref()) {
                     log_at!(
                         self.logger,
                         Warn,
-                        "no preimage for incoming payment {payment_hash}: failing it"
+                        "failing back incoming payment {payment_hash} of {amount_msat} msat: {why}"
                     );
                     self.channel_manager.fail_htlc_backwards(&payment_hash);
-                    let _ = amount_msat;
+                    return Ok(());
                 }
-            },
+                match purpose.preimage() {
+                    Some(preimage) => self.channel_manager.claim_funds(preimage),
+                    None => {
+                        log_at!(
+                            self.logger,
+                            Warn,
+                            "no preimage for incoming payment {payment_hash}: failing it"
+                        );
+                        self.channel_manager.fail_htlc_backwards(&payment_hash);
+                    }
+                }
+            }
             LdkEvent::PaymentClaimed {
                 payment_hash,
                 amount_msat,
                 purpose,
                 ..
             } => {
-                let id = payment_hash.0.as_hex().to_string();
+                let hash = payment_hash.0.as_hex().to_string();
+                // Never the record of a payment we sent (claimed before we could refuse it).
+                let id = inbound_id(&payment_hash.0, self.payments.get(&hash).as_ref());
                 let preimage = purpose.preimage().map(|p| p.0.as_hex().to_string());
-                let kind = match purpose {
-                    PaymentPurpose::SpontaneousPayment(_) => PaymentKind::Spontaneous,
-                    _ => PaymentKind::Bolt11,
-                };
+                let kind = payment_kind(&purpose);
                 if self.already_reported(&id, PaymentStatus::Succeeded) {
                     return Ok(());
                 }
                 // The event first: a stored final status means its event is queued.
                 self.queue(Event::PaymentReceived {
                     payment_id: id.clone(),
-                    payment_hash: id.clone(),
+                    payment_hash: hash.clone(),
                     amount_msat,
                 })
                 .await?;
@@ -143,7 +160,7 @@ impl NodeInner {
                             id.clone(),
                             kind,
                             PaymentDirection::Inbound,
-                            id.clone(),
+                            hash,
                             Some(amount_msat),
                             now,
                         )
@@ -247,6 +264,7 @@ impl NodeInner {
                     Info,
                     "channel {channel_id} pending, funding {funding_txo}"
                 );
+                self.remember_channel_peer(counterparty_node_id).await?;
                 self.queue(Event::ChannelPending {
                     channel_id: hex_channel_id(&channel_id),
                     user_channel_id: format!("{user_channel_id:032x}"),
@@ -298,7 +316,7 @@ impl NodeInner {
             }
             LdkEvent::ConnectionNeeded { node_id, addresses } => {
                 let inner = Arc::clone(self);
-                runtime::spawn_local(async move {
+                self.supervisor.spawn("connection needed", async move {
                     for addr in addresses {
                         if connect_inner(&inner, node_id, &addr).await.is_ok() {
                             break;
@@ -306,19 +324,144 @@ impl NodeInner {
                     }
                 });
             }
-            LdkEvent::BumpTransaction(_) => {
-                // Only anchor channels ask for this, and we negotiate none.
-                log_at!(
-                    self.logger,
-                    Warn,
-                    "ignoring a fee-bump request (no anchor channels)"
-                );
+            LdkEvent::BumpTransaction(event) => {
+                // CPFP of our commitment, or our HTLC transactions, paid from the wallet's
+                // confirmed coins (chain/bump.rs). LDK asks again on later blocks if the
+                // transaction does not confirm.
+                self.bump_handler.handle_event(&event).await;
             }
+            LdkEvent::OpenChannelRequest {
+                temporary_channel_id,
+                counterparty_node_id,
+                funding_satoshis,
+                channel_type,
+                is_announced,
+                ..
+            } => self.accept_or_reject_channel(
+                temporary_channel_id,
+                counterparty_node_id,
+                funding_satoshis,
+                &channel_type,
+                is_announced,
+            ),
             other => {
                 log_at!(self.logger, Debug, "LDK event not acted on: {other:?}");
             }
         }
         Ok(())
+    }
+
+    /// Our policy for channels a peer opens to us: private ones only (a browser node routes
+    /// nothing, and a public channel would announce a node nobody can reach); an anchor
+    /// channel only while the wallet holds its on-chain reserve, except from our LSP, whose
+    /// channels are how a wallet without coins starts; zero-conf from the LSP only (a
+    /// zero-conf channel is trusted not to be double-spent).
+    fn accept_or_reject_channel(
+        &self,
+        temporary_channel_id: lightning::ln::types::ChannelId,
+        counterparty_node_id: crate::bitcoin::secp256k1::PublicKey,
+        funding_satoshis: u64,
+        channel_type: &lightning::types::features::ChannelTypeFeatures,
+        is_announced: bool,
+    ) {
+        let from_lsp = self
+            .config
+            .lsp
+            .as_ref()
+            .is_some_and(|(id, _)| *id == counterparty_node_id);
+        let refusal = if is_announced {
+            Some("a public channel (this node announces none)".to_string())
+        } else if channel_type.requires_anchors_zero_fee_htlc_tx() && !from_lsp {
+            let reserve = self.anchor_reserve(1);
+            let spendable = self.wallet.balance().spendable_sat;
+            (spendable < reserve.to_sat()).then(|| {
+                format!(
+                    "an anchor channel needs {} sat on-chain to bump its fees, the wallet \
+                     has {spendable} sat",
+                    reserve.to_sat()
+                )
+            })
+        } else if channel_type.requires_zero_conf() && !from_lsp {
+            Some("a zero-conf channel from a peer that is not our LSP".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            log_at!(
+                self.logger,
+                Warn,
+                "refusing a {funding_satoshis} sat channel from {counterparty_node_id}: {why}"
+            );
+            let _ = self.channel_manager.force_close_broadcasting_latest_txn(
+                &temporary_channel_id,
+                &counterparty_node_id,
+                format!("refused: {why}"),
+            );
+            return;
+        }
+        let user_channel_id = u128::from_be_bytes(
+            lightning::sign::EntropySource::get_secure_random_bytes(&*self.keys)[..16]
+                .try_into()
+                .unwrap_or([0; 16]),
+        );
+        let accepted = if channel_type.requires_zero_conf() {
+            self.channel_manager
+                .accept_inbound_channel_from_trusted_peer_0conf(
+                    &temporary_channel_id,
+                    &counterparty_node_id,
+                    user_channel_id,
+                    None,
+                )
+        } else {
+            self.channel_manager.accept_inbound_channel(
+                &temporary_channel_id,
+                &counterparty_node_id,
+                user_channel_id,
+                None,
+            )
+        };
+        match accepted {
+            Ok(()) => log_at!(
+                self.logger,
+                Info,
+                "accepted a {funding_satoshis} sat channel from {counterparty_node_id}"
+            ),
+            Err(e) => log_at!(
+                self.logger,
+                Warn,
+                "accepting a channel from {counterparty_node_id} failed: {e:?}"
+            ),
+        }
+    }
+
+    /// Remembers the peer of a new channel, so the node dials it after a restart: a browser
+    /// cannot be dialled, so a peer that opened a channel to us reached us on a connection we
+    /// made, whose address we keep.
+    async fn remember_channel_peer(
+        &self,
+        node_id: crate::bitcoin::secp256k1::PublicKey,
+    ) -> Result<(), ReplayEvent> {
+        let id = node_id.to_string();
+        if self.peers.get(&id).is_some() {
+            return Ok(());
+        }
+        let Some(address) = self
+            .peer_manager
+            .peer_by_node_id(&node_id)
+            .and_then(|p| p.socket_address)
+        else {
+            log_at!(
+                self.logger,
+                Warn,
+                "no address to remember for channel peer {id}: it must dial us"
+            );
+            return Ok(());
+        };
+        let record = crate::peer_store::PeerRecord {
+            node_id: id.clone(),
+            address: address.to_string(),
+        };
+        self.peers.upsert(record).await.map_err(|e| self.replay(e))
     }
 
     /// Whether payment `id` is stored with the `outcome` an LDK event reports: the event
@@ -342,7 +485,11 @@ impl NodeInner {
         if self.events.contains(&event) {
             return Ok(());
         }
-        self.events.push(event).await.map_err(|e| self.replay(e))
+        self.events
+            .push(event)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.replay(e))
     }
 
     fn replay(&self, e: crate::Error) -> ReplayEvent {
@@ -355,8 +502,64 @@ impl NodeInner {
     }
 }
 
+/// The kind of a received payment, by what LDK says it paid.
+fn payment_kind(purpose: &PaymentPurpose) -> PaymentKind {
+    // No wildcard: a new purpose in LDK must be named here.
+    match purpose {
+        PaymentPurpose::Bolt11InvoicePayment { .. } => PaymentKind::Bolt11,
+        PaymentPurpose::Bolt12OfferPayment { .. } | PaymentPurpose::Bolt12RefundPayment { .. } => {
+            PaymentKind::Bolt12
+        }
+        PaymentPurpose::SpontaneousPayment(_) => PaymentKind::Spontaneous,
+    }
+}
+
 /// The fee rate for funding and wallet transactions: LDK's non-urgent on-chain target.
 pub(crate) fn wallet_fee_rate<F: FeeEstimator + ?Sized>(fees: &F) -> FeeRate {
     let sat_per_kw = fees.get_est_sat_per_1000_weight(ConfirmationTarget::OutputSpendingFee);
     FeeRate::from_sat_per_kwu(u64::from(sat_per_kw))
+}
+
+#[cfg(test)]
+mod tests {
+    use lightning::blinded_path::payment::Bolt12RefundContext;
+    use lightning::events::PaymentPurpose;
+    use lightning::types::payment::{PaymentPreimage, PaymentSecret};
+
+    use super::payment_kind;
+    use crate::payment::PaymentKind;
+
+    #[test]
+    fn bolt12_payments_are_not_labelled_bolt11() {
+        let preimage = Some(PaymentPreimage([1; 32]));
+        let secret = PaymentSecret([2; 32]);
+        let cases = [
+            (
+                PaymentPurpose::Bolt11InvoicePayment {
+                    payment_preimage: preimage,
+                    payment_secret: secret,
+                },
+                PaymentKind::Bolt11,
+            ),
+            (
+                PaymentPurpose::Bolt12RefundPayment {
+                    payment_preimage: preimage,
+                    payment_secret: secret,
+                    payment_context: Bolt12RefundContext {},
+                },
+                PaymentKind::Bolt12,
+            ),
+            (
+                PaymentPurpose::SpontaneousPayment(PaymentPreimage([3; 32])),
+                PaymentKind::Spontaneous,
+            ),
+        ];
+        for (purpose, kind) in cases {
+            assert_eq!(payment_kind(&purpose), kind, "{purpose:?}");
+        }
+        assert_eq!(
+            serde_json::to_string(&PaymentKind::Bolt12).unwrap(),
+            "\"bolt12\""
+        );
+    }
 }

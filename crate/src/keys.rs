@@ -96,7 +96,7 @@ mod tests {
     const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 
     fn abandon_seed() -> [u8; 64] {
-        parse_mnemonic(ABANDON).unwrap().to_seed("")
+        *parse_mnemonic(ABANDON).unwrap().to_seed("")
     }
 
     #[test]

@@ -31,7 +31,19 @@
 //!   [`payment::bolt11::FINAL_CLTV_EXPIRY_DELTA`] (144) blocks, the time we have to come back
 //!   and claim a payment on-chain;
 //! - a peer that opened a channel to us may have all of it in flight towards us (LDK's 10 %
-//!   default guards routing nodes; this one routes nothing).
+//!   default guards routing nodes; this one routes nothing);
+//! - channels are private: we announce none and refuse a peer's public one; inbound channels
+//!   are accepted by hand, zero-conf ones only from the configured LSP, and the peer of every
+//!   new channel is remembered (with the address we reached it at), so the node dials it
+//!   again after a restart: nobody can dial a browser;
+//! - anchor channels by default ([`Builder::set_anchor_channels`]): a commitment's fee is paid
+//!   from the wallet when it is broadcast ([`chain::bump`]), so the wallet keeps
+//!   [`chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT`] on-chain per anchor channel; opens and
+//!   sends that would dig into it fail with `INSUFFICIENT_FUNDS` naming the reserve, and
+//!   `send_all` leaves it. An inbound anchor channel is accepted only with its reserve in
+//!   the wallet (the peer then falls back to a legacy channel), except from the LSP;
+//! - what is ours and unconfirmed (wallet transactions, channel fundings, LDK's claims) is
+//!   broadcast again on start and on each new block.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod builder;
@@ -49,7 +61,8 @@ pub mod payment;
 pub mod peer_store;
 pub mod runtime;
 pub mod seed;
-mod signer;
+pub mod signer;
+mod sweep;
 pub mod types;
 
 #[cfg(target_arch = "wasm32")]
@@ -61,7 +74,7 @@ pub use builder::{
 pub use chain::wallet::WalletBalance;
 pub use config::Network;
 pub use error::Error;
-pub use event::Event;
+pub use event::{Event, EventId, PendingEvent};
 /// The one `bitcoin` (and `secp256k1`) of the dependency tree: LDK's re-export.
 pub use lightning::bitcoin;
 pub use logger::LogLevel;

@@ -9,8 +9,11 @@
 #![allow(clippy::arc_with_non_send_sync)]
 
 use std::cell::RefCell;
+use std::collections::HashSet;
+use std::future::Future;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use lightning::chain::channelmonitor::Balance;
@@ -24,9 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bitcoin::hex::DisplayHex;
 use crate::bitcoin::secp256k1::PublicKey;
-use crate::chain::esplora::SyncStats;
+use crate::bitcoin::Txid;
+use crate::chain::esplora::{with_timeout, SyncStats};
 use crate::chain::wallet::WalletBalance;
-use crate::event::{Event, EventQueue};
+use crate::event::{EventId, EventQueue, PendingEvent};
 use crate::io::{DynStore, FencedStore};
 use crate::logger::{log_at, NodeLogger};
 use crate::payment::{
@@ -35,8 +39,8 @@ use crate::payment::{
 use crate::peer_store::{PeerRecord, PeerStore};
 use crate::seed::Mnemonic;
 use crate::types::{
-    ChainMonitor, ChainSource, ChannelManager, LiquidityManager, OnionMessenger, PeerManager,
-    ScorerCell, Sweeper, Wallet,
+    BumpHandler, ChainMonitor, ChainSource, ChannelManager, LiquidityManager, OnionMessenger,
+    PeerManager, ScorerCell, Sweeper, Wallet,
 };
 use crate::{net, runtime, Error, Network};
 
@@ -50,6 +54,8 @@ const CHAIN_READY_POLL: Duration = Duration::from_millis(100);
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// How often the storage watch looks for a change of the storage's health.
 const STORAGE_WATCH_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a wallet sync may take in all (a full scan is some 50 requests).
+const WALLET_SYNC_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long `stop` waits for the background processor's final persistence.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `stop` waits for the loops and dials in progress: longer than a dial can take.
@@ -64,6 +70,8 @@ pub(crate) struct NodeConfig {
     pub proxy_url: Option<String>,
     pub lsp: Option<(PublicKey, lightning::ln::msgs::SocketAddress)>,
     pub sync_interval: Duration,
+    /// Whether we negotiate anchor channels (`Builder::set_anchor_channels`).
+    pub anchor_channels: bool,
 }
 
 /// Everything the node is made of, shared by its handles and background tasks.
@@ -82,6 +90,7 @@ pub(crate) struct NodeInner {
     pub peer_manager: Arc<PeerManager>,
     pub scorer: Arc<ScorerCell>,
     pub sweeper: Arc<Sweeper>,
+    pub bump_handler: Arc<BumpHandler>,
     pub payments: Arc<PaymentStore>,
     pub events: Arc<EventQueue>,
     pub peers: Arc<PeerStore>,
@@ -109,6 +118,8 @@ pub(crate) struct NodeInner {
     pub monitor_gate: Arc<crate::io::MonitorGate>,
     /// See [`NodeStatus::fatal_error`]; set once by [`NodeInner::fail`].
     pub fatal_error: RefCell<Option<String>>,
+    /// Every background task of the node runs under it: a task that panics stops the node.
+    pub supervisor: Supervisor,
 }
 
 impl NodeInner {
@@ -143,6 +154,25 @@ impl NodeInner {
             ))),
             None => Ok(()),
         }
+    }
+
+    /// What the wallet keeps on-chain to bump the fees of our anchor channels, counting
+    /// `extra` more of them (an anchor channel being opened or accepted). Channels with the
+    /// LSP count too: the reserve pays for our own force close, whoever the peer is.
+    pub fn anchor_reserve(&self, extra: u64) -> crate::bitcoin::Amount {
+        let open = self
+            .channel_manager
+            .list_channels()
+            .iter()
+            .filter(|c| {
+                c.channel_type
+                    .as_ref()
+                    .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx())
+            })
+            .count() as u64;
+        crate::bitcoin::Amount::from_sat(
+            (open + extra) * crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT,
+        )
     }
 
     /// `INTERNAL` once the node stopped by itself ([`NodeInner::fail`]).
@@ -230,6 +260,9 @@ pub struct ChannelDetails {
     pub confirmations: Option<u32>,
     /// Confirmations required before it is ready.
     pub confirmations_required: Option<u32>,
+    /// Whether it has anchor outputs (its commitment's fee is paid from the wallet when it is
+    /// broadcast); `false` for a legacy channel or while still being negotiated.
+    pub anchors: bool,
 }
 
 /// Funds that are not (yet) spendable on-chain: in channels, or on their way back from a
@@ -259,6 +292,10 @@ pub struct Balances {
     pub lightning_msat: u64,
     /// Funds on their way back from closed channels.
     pub claimable: Vec<ClaimableBalance>,
+    /// Of `onchain.spendable_sat`, what is kept to bump the fees of anchor channels
+    /// ([`crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT`] each): sends and channel opens
+    /// leave it.
+    pub onchain_reserve_sat: u64,
 }
 
 /// The node's state at a glance.
@@ -378,11 +415,70 @@ impl Drop for TaskGuard {
     }
 }
 
+/// Watches the node's background tasks (#14 item 12). Natively a panic ends only the task
+/// it happens in (tokio catches it): the node would go on half alive, with, say, no
+/// background processor and so no persistence and no sweeps, and nobody told. A task
+/// spawned through the supervisor (or from inside such a task, or within
+/// [`Supervisor::scope`]) that panics stops the node instead ([`NodeInner::fail`]):
+/// `status().fatal_error` says why and every later call fails with `INTERNAL`. In the
+/// browser a panic aborts the whole instance; the panic hook reports that.
+#[derive(Clone, Default)]
+pub(crate) struct Supervisor(Rc<RefCell<SupervisorState>>);
+
+#[derive(Default)]
+struct SupervisorState {
+    node: Weak<NodeInner>,
+    /// A panic before the node existed (a task spawned while building it).
+    early: Option<String>,
+}
+
+impl Supervisor {
+    /// Reports to `node` from now on (and what failed before).
+    pub fn attach(&self, node: &Arc<NodeInner>) {
+        let early = {
+            let mut state = self.0.borrow_mut();
+            state.node = Arc::downgrade(node);
+            state.early.take()
+        };
+        if let Some(why) = early {
+            node.fail(why);
+        }
+    }
+
+    /// The panic handler of the task `task`.
+    pub fn handler(&self, task: &'static str) -> runtime::PanicHandler {
+        let supervisor = self.clone();
+        Rc::new(move |message| supervisor.task_died(task, message))
+    }
+
+    /// Runs `fut` in the background, supervised.
+    pub fn spawn<F: Future<Output = ()> + 'static>(&self, task: &'static str, fut: F) {
+        runtime::spawn_local_supervised(fut, self.handler(task));
+    }
+
+    /// Awaits `fut`, supervising what it spawns (a connection's driver, say).
+    pub async fn scope<F: Future>(&self, task: &'static str, fut: F) -> F::Output {
+        runtime::with_panic_handler(self.handler(task), fut).await
+    }
+
+    fn task_died(&self, task: &str, message: String) {
+        let why = format!("the background task `{task}` panicked: {message}");
+        let node = self.0.borrow().node.upgrade();
+        match node {
+            Some(node) => node.fail(why),
+            None => {
+                runtime::log_warn(&why);
+                self.0.borrow_mut().early.get_or_insert(why);
+            }
+        }
+    }
+}
+
 impl Node {
     pub(crate) fn from_inner(inner: NodeInner) -> Self {
-        Node {
-            inner: Arc::new(inner),
-        }
+        let inner = Arc::new(inner);
+        inner.supervisor.attach(&inner);
+        Node { inner }
     }
 
     /// Our node id.
@@ -435,7 +531,8 @@ impl Node {
     fn spawn_background_processor(&self) {
         let inner = Arc::clone(&self.inner);
         let guard = TaskGuard::new(&inner.bp_tasks);
-        runtime::spawn_local(async move {
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("background processor", async move {
             let _guard = guard;
             let handler_inner = Arc::clone(&inner);
             let stopping = Arc::clone(&inner.bp_stop);
@@ -473,7 +570,8 @@ impl Node {
     fn spawn_sync_loop(&self) {
         let inner = Arc::clone(&self.inner);
         let guard = TaskGuard::new(&inner.tasks);
-        runtime::spawn_local(async move {
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("sync loop", async move {
             let _guard = guard;
             loop {
                 if let Err(e) = sync_inner(&inner).await {
@@ -489,7 +587,8 @@ impl Node {
     fn spawn_reconnect_loop(&self) {
         let inner = Arc::clone(&self.inner);
         let guard = TaskGuard::new(&inner.tasks);
-        runtime::spawn_local(async move {
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("reconnect loop", async move {
             let _guard = guard;
             loop {
                 // Not before the first sync (the sync loop runs it at once).
@@ -537,10 +636,10 @@ impl Node {
                 let changes = inner.storage_health.changes();
                 let failure = inner.storage_health.failure();
                 let event = match (&failure, announced) {
-                    (Some(reason), false) => Some(Event::StorageDegraded {
+                    (Some(reason), false) => Some(crate::Event::StorageDegraded {
                         reason: reason.clone(),
                     }),
-                    (None, true) => Some(Event::StorageRecovered {}),
+                    (None, true) => Some(crate::Event::StorageRecovered {}),
                     _ => None,
                 };
                 if changes != seen {
@@ -555,7 +654,7 @@ impl Node {
                 }
                 if let Some(event) = event {
                     match inner.events.push(event).await {
-                        Ok(()) => announced = !announced,
+                        Ok(_) => announced = !announced,
                         Err(e) => log_at!(inner.logger, Warn, "queueing a storage event: {e}"),
                     }
                 }
@@ -763,9 +862,11 @@ impl Node {
         }
         inner.ensure_chain_ready().await?;
         let fee_rate = crate::event_handler::wallet_fee_rate(&*inner.chain);
+        // Counted as an anchor channel when we ask for one, whatever the peer supports.
+        let reserve = inner.anchor_reserve(u64::from(inner.config.anchor_channels));
         inner
             .wallet
-            .check_can_pay(amount_sat, fee_rate)
+            .check_can_pay(amount_sat, fee_rate, reserve)
             .map_err(|e| match e {
                 Error::InsufficientFunds(m) => Error::InsufficientFunds(format!(
                     "the wallet cannot fund {amount_sat} sat: {m}"
@@ -839,6 +940,10 @@ impl Node {
                 is_outbound: c.is_outbound,
                 confirmations: c.confirmations,
                 confirmations_required: c.confirmations_required,
+                anchors: c
+                    .channel_type
+                    .as_ref()
+                    .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx()),
             })
             .collect()
     }
@@ -928,9 +1033,20 @@ impl Node {
                 }
                 Balance::CounterpartyRevokedOutputClaimable { .. } => ("revokedOutput", None),
             };
+            // LDK counts an HTLC that may come back as 0 (its payment tracks it); what may
+            // come back is the HTLC's amount, as ldk-node shows it.
+            let amount_sat = match &balance {
+                Balance::MaybeTimeoutClaimableHTLC {
+                    amount_satoshis, ..
+                }
+                | Balance::MaybePreimageClaimableHTLC {
+                    amount_satoshis, ..
+                } => *amount_satoshis,
+                other => other.claimable_amount_satoshis(),
+            };
             claimable.push(ClaimableBalance {
                 channel_id: None,
-                amount_sat: balance.claimable_amount_satoshis(),
+                amount_sat,
                 kind: kind.into(),
                 available_at_height: height,
             });
@@ -967,24 +1083,27 @@ impl Node {
             onchain: inner.wallet.balance(),
             lightning_msat,
             claimable,
+            onchain_reserve_sat: inner.anchor_reserve(0).to_sat(),
         }
     }
 
-    /// The oldest event not yet handled, if any.
-    pub fn next_event(&self) -> Option<Event> {
+    /// The oldest event not yet handled, if any, with the id that acknowledges it.
+    pub fn next_event(&self) -> Option<PendingEvent> {
         self.inner.events.next()
     }
 
     /// Waits for the next event not yet handled.
-    pub async fn wait_next_event(&self) -> Event {
+    pub async fn wait_next_event(&self) -> PendingEvent {
         self.inner.events.wait_next().await
     }
 
-    /// Marks the event [`Node::next_event`] returned as handled: it is not delivered again.
-    pub async fn event_handled(&self) -> Result<(), Error> {
+    /// Marks event `id` (from [`Node::next_event`]) as handled, durably: it is not delivered
+    /// again. `UNKNOWN_EVENT` for any id but the oldest pending event's, e.g. one another
+    /// consumer already acknowledged.
+    pub async fn event_handled(&self, id: EventId) -> Result<(), Error> {
         // Once stopped, the next instance delivers the event again instead.
         self.inner.check_not_stopped()?;
-        self.inner.events.handled().await
+        self.inner.events.handled(id).await
     }
 }
 
@@ -1009,18 +1128,69 @@ async fn sync_ldk(inner: &NodeInner) -> Result<SyncStats, Error> {
     Ok(stats)
 }
 
-/// Syncs LDK's chain view, then the wallet.
+/// Syncs LDK's chain view, then the wallet; on a new tip (and the first sync after start)
+/// broadcasts again what is still unconfirmed, before the wallet syncs.
 pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
     let stats = sync_ldk(inner).await?;
+    if stats.new_tip {
+        rebroadcast(inner).await;
+    }
+    // Monitors of closed channels with nothing left to claim for LDK's ARCHIVAL_DELAY_BLOCKS
+    // (4032) move to the archive namespace, so stored data and sync work stop growing (as
+    // ldk-node). The first call after a monitor's balances empty starts that count, so it
+    // runs after every sync, not only on a new tip (a sync can take a tip and then fail).
+    // Cheap: no I/O unless a monitor changes state.
+    inner
+        .chain_monitor
+        .archive_fully_resolved_channel_monitors();
     // The wallet only changes with a new block, except for a payment to an address handed
     // out since the last sync (seen in the mempool): an idle sync stays one request.
     if stats.changed || inner.wallet.needs_sync() {
-        inner.wallet.sync(inner.chain.client()).await?;
+        // Each request is bounded natively; in the browser only this bounds a stalled server.
+        let synced = with_timeout(WALLET_SYNC_TIMEOUT, inner.wallet.sync(inner.chain.client()))
+            .await
+            .unwrap_or_else(|| {
+                Err(Error::ChainSourceUnavailable(format!(
+                    "the wallet sync took longer than {WALLET_SYNC_TIMEOUT:?}"
+                )))
+            });
+        if let Err(e) = synced {
+            // Again at the next sync, not only after the next block.
+            inner.wallet.request_sync();
+            return Err(e);
+        }
     }
     inner
         .last_sync
         .store(runtime::now().as_secs(), Ordering::Release);
     Ok(())
+}
+
+/// Broadcasts again what is ours and not confirmed (#14 item 4): the wallet's unconfirmed
+/// transactions (sends, funding, sweeps) and the funding transactions of our channels
+/// (a broadcast Esplora accepted may never have reached the network), then LDK's pending
+/// claims. Once per new tip, so a reorg costs one `POST /tx` per such transaction, not a
+/// storm. A refusal is expected (a transaction confirmed since the wallet last looked) and
+/// only logged.
+async fn rebroadcast(inner: &NodeInner) {
+    let funding: HashSet<Txid> = inner
+        .chain_monitor
+        .list_monitors()
+        .into_iter()
+        .filter_map(|id| inner.chain_monitor.get_monitor(id).ok())
+        .map(|m| m.get_funding_txo().txid)
+        .collect();
+    for tx in inner.wallet.transactions_to_rebroadcast(&funding) {
+        if inner.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let txid = tx.compute_txid();
+        match inner.chain.broadcast(&tx).await {
+            Ok(()) => log_at!(inner.logger, Debug, "broadcast {txid} again"),
+            Err(e) => log_at!(inner.logger, Debug, "broadcasting {txid} again: {e}"),
+        }
+    }
+    inner.chain_monitor.rebroadcast_pending_claims();
 }
 
 /// Connects to a peer through the platform's transport (TCP natively, the WebSocket proxy in
@@ -1040,14 +1210,20 @@ pub(crate) async fn connect_inner(
     // Counted with the loops: `stop` waits for dials before it disconnects everyone.
     let _guard = TaskGuard::new(&inner.tasks);
     inner.ensure_chain_ready().await?;
-    net::connect(
-        Arc::clone(&inner.peer_manager),
-        node_id,
-        addr,
-        inner.config.proxy_url.as_deref(),
-        CONNECT_TIMEOUT,
-    )
-    .await?;
+    // The connection's driver task is supervised too.
+    inner
+        .supervisor
+        .scope(
+            "peer connection",
+            net::connect(
+                Arc::clone(&inner.peer_manager),
+                node_id,
+                addr,
+                inner.config.proxy_url.as_deref(),
+                CONNECT_TIMEOUT,
+            ),
+        )
+        .await?;
     // `stop` may have cut the peers while we were dialling: no traffic after it.
     if inner.stopping.load(Ordering::Acquire) {
         inner.peer_manager.disconnect_by_node_id(node_id);

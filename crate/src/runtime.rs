@@ -7,7 +7,26 @@
 //! needs `Send`. Natively both are tokio's, and spawned futures must be `Send` ([`MaybeSend`]).
 
 use core::future::Future;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
+use std::rc::Rc;
+
+/// Set by the browser's panic hook (`wasm::panic`): see [`poisoned`].
+static POISONED: AtomicBool = AtomicBool::new(false);
+
+/// Whether Rust panicked in this wasm instance. With `panic = "abort"` the panicking call
+/// never unwound, so locks, `RefCell` borrows and half-made changes it held are left as they
+/// were: nothing may trust the node's memory any more. Every JavaScript call is refused and
+/// the store takes no more writes (a half-updated channel state must not reach the disk).
+/// Never set natively, where tokio catches a task's panic.
+pub fn poisoned() -> bool {
+    POISONED.load(Ordering::Acquire)
+}
+
+/// Marks the instance poisoned ([`poisoned`]), for good.
+pub fn poison() {
+    POISONED.store(true, Ordering::Release);
+}
 
 /// Time since the Unix epoch. In the browser `Date.now()` (millisecond resolution), natively
 /// `SystemTime::now()`, which panics on wasm32-unknown-unknown and so is never used there.
@@ -162,6 +181,9 @@ where
 /// loop; natively `tokio::task::spawn_local`, which needs a current tokio `LocalSet` (the
 /// transport's drivers hold LDK's `PeerManager`, which is `!Sync` without `std`).
 ///
+/// Natively, a task spawned from inside a supervised one ([`spawn_local_supervised`],
+/// [`with_panic_handler`]) is supervised by the same handler.
+///
 /// # Panics
 ///
 /// Natively, when called outside a tokio `LocalSet`.
@@ -175,7 +197,98 @@ where
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
-        drop(tokio::task::spawn_local(fut));
+        let handler = PANIC_HANDLER.try_with(Rc::clone).ok();
+        drop(tokio::task::spawn_local(supervised(fut, handler)));
+    }
+}
+
+/// What a supervised task calls, with the panic's message, when it panics.
+pub type PanicHandler = Rc<dyn Fn(String)>;
+
+#[cfg(not(target_arch = "wasm32"))]
+tokio::task_local! {
+    static PANIC_HANDLER: PanicHandler;
+}
+
+/// [`spawn_local`], supervised: natively, a panic in `fut`, or in a task it spawns with
+/// [`spawn_local`], ends that task and calls `on_panic` with the panic's message (tokio
+/// alone would end only that task, silently for everything else). In the browser a panic
+/// aborts the whole instance (`panic = "abort"`) and the panic hook reports it, so
+/// `on_panic` is never called there.
+pub fn spawn_local_supervised<F>(fut: F, on_panic: PanicHandler)
+where
+    F: Future<Output = ()> + 'static,
+{
+    #[cfg(target_arch = "wasm32")]
+    {
+        drop(on_panic);
+        wasm_bindgen_futures::spawn_local(fut)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        drop(tokio::task::spawn_local(supervised(fut, Some(on_panic))));
+    }
+}
+
+/// Awaits `fut` with `on_panic` supervising the tasks it spawns with [`spawn_local`] (natively;
+/// a panic in `fut` itself reaches the caller as usual).
+pub async fn with_panic_handler<F: Future>(on_panic: PanicHandler, fut: F) -> F::Output {
+    #[cfg(target_arch = "wasm32")]
+    {
+        drop(on_panic);
+        fut.await
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        PANIC_HANDLER.scope(on_panic, fut).await
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+async fn supervised<F: Future<Output = ()>>(fut: F, handler: Option<PanicHandler>) {
+    let Some(handler) = handler else {
+        return fut.await;
+    };
+    let result = PANIC_HANDLER
+        .scope(Rc::clone(&handler), CatchUnwind(Box::pin(fut)))
+        .await;
+    if let Err(message) = result {
+        handler(message);
+    }
+}
+
+/// A future that turns a panic while it is polled into `Err(message)`.
+#[cfg(not(target_arch = "wasm32"))]
+struct CatchUnwind<F>(core::pin::Pin<Box<F>>);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(
+        mut self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Self::Output> {
+        use core::task::Poll;
+        let inner = self.0.as_mut();
+        // The future is dropped, never polled again, after a panic: no broken state of it
+        // is observed.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(&*payload))),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
     }
 }
 
@@ -223,6 +336,56 @@ mod tests {
             sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(got, Some(7));
+    }
+
+    /// A panic in a supervised task, or in a task it spawned, reaches the handler with its
+    /// message; the other tasks go on.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn a_panicking_supervised_task_is_reported() {
+        use std::cell::RefCell;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+        let handler: PanicHandler = {
+            let seen = Rc::clone(&seen);
+            Rc::new(move |m| seen.borrow_mut().push(m))
+        };
+        tokio::task::LocalSet::new().block_on(&rt, async {
+            spawn_local_supervised(
+                async {
+                    sleep(Duration::from_millis(1)).await;
+                    panic!("first");
+                },
+                Rc::clone(&handler),
+            );
+            spawn_local_supervised(
+                async {
+                    spawn_local(async {
+                        sleep(Duration::from_millis(1)).await;
+                        panic!("second, {}", 2);
+                    });
+                },
+                Rc::clone(&handler),
+            );
+            with_panic_handler(Rc::clone(&handler), async {
+                spawn_local(async { panic!("third") });
+            })
+            .await;
+            // Unsupervised: tokio ends it, nobody is told.
+            spawn_local(async { panic!("unsupervised") });
+            for _ in 0..200 {
+                if seen.borrow().len() == 3 {
+                    break;
+                }
+                sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let mut seen = seen.borrow().clone();
+        seen.sort();
+        assert_eq!(seen, ["first", "second, 2", "third"]);
     }
 
     #[cfg(not(target_arch = "wasm32"))]

@@ -2,6 +2,12 @@
 //! on-chain wallet's own addresses as the destination of cooperative closes and of the
 //! node's static outputs. Funds leaving a channel then land in the BDK wallet directly
 //! (one mnemonic, one balance) instead of in keys only LDK knows, which would need a sweep.
+//!
+//! Those scripts are the wallet's lowest unused change address, and only once the store
+//! holds its index ([`OnchainWallet::change_script_now`]): a restore from the mnemonic finds
+//! what pays to them, however many channels asked. LDK asks synchronously; when no such
+//! address is ready the call fails and LDK refuses that channel, rather than take a script
+//! that a restart could forget.
 
 use std::sync::Arc;
 
@@ -35,7 +41,7 @@ impl WalletSignerProvider {
     }
 
     fn wallet_script(&self) -> Result<ScriptBuf, ()> {
-        self.wallet.next_change_script().map_err(|e| {
+        self.wallet.change_script_now().map_err(|e| {
             log_at!(self.logger, Error, "no wallet address for a payout: {e}");
         })
     }

@@ -25,12 +25,21 @@ use crate::chain::wallet::OnchainWallet;
 use crate::io::DynStore;
 use crate::logger::NodeLogger;
 use crate::net::transport::Descriptor;
+use crate::node::Supervisor;
 use crate::runtime;
 use crate::signer::WalletSignerProvider;
+use crate::sweep::NodeOutputSpender;
 
-/// Runs LDK's background futures (monitor writes) on this thread's event loop.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LocalSpawner;
+/// Runs LDK's background futures (monitor writes) on this thread's event loop, supervised
+/// by the node (a panic in one stops the node).
+#[derive(Clone)]
+pub struct LocalSpawner(Supervisor);
+
+impl LocalSpawner {
+    pub(crate) fn new(supervisor: Supervisor) -> Self {
+        LocalSpawner(supervisor)
+    }
+}
 
 impl FutureSpawner for LocalSpawner {
     fn spawn<
@@ -39,7 +48,7 @@ impl FutureSpawner for LocalSpawner {
         &self,
         future: T,
     ) {
-        runtime::spawn_local(future)
+        self.0.spawn("monitor persistence", future)
     }
 }
 
@@ -176,7 +185,21 @@ pub type Sweeper = OutputSweeper<
     Arc<ChainSource>,
     Arc<DynStore>,
     Arc<NodeLogger>,
-    Arc<KeysManager>,
+    Arc<NodeOutputSpender>,
+>;
+
+/// LDK's coin selection over the wallet, for fee bumps.
+pub type BumpWallet = lightning::events::bump_transaction::Wallet<
+    Arc<crate::chain::bump::BumpWalletSource>,
+    Arc<NodeLogger>,
+>;
+
+/// Pays for anchor channels' commitment and HTLC transactions from the wallet.
+pub type BumpHandler = lightning::events::bump_transaction::BumpTransactionEventHandler<
+    Arc<ChainSource>,
+    Arc<BumpWallet>,
+    Arc<WalletSignerProvider>,
+    Arc<NodeLogger>,
 >;
 
 /// `lightning-liquidity`'s clock: ours.

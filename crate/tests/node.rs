@@ -30,6 +30,13 @@ fn channel_full_cycle() {
         assert_eq!(ch.capacity_sat, CHANNEL);
         assert_eq!(ch.counterparty_node_id, peer.node_id);
         assert!(ch.is_outbound && ch.is_ready);
+        // Anchors by default, and ldk-node accepts them (#14 item 2); the wallet keeps their
+        // reserve.
+        assert!(ch.anchors, "{ch:?}");
+        assert_eq!(
+            node.balances().onchain_reserve_sat,
+            wasm_ln::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT
+        );
         // The peer must wait a week after its own force close: we may be offline that long
         // and still punish a revoked commitment (#14 item 1).
         let theirs = peer.get("/channels").await;
@@ -201,7 +208,7 @@ fn force_close_sweeps_funds() {
             .expect("pay");
         // Let the HTLC leave the commitment first, or the peer must claim it on-chain.
         wait_inbound(&node, 40_000_000 - 5_000_000).await;
-        let before = node.onchain().balance().confirmed_sat;
+        let before_close = node.onchain().balance().confirmed_sat;
         node.force_close_channel(&channel_id)
             .await
             .expect("force close");
@@ -211,13 +218,22 @@ fn force_close_sweeps_funds() {
         .await;
         wait_mempool(&esplora, None).await;
         esplora.mine(1).await.expect("mine");
+        // An anchor channel: our commitment went out with a child paying its fee from the
+        // wallet (CPFP), mined with it.
         wait_until(&node, "claimable after force close", |n| {
             n.balances()
                 .claimable
                 .iter()
                 .any(|c| c.available_at_height.is_some())
+                && n.onchain().balance().unconfirmed_sat == 0
         })
         .await;
+        let before = node.onchain().balance().confirmed_sat;
+        let bump_fee = before_close.saturating_sub(before);
+        assert!(
+            bump_fee > 0 && bump_fee < 10_000,
+            "the wallet paid for the commitment (CPFP): {before_close} -> {before}"
+        );
         let claim = node.balances().claimable;
         println!("claimable after our force close: {claim:?}");
         let delay_height = claim
@@ -315,11 +331,11 @@ fn restart_keeps_state() {
             let mut v = Vec::new();
             // Drain everything before the PaymentReceived event, keep it queued.
             while let Some(e) = node.next_event() {
-                if matches!(e, Event::PaymentReceived { .. }) {
+                if matches!(e.event, Event::PaymentReceived { .. }) {
                     break;
                 }
-                node.event_handled().await.expect("handled");
-                v.push(e);
+                node.event_handled(e.id).await.expect("handled");
+                v.push(e.event);
             }
             v
         };
@@ -331,11 +347,19 @@ fn restart_keeps_state() {
 
         let node = start(&esplora, Arc::clone(&store)).await;
         assert_eq!(Snapshot::of(&node), before);
-        match node.next_event() {
-            Some(Event::PaymentReceived { amount_msat, .. }) => assert_eq!(amount_msat, 4_000_000),
+        let unacknowledged = node.next_event();
+        match unacknowledged.as_ref().map(|p| &p.event) {
+            Some(Event::PaymentReceived { amount_msat, .. }) => assert_eq!(*amount_msat, 4_000_000),
             other => panic!("the unacknowledged event is gone: {other:?}"),
         }
-        node.event_handled().await.expect("handled");
+        let id = unacknowledged.map(|p| p.id).expect("an event");
+        node.event_handled(id).await.expect("handled");
+        // Acknowledged once: a second consumer holding the same id cannot acknowledge it
+        // again (nor, by mistake, whatever event came after it).
+        assert_eq!(
+            node.event_handled(id).await.unwrap_err().code(),
+            "UNKNOWN_EVENT"
+        );
         // It reconnects to the peer by itself and can pay again.
         wait_until(&node, "reconnected", |n| {
             n.list_channels()
@@ -530,7 +554,7 @@ fn bad_input_gets_typed_errors_and_changes_nothing() {
             node.onchain().send_all(&faucet, None).await.map(|_| ()),
             node.sync().await,
             node.disconnect(&peer.node_id).await,
-            node.event_handled().await,
+            node.event_handled(wasm_ln::EventId(1)).await,
         ];
         for (i, r) in refusals.into_iter().enumerate() {
             assert_eq!(r.unwrap_err().code(), "NODE_STOPPED", "call {i}");
@@ -616,11 +640,12 @@ fn interrupted_payment_fails_on_restart() {
                 .is_some_and(|r| r.contains("interrupted")),
             "{failed:?}"
         );
-        match node.next_event() {
-            Some(Event::PaymentFailed { payment_id, .. }) => assert_eq!(payment_id, lost),
+        let failed_event = node.next_event().expect("an event");
+        match &failed_event.event {
+            Event::PaymentFailed { payment_id, .. } => assert_eq!(*payment_id, lost),
             other => panic!("no PaymentFailed event: {other:?}"),
         }
-        node.event_handled().await.expect("handled");
+        node.event_handled(failed_event.id).await.expect("handled");
         assert_eq!(node.next_event(), None);
         let inbound = node.payment(&invoice.payment_hash).expect("inbound record");
         assert_eq!(inbound.status, PaymentStatus::Pending);
@@ -640,8 +665,8 @@ fn interrupted_payment_fails_on_restart() {
 }
 
 /// An on-chain send whose broadcast got no answer (Esplora down): it may have been relayed,
-/// so it stays pending and its coins reserved. When the next block shows the network never
-/// saw it, the coins come back. Also: no peer is dialled before a first sync.
+/// so it stays pending and its coins reserved; once Esplora answers, the node broadcasts it
+/// again and a block confirms it (#14 item 4). Also: no peer is dialled before a first sync.
 #[test]
 fn unanswered_broadcast_keeps_coins_until_a_block_decides() {
     run(async {
@@ -678,12 +703,22 @@ fn unanswered_broadcast_keeps_coins_until_a_block_decides() {
         node.stop().await.expect("stop");
         drop(node);
 
+        // Once Esplora answers, the node broadcasts the pending send again (#14 item 4): a
+        // block confirms it, and the balance is what the send left.
         let node = start(&esplora, Arc::clone(&store)).await;
-        esplora.mine(1).await.expect("mine");
-        wait_until(&node, "the unsent transaction dropped", |n| {
-            n.onchain().balance().confirmed_sat == FUND
-        })
-        .await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            esplora.mine(1).await.expect("mine");
+            let _ = node.sync().await;
+            let b = node.onchain().balance();
+            if b.confirmed_sat < FUND && b.unconfirmed_sat == 0 {
+                assert!(b.confirmed_sat > FUND - 30_000 - 5_000, "{b:?}");
+                assert!(b.confirmed_sat < FUND - 30_000, "{b:?}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "the send never confirmed: {b:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         node.stop().await.expect("stop");
     });
 }

@@ -28,8 +28,8 @@ const IN_MSAT: u64 = 10_000_000;
 /// Acknowledges every queued event: a restarted node delivers again what its predecessor
 /// never acknowledged, and the helpers must not take a stale event for a new one.
 async fn drain_events(node: &Node) {
-    while node.next_event().is_some() {
-        node.event_handled().await.expect("event_handled");
+    while let Some(e) = node.next_event() {
+        node.event_handled(e.id).await.expect("event_handled");
     }
 }
 

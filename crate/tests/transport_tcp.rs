@@ -1,11 +1,17 @@
 //! The transport driver under two real LDK `PeerManager`s in one process, over loopback TCP.
 //! LDK's `PeerManager` without `std` is `!Sync`, so everything runs on a current-thread tokio
-//! runtime inside a `LocalSet`, as in the browser.
+//! runtime inside a `LocalSet`, as in the browser. `Node::connect` against a quiet peer also
+//! runs a node on regtest-esplora (set `BITCOIND_EXE`).
 #![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+#[path = "common/quiet_peer.rs"]
+mod quiet_peer;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lightning::bitcoin::secp256k1::PublicKey;
@@ -20,7 +26,9 @@ use lightning::sign::{KeysManager, NodeSigner, Recipient};
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::logger::{Level, Logger, Record};
 use lightning::util::ser::{Writeable, Writer};
+use regtest_esplora::RegtestEsplora;
 use tokio::net::TcpListener;
+use wasm_ln::io::MemoryStore;
 use wasm_ln::net::tcp;
 use wasm_ln::net::transport::Descriptor;
 use wasm_ln::runtime;
@@ -402,5 +410,57 @@ fn localhost_resolves_to_loopback() {
             .await
             .expect("connect via localhost");
         assert_eq!(peers(&a), vec![b.id]);
+    });
+}
+
+/// #14 item 13: `connect` to a peer that waits for our `init`, answers it, then sends nothing
+/// returns once the `init`s are exchanged, not when the peer gives up (8 s here) or the
+/// connect timeout (10 s) passes. With the driver not calling `process_events` after
+/// `read_event` (our `init` then stays in LDK's queue), it failed after the 10 s timeout.
+#[test]
+fn connect_to_a_quiet_peer_returns_at_once() {
+    local(async {
+        let a = node("a", 1);
+        let quiet = quiet_peer::start(7, Duration::from_secs(8));
+        let start = std::time::Instant::now();
+        tcp::connect(
+            Rc::clone(&a.pm),
+            quiet.node_id,
+            &quiet.addr,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("connect");
+        let took = start.elapsed();
+        // A bound against a stall until the peer gives up, not a benchmark (~10 ms here).
+        assert!(took < Duration::from_secs(2), "connect took {took:?}");
+        assert!(quiet.answered.try_recv().is_ok(), "the peer saw our init");
+        assert_eq!(peers(&a), vec![quiet.node_id]);
+    });
+}
+
+/// The same through `Node::connect` (`connect_inner`: the node's `PeerManager`, with the
+/// background processor running beside the connection).
+#[test]
+fn node_connect_to_a_quiet_peer_returns_at_once() {
+    common::native::run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let node = common::native::start(&esplora, Arc::new(MemoryStore::new())).await;
+        node.sync().await.expect("sync");
+        let quiet = quiet_peer::start(8, Duration::from_secs(8));
+        let start = std::time::Instant::now();
+        node.connect(&quiet.uri(), false).await.expect("connect");
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(2), "connect took {took:?}");
+        assert!(quiet.answered.try_recv().is_ok(), "the peer saw our init");
+        let id = quiet.node_id.to_string();
+        assert!(
+            node.list_peers()
+                .iter()
+                .any(|p| p.node_id == id && p.connected),
+            "{:?}",
+            node.list_peers()
+        );
+        node.stop().await.expect("stop");
     });
 }

@@ -238,7 +238,9 @@ async fn a_lock_is_exclusive_until_dropped() {
 /// Whether a dedicated worker (another context of this origin) can take the Web Lock `name`.
 async fn worker_can_take(name: &str) -> bool {
     let src = format!(
-        "navigator.locks.request({name:?}, {{ ifAvailable: true }}, async (l) => postMessage(l !== null));"
+        // Answers once the lock is released again (`request` settles after its callback), so
+        // the caller's next acquisition does not race the worker's release.
+        "navigator.locks.request({name:?}, {{ ifAvailable: true }}, async (l) => l !== null).then(postMessage);"
     );
     let parts = js_sys::Array::of1(&JsValue::from_str(&src));
     let props = web_sys::BlobPropertyBag::new();

@@ -76,7 +76,8 @@ async fn wait_event(node: &Node, what: &str, pred: impl Fn(&Event) -> bool) -> E
     let deadline = runtime::now() + WAIT;
     loop {
         if let Some(ev) = node.next_event() {
-            node.event_handled().await.expect("event_handled");
+            node.event_handled(ev.id).await.expect("event_handled");
+            let ev = ev.event;
             if pred(&ev) {
                 return ev;
             }
@@ -221,7 +222,7 @@ mod js_class {
     async fn event(node: &LightningNode, kind: &str) -> JsValue {
         loop {
             let ev = ok(node.next_event()).await;
-            ok(node.event_handled()).await;
+            ok(node.event_handled(get(&ev, "id"))).await;
             if text(&ev, "type") == kind {
                 return ev;
             }
@@ -307,7 +308,7 @@ mod js_class {
         let unhandled = ok(node.next_event()).await;
         assert_eq!(text(&unhandled, "type"), "paymentSucceeded");
         assert_eq!(text(&unhandled, "paymentId"), text(&paid, "id"));
-        let refused = JsFuture::from(node.event_handled())
+        let refused = JsFuture::from(node.event_handled(get(&unhandled, "id")))
             .await
             .expect_err("stopped");
         assert_eq!(text(&refused, "code"), "NODE_STOPPED");
@@ -315,7 +316,13 @@ mod js_class {
         let node = LightningNode::open(config).await.expect("open");
         let again = ok(node.next_event()).await;
         assert_eq!(text(&again, "paymentId"), text(&paid, "id"));
-        ok(node.event_handled()).await;
+        // The same event keeps its id across the reload; acknowledged by it, once only.
+        assert_eq!(text(&again, "id"), text(&unhandled, "id"));
+        ok(node.event_handled(get(&again, "id"))).await;
+        let stale = JsFuture::from(node.event_handled(get(&again, "id")))
+            .await
+            .expect_err("acknowledged twice");
+        assert_eq!(text(&stale, "code"), "UNKNOWN_EVENT");
         let channels = Array::from(&ok(node.list_channels()).await);
         assert_eq!(channels.length(), 1);
         let payments = Array::from(&ok(node.list_payments(None)).await);

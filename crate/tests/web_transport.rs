@@ -7,7 +7,9 @@
 //! - `WASM_LN_TEST_PROXY_URL`: the proxy, `ws://127.0.0.1:PORT` (`--allow-private
 //!   --allow-port <the peer's port>`);
 //! - `WASM_LN_TEST_PEER`: the peer, `node_id@127.0.0.1:port`;
-//! - `WASM_LN_TEST_DEAD_URL`: `ws://127.0.0.1:PORT` with nothing listening.
+//! - `WASM_LN_TEST_DEAD_URL`: `ws://127.0.0.1:PORT` with nothing listening;
+//! - `WASM_LN_TEST_QUIET_PEER`: `node_id@127.0.0.1:port` of `tests/common/quiet_peer.mjs`,
+//!   also on the proxy's `--allow-port` list.
 //!
 //! A missing variable is a compile error, so the test cannot pass without running.
 #![cfg(target_arch = "wasm32")]
@@ -32,6 +34,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 const PROXY_URL: &str = env!("WASM_LN_TEST_PROXY_URL");
 const PEER: &str = env!("WASM_LN_TEST_PEER");
 const DEAD_URL: &str = env!("WASM_LN_TEST_DEAD_URL");
+const QUIET_PEER: &str = env!("WASM_LN_TEST_QUIET_PEER");
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -148,4 +151,28 @@ async fn a_wrong_node_id_is_peer_unreachable() {
         .expect_err("the handshake must fail");
     assert!(matches!(err, Error::PeerUnreachable(_)), "{err}");
     assert!(peers(&pm).is_empty());
+}
+
+/// #14 item 13: `connect` to a peer written apart from LDK (`tests/common/quiet_peer.mjs`)
+/// that waits for our `init`, answers it, then sends nothing, returns once the `init`s are
+/// exchanged, not when the peer gives up (15 s) or the connect timeout passes.
+#[wasm_bindgen_test]
+async fn connect_to_a_quiet_peer_returns_at_once() {
+    let (pm, _) = peer_manager(6);
+    let (id, addr) = parse_peer(QUIET_PEER).expect("WASM_LN_TEST_QUIET_PEER is node_id@host:port");
+    let start = runtime::now();
+    websocket::connect(
+        Rc::clone(&pm),
+        id,
+        &addr,
+        PROXY_URL,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {QUIET_PEER} via {PROXY_URL}: {e}"));
+    let took = runtime::now().saturating_sub(start);
+    // A bound against a stall until the peer gives up, not a benchmark.
+    assert!(took < Duration::from_secs(2), "connect took {took:?}");
+    assert_eq!(peers(&pm), vec![id]);
+    pm.disconnect_by_node_id(id);
 }

@@ -217,6 +217,7 @@ describe("the npm package's API", () => {
         { worker, name, peer: net.peer.uri },
       );
       assert.equal(got.seen.type, "channelPending");
+      assert.match(got.seen.id, /^\d+$/, "events carry their id");
       assert.deepEqual(got.again, got.seen, "an event left unfinished is delivered again");
       assert.deepEqual(got.tries, [got.seen.channelId, got.seen.channelId], "redelivered after a restart, retried after a throw");
       assert.equal(got.leftover, "none", "once a listener succeeded, it was acknowledged for good");

@@ -49,6 +49,13 @@ async function sh(cwd, cmd, args) {
   }
 }
 
+test("pack_has_no_test_only_export", async () => {
+  // `testPanic` (cargo feature `test-panic`) panics on purpose: never in what we publish.
+  const { stdout } = await sh(ROOT, "tar", ["-xzOf", tarball(), "package/wasm_ln.js", "package/wasm_ln.d.ts"]);
+  assert.ok(stdout.includes("eventHandled"), "the glue was read");
+  assert.ok(!stdout.includes("testPanic"), "the package exports testPanic");
+});
+
 test("pack_installs_into_fresh_vite_project", async () => {
   const tgz = tarball();
   const app = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-vite-app-"));

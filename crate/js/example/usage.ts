@@ -62,6 +62,8 @@ export async function everything(): Promise<void> {
   const one: PaymentDetails | null = await node.payment(pending[0]!.id);
 
   for await (const ev of node.events()) {
+    const eventId: string = ev.id; // the same when the event is delivered again
+    void eventId;
     if (ev.type === "paymentReceived") {
       const got: number = ev.amountMsat;
       void got;

@@ -4,7 +4,20 @@
 
 import { LightningNode as WasmNode, type NodeConfig } from "./wasm_ln.js";
 import { initWasm } from "./wasm.js";
-import { toLnError } from "./errors.js";
+import { LnError, PANIC_MESSAGE, isPanic, toLnError } from "./errors.js";
+
+/** Set once Rust panicked in this page's (or worker's) wasm instance: nothing calls into it
+ *  again (its memory is not to be trusted), every call rejects with `INTERNAL`. */
+let poisoned = false;
+
+function checked(e: unknown): LnError {
+  if (isPanic(e)) poisoned = true;
+  return toLnError(e);
+}
+
+function refuseIfPoisoned(): void {
+  if (poisoned) throw new LnError("INTERNAL", PANIC_MESSAGE);
+}
 
 /** The wasm class's async methods the wrapper uses (crate/src/wasm/node.rs). */
 export type CoreMethod =
@@ -32,11 +45,12 @@ export class InPageBackend implements Backend {
     wasmUrl?: string | URL,
   ): Promise<InPageBackend> {
     try {
+      refuseIfPoisoned();
       await initWasm(wasmUrl);
       const node = kind === "create" ? await WasmNode.create(config) : await WasmNode.open(config);
       return new InPageBackend(node);
     } catch (e) {
-      throw toLnError(e);
+      throw checked(e);
     }
   }
 
@@ -50,15 +64,17 @@ export class InPageBackend implements Backend {
 
   async call(method: CoreMethod, args: unknown[]): Promise<unknown> {
     try {
+      refuseIfPoisoned();
       const f = this.node[method] as (...a: unknown[]) => Promise<unknown>;
       return await f.apply(this.node, args);
     } catch (e) {
-      throw toLnError(e);
+      throw checked(e);
     }
   }
 
   dispose(): void {
-    // The wasm object's locks were released by `stop`; free its memory.
-    this.node.free();
+    // The wasm object's locks were released by `stop`; free its memory (not after a panic:
+    // no more Rust runs then).
+    if (!poisoned) this.node.free();
   }
 }

@@ -16,6 +16,7 @@ export type LnErrorCode =
   | "PROXY_UNREACHABLE"
   | "CHAIN_SOURCE_UNAVAILABLE"
   | "UNKNOWN_CHANNEL"
+  | "UNKNOWN_EVENT"
   | "NODE_LOCKED"
   | "NODE_STOPPED"
   | "WRONG_PASSPHRASE"
@@ -28,7 +29,7 @@ export type LnErrorCode =
 const CODES: ReadonlySet<string> = new Set<LnErrorCode>([
   "INVALID_CONFIG", "INVALID_INVOICE", "INVOICE_EXPIRED", "WRONG_NETWORK", "INSUFFICIENT_FUNDS",
   "NO_ROUTE", "NO_INBOUND_CAPACITY", "FEE_TOO_HIGH", "PEER_UNREACHABLE", "PROXY_UNREACHABLE",
-  "CHAIN_SOURCE_UNAVAILABLE", "UNKNOWN_CHANNEL", "NODE_LOCKED", "NODE_STOPPED", "WRONG_PASSPHRASE",
+  "CHAIN_SOURCE_UNAVAILABLE", "UNKNOWN_CHANNEL", "UNKNOWN_EVENT", "NODE_LOCKED", "NODE_STOPPED", "WRONG_PASSPHRASE",
   "SEED_NOT_ENCRYPTED", "STORAGE_UNAVAILABLE", "PAYMENT_FAILED", "PAYMENT_PENDING", "INTERNAL",
 ]);
 
@@ -49,9 +50,25 @@ export interface SerializedError {
   message: string;
 }
 
+/**
+ * The message of every call once Rust panicked in the wasm core (crate/src/wasm/panic.rs):
+ * the instance is poisoned, and the node in it stopped for good.
+ */
+export const PANIC_MESSAGE = "the node stopped after an internal error; reload the page";
+
+/** Whether `err` says the wasm instance is unusable: a trap (a panic aborts with
+ *  `unreachable`), or the core's own refusal after one. */
+export function isPanic(err: unknown): boolean {
+  if (typeof WebAssembly !== "undefined" && err instanceof WebAssembly.RuntimeError) return true;
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === "INTERNAL" && e?.message === PANIC_MESSAGE;
+}
+
 /** Any thrown value as an `LnError`; what is not one of ours becomes `INTERNAL`. */
 export function toLnError(err: unknown): LnError {
   if (err instanceof LnError) return err;
+  // Never a bare `RuntimeError: unreachable` to the page.
+  if (isPanic(err)) return new LnError("INTERNAL", PANIC_MESSAGE);
   const e = err as { code?: unknown; message?: unknown } | null;
   const message = typeof e?.message === "string" ? e.message : String(err);
   if (typeof e?.code === "string" && CODES.has(e.code)) {

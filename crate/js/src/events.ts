@@ -1,6 +1,8 @@
 // One reader of the node's persisted event queue per node, however many consumers: every
-// `events()` loop and the `on()` listeners are fed by this pump, one event at a time, in order.
-// An event is acknowledged (`eventHandled`) only once every consumer is done with it: an
+// `events()` loop and the `on()` listeners are fed by this pump, one event at a time, in order
+// (the core shows only its oldest pending event, so consumers cannot each read their own).
+// An event is acknowledged by its id (`eventHandled(id)`) only once every consumer is done
+// with it: an
 // iterator when it asks for the next event, a listener when its callback resolves (a callback
 // that throws is retried, with a growing pause, until it succeeds or unsubscribes). An
 // iterator closed early (break, return, throw) leaves its current event unacknowledged: it is
@@ -28,7 +30,7 @@ export class EventPump {
 
   constructor(
     private next: () => Promise<LnEvent>,
-    private handled: () => Promise<void>,
+    private handled: (id: string) => Promise<void>,
   ) {}
 
   /**
@@ -175,7 +177,13 @@ export class EventPump {
           const results = await Promise.all(takers.map((c) => c.deliver(ev)));
           // Not handled by someone: it stays first in the queue and is read again.
           if (results.includes(false)) continue;
-          await this.handled();
+          try {
+            await this.handled(ev.id);
+          } catch (e) {
+            // Already acknowledged by someone else using the core directly: it is gone,
+            // which is what we wanted. Anything else is a real failure, retried below.
+            if (toLnError(e).code !== "UNKNOWN_EVENT") throw e;
+          }
           failures = 0;
         } catch (e) {
           const err = toLnError(e);

@@ -106,7 +106,7 @@ export class LightningNode {
     };
     this.pump = new EventPump(
       () => call("nextEvent") as Promise<LnEvent>,
-      () => call("eventHandled") as Promise<void>,
+      (id) => call("eventHandled", id) as Promise<void>,
     );
   }
 

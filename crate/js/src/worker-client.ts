@@ -3,7 +3,7 @@
 // node's Web Locks, exactly as an in-page node's would.
 
 import type { Backend, CoreMethod } from "./backend.js";
-import { LnError, toLnError } from "./errors.js";
+import { LnError, PANIC_MESSAGE, toLnError } from "./errors.js";
 import type { Request, Response, Started } from "./protocol.js";
 import type { NodeConfig } from "./wasm_ln.js";
 
@@ -35,7 +35,8 @@ export class WorkerBackend implements Backend {
     // that cannot be trusted: end the worker, which also releases its locks, and say so.
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
-      this.die(`the node's worker failed: ${e.message || "it could not load"}`);
+      // A trap (a Rust panic) says the same as the core does after one.
+      this.die(/RuntimeError/.test(e.message) ? PANIC_MESSAGE : `the node's worker failed: ${e.message || "it could not load"}`);
     };
     worker.onmessageerror = () => this.die("a message from the node's worker could not be read");
   }

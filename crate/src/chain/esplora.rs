@@ -17,11 +17,27 @@
 //!    block header (and the header against its hash, the transaction against its txid);
 //! 4. re-reads the tip: if it moved, the round starts again (at most [`MAX_ROUNDS`] rounds).
 //!
-//! Confirmed transactions stop being polled; a reorg puts them back. No lock is ever held
+//! Confirmed transactions stop being polled; a reorg puts them back.
+//!
+//! # A failing Esplora
+//!
+//! Every request of the sync, and every broadcast, ends within [`REQUEST_TIMEOUT`] on both
+//! targets (esplora-client sets its timeout natively only: in the browser a stalled server
+//! would hang the sync for good). An answer 429/500/502/503/504 is retried, at most
+//! [`MAX_ATTEMPTS`] times in all, after the server's `Retry-After` (whole seconds) or an
+//! exponential back-off from 250 ms. A `Retry-After` longer than [`MAX_INLINE_RETRY_WAIT`]
+//! is not waited out inside the call: the call fails, and every request fails at once,
+//! without reaching the server, until that time has passed (at most [`MAX_RETRY_AFTER`]).
+//! A body that does not decode is a failed call. Every failure is
+//! [`Error::ChainSourceUnavailable`]; what LDK was told stays consistent, and the next sync
+//! redoes the rest.
+//!
+//! No lock is ever held
 //! across an `.await` or while LDK is called (LDK registers outputs from inside
 //! `transactions_confirmed`, and a `std` mutex re-entered on wasm32 panics).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -47,6 +63,18 @@ pub const MAX_ROUNDS: u32 = 5;
 /// market has never come near it; a rate this high would spend a large part of a payment.
 pub const MAX_SANE_SAT_PER_VB: f64 = 10_000.0;
 
+/// How long one Esplora request (answer and body) may take, on both targets.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Attempts of one request that Esplora answers with a retryable status (429, 5xx).
+pub const MAX_ATTEMPTS: u32 = 4;
+/// The first back-off between attempts without `Retry-After`; it doubles each time.
+const BASE_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest `Retry-After` a call waits out itself; a longer one fails the call.
+pub const MAX_INLINE_RETRY_WAIT: Duration = Duration::from_secs(5);
+/// The longest a `Retry-After` holds every request back: a broken or hostile server must
+/// not silence the node's chain view for hours.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
 /// The `esplora-client` type we use: async, with our browser/tokio sleeper.
 pub type EsploraClient = AsyncClient<EsploraSleeper>;
 
@@ -71,6 +99,9 @@ pub struct SyncStats {
     pub unconfirmed: usize,
     /// Sync rounds run (a moving tip restarts a round).
     pub rounds: u32,
+    /// LDK was given a tip it had not seen from this source (also the first sync after
+    /// start): the moment to broadcast again what is still unconfirmed.
+    pub new_tip: bool,
 }
 
 /// A transaction found confirmed, with its verified position.
@@ -91,14 +122,46 @@ enum RoundError {
     Fatal(Error),
 }
 
-impl From<esplora_client::Error> for RoundError {
-    fn from(e: esplora_client::Error) -> Self {
-        RoundError::Fatal(e.into())
+impl From<Error> for RoundError {
+    fn from(e: Error) -> Self {
+        RoundError::Fatal(e)
     }
 }
 
 fn garbage(msg: String) -> RoundError {
     RoundError::Fatal(Error::ChainSourceUnavailable(msg))
+}
+
+fn unavailable(msg: String) -> Error {
+    Error::ChainSourceUnavailable(format!("esplora: {msg}"))
+}
+
+/// `fut`'s output, or `None` when `d` passed first (`fut` is dropped: reqwest aborts the
+/// request, a `fetch` in the browser too).
+pub(crate) async fn with_timeout<F: Future>(d: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = core::pin::pin!(fut);
+    let mut timer = core::pin::pin!(runtime::sleep(d));
+    core::future::poll_fn(|cx| {
+        if let core::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return core::task::Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+async fn broadcast_with_timeout(
+    client: &EsploraClient,
+    tx: &Transaction,
+) -> Result<(), esplora_client::Error> {
+    match with_timeout(REQUEST_TIMEOUT, client.broadcast(tx)).await {
+        Some(r) => r,
+        None => Err(esplora_client::Error::HttpResponse {
+            // What a gateway says when the server behind it did not answer in time.
+            status: 504,
+            message: format!("no answer within {REQUEST_TIMEOUT:?}"),
+        }),
+    }
 }
 
 #[derive(Default)]
@@ -129,6 +192,8 @@ pub struct EsploraChainSource {
     syncing: AtomicBool,
     // Set by `halt`: results still arriving are dropped, not handed to LDK.
     halted: AtomicBool,
+    /// `runtime::now()` before which no request is sent: a long `Retry-After`.
+    hold_off_until: Mutex<Duration>,
 }
 
 impl std::fmt::Debug for EsploraChainSource {
@@ -163,7 +228,8 @@ impl EsploraChainSource {
             )));
         }
         let client = esplora_client::Builder::new(url)
-            .timeout(30)
+            // Native only (esplora-client sets none in the browser): bdk_esplora's requests.
+            .timeout(REQUEST_TIMEOUT.as_secs())
             .max_retries(4)
             .build_async_with_sleeper::<EsploraSleeper>()
             .map_err(|e| Error::InvalidConfig(format!("Esplora client: {e}")))?;
@@ -178,6 +244,7 @@ impl EsploraChainSource {
             fees: Mutex::new(None),
             syncing: AtomicBool::new(false),
             halted: AtomicBool::new(false),
+            hold_off_until: Mutex::new(Duration::ZERO),
         }
     }
 
@@ -193,7 +260,7 @@ impl EsploraChainSource {
 
     /// Fetches `/fee-estimates` now (a sync with a new tip does it too).
     pub async fn update_fee_estimates(&self) -> Result<(), Error> {
-        let raw = self.client.get_fee_estimates().await?;
+        let raw = self.fee_estimates().await?;
         *lock(&self.fees) = Some(FeeTable::from_esplora(&raw));
         Ok(())
     }
@@ -237,7 +304,7 @@ impl EsploraChainSource {
             return Err(Error::NodeStopped);
         }
         let _guard = self.acquire().await;
-        let mut tip = self.client.get_tip_hash().await?;
+        let mut tip = self.tip_hash().await?;
         let mut stats = SyncStats {
             tip_height: 0,
             tip_hash: tip,
@@ -245,6 +312,7 @@ impl EsploraChainSource {
             confirmed: 0,
             unconfirmed: 0,
             rounds: 0,
+            new_tip: false,
         };
         for _ in 0..MAX_ROUNDS {
             let (registrations, synced_registrations, last_tip, pending) = {
@@ -269,9 +337,13 @@ impl EsploraChainSource {
                 .round(confirmables, tip, tip_is_new, registrations, &mut stats)
                 .await
             {
-                Ok(next_tip) => tip = next_tip,
+                Ok(next_tip) => {
+                    stats.new_tip |=
+                        tip_is_new && lock(&self.state).last_tip.map(|(h, _)| h) == Some(tip);
+                    tip = next_tip
+                }
                 Err(RoundError::Inconsistent) => {
-                    tip = self.client.get_tip_hash().await?;
+                    tip = self.tip_hash().await?;
                 }
                 Err(RoundError::Fatal(e)) => return Err(e),
             }
@@ -309,7 +381,7 @@ impl EsploraChainSource {
                     Some(hash) => match in_best.get(&hash) {
                         Some(b) => *b,
                         None => {
-                            let b = self.client.get_block_status(&hash).await?.in_best_chain;
+                            let b = self.block_status(&hash).await?.in_best_chain;
                             in_best.insert(hash, b);
                             b
                         }
@@ -323,18 +395,13 @@ impl EsploraChainSource {
             }
 
             // 2. The new tip.
-            let header = self.client.get_header_by_hash(&tip).await?;
-            if header.block_hash() != tip {
-                return Err(garbage(format!(
-                    "header of block {tip} does not hash to it"
-                )));
-            }
-            let status = self.client.get_block_status(&tip).await?;
+            let header = self.header(&tip).await?;
+            let status = self.block_status(&tip).await?;
             let height = match (status.in_best_chain, status.height) {
                 (true, Some(h)) => h,
                 _ => return Err(RoundError::Inconsistent),
             };
-            let fees = self.client.get_fee_estimates().await?;
+            let fees = self.fee_estimates().await?;
             *lock(&self.fees) = Some(FeeTable::from_esplora(&fees));
 
             self.check_halted()?;
@@ -394,8 +461,10 @@ impl EsploraChainSource {
         }
         for outpoint in outputs {
             let Some(os) = self
-                .client
-                .get_output_status(&outpoint.txid, u64::from(outpoint.vout))
+                .get_json::<esplora_client::OutputStatus>(&format!(
+                    "/tx/{}/outspend/{}",
+                    outpoint.txid, outpoint.vout
+                ))
                 .await?
             else {
                 continue;
@@ -424,7 +493,7 @@ impl EsploraChainSource {
         found.sort_by(|a, b| a.height.cmp(&b.height).then(a.pos.cmp(&b.pos)));
 
         // 4. Did the chain move meanwhile?
-        let now_tip = self.client.get_tip_hash().await?;
+        let now_tip = self.tip_hash().await?;
         if now_tip != tip {
             return Ok(now_tip);
         }
@@ -457,19 +526,175 @@ impl EsploraChainSource {
     }
 
     /// `/tx/:txid/status`; an unknown transaction is unconfirmed.
-    async fn tx_status(&self, txid: &Txid) -> Result<esplora_client::TxStatus, RoundError> {
-        match self.client.get_tx_status(txid).await {
-            Ok(s) => Ok(s),
-            Err(esplora_client::Error::HttpResponse { status: 404, .. }) => {
-                Ok(esplora_client::TxStatus {
-                    confirmed: false,
-                    block_height: None,
-                    block_hash: None,
-                    block_time: None,
-                })
-            }
-            Err(e) => Err(e.into()),
+    async fn tx_status(&self, txid: &Txid) -> Result<esplora_client::TxStatus, Error> {
+        Ok(self
+            .get_json(&format!("/tx/{txid}/status"))
+            .await?
+            .unwrap_or(esplora_client::TxStatus {
+                confirmed: false,
+                block_height: None,
+                block_hash: None,
+                block_time: None,
+            }))
+    }
+
+    /// `/blocks/tip/hash`.
+    async fn tip_hash(&self) -> Result<BlockHash, Error> {
+        let body = self
+            .get("/blocks/tip/hash")
+            .await?
+            .ok_or_else(|| unavailable("/blocks/tip/hash: not found".into()))?;
+        core::str::from_utf8(&body)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| unavailable("/blocks/tip/hash: not a block hash".into()))
+    }
+
+    /// `/block/:hash/status`; an unknown block is not in the best chain.
+    async fn block_status(&self, hash: &BlockHash) -> Result<esplora_client::BlockStatus, Error> {
+        Ok(self
+            .get_json(&format!("/block/{hash}/status"))
+            .await?
+            .unwrap_or(esplora_client::BlockStatus {
+                in_best_chain: false,
+                height: None,
+                next_best: None,
+            }))
+    }
+
+    /// `/block/:hash/header`, checked to hash to `hash`.
+    async fn header(&self, hash: &BlockHash) -> Result<Header, Error> {
+        let path = format!("/block/{hash}/header");
+        let body = self
+            .get(&path)
+            .await?
+            .ok_or_else(|| unavailable(format!("{path}: not found")))?;
+        let header: Header = core::str::from_utf8(&body)
+            .ok()
+            .and_then(|s| crate::bitcoin::consensus::encode::deserialize_hex(s.trim()).ok())
+            .ok_or_else(|| unavailable(format!("{path}: not a block header")))?;
+        if header.block_hash() != *hash {
+            return Err(unavailable(format!(
+                "header of block {hash} does not hash to it"
+            )));
         }
+        Ok(header)
+    }
+
+    /// `/fee-estimates`.
+    async fn fee_estimates(&self) -> Result<HashMap<u16, f64>, Error> {
+        self.get_json("/fee-estimates")
+            .await?
+            .ok_or_else(|| unavailable("/fee-estimates: not found".into()))
+    }
+
+    /// `/tx/:txid/raw`, checked against `txid` by the caller.
+    async fn raw_tx(&self, txid: &Txid) -> Result<Option<Transaction>, Error> {
+        let path = format!("/tx/{txid}/raw");
+        match self.get(&path).await? {
+            None => Ok(None),
+            Some(body) => crate::bitcoin::consensus::deserialize(&body)
+                .map(Some)
+                .map_err(|e| unavailable(format!("{path}: not a transaction: {e}"))),
+        }
+    }
+
+    /// `GET path` decoded as JSON; `None` on 404.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, Error> {
+        match self.get(path).await? {
+            None => Ok(None),
+            Some(body) => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| unavailable(format!("{path}: undecodable answer: {e}"))),
+        }
+    }
+
+    /// `GET path`: the body of a 2xx answer, `None` on 404. Retries and time limits as the
+    /// module docs say.
+    async fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        let url = format!("{}{}", self.client.url(), path);
+        let mut backoff = BASE_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            self.check_hold_off()?;
+            let answer = with_timeout(REQUEST_TIMEOUT, async {
+                let resp = self.client.client().get(&url).send().await?;
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let body = resp.bytes().await?;
+                Ok::<_, reqwest::Error>((status, retry_after, body))
+            })
+            .await;
+            let (status, retry_after, body) = match answer {
+                None => {
+                    return Err(unavailable(format!(
+                        "{path}: no answer within {REQUEST_TIMEOUT:?}"
+                    )))
+                }
+                Some(Err(e)) => return Err(unavailable(format!("{path}: {e}"))),
+                Some(Ok(a)) => a,
+            };
+            match status {
+                200..=299 => return Ok(Some(body.to_vec())),
+                404 => return Ok(None),
+                _ => {}
+            }
+            let why = format!(
+                "{path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            );
+            let retryable = matches!(status, 429 | 500 | 502 | 503 | 504);
+            let wait = retry_after.unwrap_or(backoff).min(MAX_RETRY_AFTER);
+            if retry_after.is_some_and(|w| w > MAX_INLINE_RETRY_WAIT)
+                || (retryable && attempt >= MAX_ATTEMPTS && retry_after.is_some())
+            {
+                self.hold_off(wait);
+                return Err(unavailable(format!(
+                    "{why} (Esplora asks to wait {}s: no request before then)",
+                    wait.as_secs()
+                )));
+            }
+            if !retryable || attempt >= MAX_ATTEMPTS {
+                return Err(unavailable(why));
+            }
+            runtime::log_warn(&format!("{why}; retrying in {wait:?}"));
+            runtime::sleep(wait).await;
+            backoff = backoff.saturating_mul(2);
+            attempt += 1;
+        }
+    }
+
+    fn hold_off(&self, d: Duration) {
+        let until = runtime::now() + d.min(MAX_RETRY_AFTER);
+        let mut h = lock(&self.hold_off_until);
+        *h = (*h).max(until);
+    }
+
+    fn check_hold_off(&self) -> Result<(), Error> {
+        let until = *lock(&self.hold_off_until);
+        let now = runtime::now();
+        if now < until {
+            return Err(unavailable(format!(
+                "Esplora asked us to wait (Retry-After); next request in {}s",
+                (until - now).as_secs() + 1
+            )));
+        }
+        Ok(())
+    }
+
+    /// `POST /tx`, within [`REQUEST_TIMEOUT`] (no retry: a broadcast is repeated by the
+    /// node's rebroadcast instead). Esplora's own error passes through, so a caller can tell
+    /// a rejection (4xx) from no answer.
+    pub async fn broadcast(&self, tx: &Transaction) -> Result<(), esplora_client::Error> {
+        broadcast_with_timeout(&self.client, tx).await
     }
 
     /// The transaction `txid`, said confirmed in block `hash` at `height`, with its position
@@ -482,7 +707,10 @@ impl EsploraChainSource {
         height: u32,
         headers: &mut HashMap<BlockHash, Header>,
     ) -> Result<Option<ConfirmedTx>, RoundError> {
-        let Some(proof) = self.client.get_merkle_proof(&txid).await? else {
+        let Some(proof) = self
+            .get_json::<MerkleProof>(&format!("/tx/{txid}/merkle-proof"))
+            .await?
+        else {
             return Err(RoundError::Inconsistent);
         };
         if proof.block_height != height {
@@ -491,12 +719,7 @@ impl EsploraChainSource {
         let header = match headers.get(&hash) {
             Some(h) => *h,
             None => {
-                let h = self.client.get_header_by_hash(&hash).await?;
-                if h.block_hash() != hash {
-                    return Err(garbage(format!(
-                        "header of block {hash} does not hash to it"
-                    )));
-                }
+                let h = self.header(&hash).await?;
                 headers.insert(hash, h);
                 h
             }
@@ -506,7 +729,7 @@ impl EsploraChainSource {
                 "Merkle proof of {txid} does not match block {hash}"
             )));
         }
-        let Some(tx) = self.client.get_tx(&txid).await? else {
+        let Some(tx) = self.raw_tx(&txid).await? else {
             return Err(RoundError::Inconsistent);
         };
         if tx.compute_txid() != txid {
@@ -661,13 +884,14 @@ impl FeeEstimator for EsploraChainSource {
 
 impl BroadcasterInterface for EsploraChainSource {
     /// `POST /tx` each transaction in order (parents first), in the background; a rejection is
-    /// logged (LDK rebroadcasts what does not confirm).
+    /// logged (LDK rebroadcasts its claims, the node the wallet's transactions, until they
+    /// confirm).
     fn broadcast_transactions(&self, txs: &[&Transaction]) {
         let client = self.client.clone();
         let txs: Vec<Transaction> = txs.iter().map(|tx| (*tx).clone()).collect();
         runtime::spawn(async move {
             for tx in txs {
-                if let Err(e) = client.broadcast(&tx).await {
+                if let Err(e) = broadcast_with_timeout(&client, &tx).await {
                     runtime::log_warn(&format!("broadcast of {} rejected: {e}", tx.compute_txid()));
                 }
             }

@@ -12,6 +12,26 @@
 //! changeset is loaded, and refused when it belongs to another network
 //! ([`Error::WrongNetwork`]) or other descriptors, another seed ([`Error::InvalidConfig`]).
 //!
+//! # Scripts handed to LDK
+//!
+//! LDK asks for scripts to pay us on-chain: a destination and a shutdown script per channel
+//! ([`crate::signer::WalletSignerProvider`], synchronous calls) and a change script for each
+//! sweep ([`ChangeDestinationSource`], asynchronous). All of them are the lowest **unused**
+//! internal (change) address, the one BDK's own transactions take for change too
+//! ([`Wallet::next_unused_address`]): asking again does not reveal a new index until a
+//! transaction pays to it, so no number of requests (channel opens the peer refuses, sweeps
+//! retried) pushes the used addresses past the [`STOP_GAP`] of a restore's full scan.
+//!
+//! No script is handed out before the store durably holds its index (otherwise a reload
+//! would not watch it: later syncs look at revealed addresses only). The asynchronous path
+//! reveals, writes, waits, then answers. The synchronous one cannot wait on an IndexedDB
+//! write, so the wallet keeps a **reserve**: every write that leaves no unused change address
+//! revealed reveals the next one in that same write ([`OnchainWallet::open`] does it too), and
+//! the synchronous call only hands out an address whose index a completed write holds. Should
+//! there be none (a write failed or is still in flight), it writes now and answers only if
+//! that write completes at once (synchronous stores: memory, filesystem); otherwise it fails,
+//! LDK refuses that channel, and the write completes in the background for the next request.
+//!
 //! # Sync
 //!
 //! The first [`OnchainWallet::sync`] of a wallet whose chain is still at genesis (new, or
@@ -21,11 +41,11 @@
 //!
 //! No lock is held across an `.await`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bdk_esplora::EsploraAsyncExt;
-use bdk_wallet::chain::Merge;
+use bdk_wallet::chain::{DescriptorExt, DescriptorId, Merge};
 use bdk_wallet::error::CreateTxError;
 use bdk_wallet::{ChangeSet, KeychainKind, LoadError, LoadMismatch, SignOptions, Update, Wallet};
 use lightning::io;
@@ -33,6 +53,7 @@ use lightning::sign::ChangeDestinationSource;
 use lightning::util::async_poll::AsyncResult;
 use lightning::util::persist::KVStore;
 
+use crate::bitcoin::psbt::Psbt;
 use crate::bitcoin::{Address, Amount, FeeRate, ScriptBuf, Transaction};
 use crate::chain::esplora::EsploraClient;
 use crate::io::{
@@ -123,6 +144,32 @@ struct Inner {
     /// Everything persisted so far plus what was staged since: what the store holds after the
     /// next write.
     changeset: ChangeSet,
+    /// The internal keychain's descriptor, the key of its index in `changeset`.
+    internal: DescriptorId,
+}
+
+/// A write of the aggregate changeset, issued (in call order) and not yet awaited.
+struct Write {
+    done: AsyncResult<'static, (), io::Error>,
+    /// The last revealed internal index the written changeset holds.
+    internal_index: Option<u32>,
+}
+
+/// The highest internal (change) index a completed write holds, plus one (0: none): only
+/// addresses below it are handed to LDK.
+#[derive(Clone, Default)]
+struct DurableIndex(Arc<AtomicU32>);
+
+impl DurableIndex {
+    fn covers(&self, index: u32) -> bool {
+        index < self.0.load(Ordering::Acquire)
+    }
+
+    fn record(&self, written: Option<u32>) {
+        if let Some(i) = written {
+            self.0.fetch_max(i.saturating_add(1), Ordering::AcqRel);
+        }
+    }
 }
 
 /// The node's on-chain wallet.
@@ -131,6 +178,8 @@ pub struct OnchainWallet<K: KVStore + ?Sized> {
     /// An address was handed out since the last sync: the next sync looks for payments to it
     /// even if no block came.
     revealed_since_sync: AtomicBool,
+    /// See [`DurableIndex`].
+    durable_change: DurableIndex,
     store: Arc<K>,
     network: Network,
 }
@@ -175,33 +224,57 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
                     .extract_keys()
                     .check_network(network.to_bitcoin())
                     .load_wallet_no_persist(changeset.clone())?
-                    .map(|wallet| Inner { wallet, changeset })
+                    .map(|wallet| Inner {
+                        internal: wallet
+                            .public_descriptor(KeychainKind::Internal)
+                            .descriptor_id(),
+                        wallet,
+                        changeset,
+                    })
             }
             None => None,
         };
-        let (inner, write) = match loaded {
-            Some(inner) => (inner, None),
+        let durable_change = DurableIndex::default();
+        let mut inner = match loaded {
+            Some(inner) => {
+                // What is loaded is stored.
+                durable_change.record(inner.wallet.derivation_index(KeychainKind::Internal));
+                inner
+            }
             None => {
                 let wallet = Wallet::create(external, internal)
                     .network(network.to_bitcoin())
                     .create_wallet_no_persist()?;
-                let mut inner = Inner {
+                Inner {
+                    internal: wallet
+                        .public_descriptor(KeychainKind::Internal)
+                        .descriptor_id(),
                     wallet,
                     changeset: ChangeSet::default(),
-                };
-                let write = stage(&mut inner, &*store)?;
-                (inner, write)
+                }
             }
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
-        Ok(OnchainWallet {
+        // A new wallet is written here, with its first change address as the reserve; a
+        // stored one whose change addresses are all used gets a new reserve.
+        let write = stage(&mut inner, &*store)?;
+        let wallet = OnchainWallet {
             inner: Mutex::new(inner),
             revealed_since_sync: AtomicBool::new(false),
+            durable_change,
             store,
             network,
-        })
+        };
+        wallet.complete(write).await?;
+        Ok(wallet)
+    }
+
+    /// Waits for `write` and records the change index it made durable.
+    async fn complete(&self, write: Option<Write>) -> Result<(), Error> {
+        if let Some(write) = write {
+            write.done.await.map_err(storage)?;
+            self.durable_change.record(write.internal_index);
+        }
+        Ok(())
     }
 
     /// The network.
@@ -224,9 +297,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             (info.address, stage(&mut inner, &*self.store)?)
         };
         self.revealed_since_sync.store(true, Ordering::Release);
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
+        self.complete(write).await?;
         Ok(address)
     }
 
@@ -241,53 +312,130 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
         }
     }
 
-    /// A fresh change script (the next internal BIP84 address) for LDK: cooperative-close
-    /// payouts and swept outputs land in this wallet. Its index is written to the store
-    /// before this returns when the store writes synchronously, and otherwise issued now and
-    /// completed in the background (LDK asks from synchronous code); a lost index is found
-    /// again by a full scan on restore.
-    pub fn next_change_script(&self) -> Result<ScriptBuf, Error> {
-        let (script, write) = {
-            let mut inner = self.lock();
-            let info = inner.wallet.reveal_next_address(KeychainKind::Internal);
-            (
-                info.address.script_pubkey(),
-                stage(&mut inner, &*self.store)?,
-            )
-        };
-        if let Some(write) = write {
-            runtime::spawn_local(async move {
-                if let Err(e) = write.await {
-                    runtime::log_warn(&format!("persisting a change address failed: {e}"));
-                }
-            });
+    /// The lowest unused change address, and the write that makes its index durable when
+    /// no completed write holds it yet (`None`: it is durable already).
+    fn unused_change(&self) -> Result<(ScriptBuf, u32, Option<Write>), Error> {
+        let mut inner = self.lock();
+        let info = inner.wallet.next_unused_address(KeychainKind::Internal);
+        let script = info.address.script_pubkey();
+        if self.durable_change.covers(info.index) {
+            // What `next_unused_address` may have staged waits for the next write.
+            return Ok((script, info.index, None));
         }
-        Ok(script)
+        // The aggregate, even when nothing new was staged: an earlier write of this index
+        // may have failed.
+        if let Some(staged) = inner.wallet.take_staged() {
+            inner.changeset.merge(staged);
+        }
+        let write = write_aggregate(&inner, &*self.store)?;
+        Ok((script, info.index, Some(write)))
+    }
+
+    /// The script for LDK's synchronous requests (a channel's destination and shutdown
+    /// scripts, [`crate::signer::WalletSignerProvider`]): the lowest unused change address,
+    /// whose index the store already holds (see the module docs). When no completed write
+    /// holds it, the write is issued now; if it does not complete at once this fails
+    /// ([`Error::StorageUnavailable`]) and the write completes in the background.
+    pub fn change_script_now(&self) -> Result<ScriptBuf, Error> {
+        let (script, index, write) = self.unused_change()?;
+        let Some(Write {
+            mut done,
+            internal_index,
+        }) = write
+        else {
+            return Ok(script);
+        };
+        let waker = core::task::Waker::noop();
+        let mut cx = core::task::Context::from_waker(waker);
+        match done.as_mut().poll(&mut cx) {
+            core::task::Poll::Ready(Ok(())) => self.durable_change.record(internal_index),
+            core::task::Poll::Ready(Err(e)) => return Err(storage(e)),
+            core::task::Poll::Pending => {
+                let durable = self.durable_change.clone();
+                runtime::spawn_local(async move {
+                    match done.await {
+                        Ok(()) => durable.record(internal_index),
+                        Err(e) => {
+                            runtime::log_warn(&format!("recording a change address failed: {e}"))
+                        }
+                    }
+                });
+                return Err(Error::StorageUnavailable(
+                    "the wallet's change address is still being stored; try again".into(),
+                ));
+            }
+        }
+        if self.durable_change.covers(index) {
+            Ok(script)
+        } else {
+            Err(Error::Internal(format!(
+                "change address {index} is not in the written wallet"
+            )))
+        }
+    }
+
+    /// The lowest unused change address, for asynchronous requests (LDK's sweeps,
+    /// [`ChangeDestinationSource`]): returned once the store holds its index; an error if that
+    /// write fails.
+    pub async fn change_script(&self) -> Result<ScriptBuf, Error> {
+        let (script, index, write) = self.unused_change()?;
+        self.complete(write).await?;
+        if self.durable_change.covers(index) {
+            Ok(script)
+        } else {
+            Err(Error::Internal(format!(
+                "change address {index} is not in the written wallet"
+            )))
+        }
     }
 
     /// Builds and signs a transaction paying `amount` to `script` (or, with `amount` `None`,
-    /// everything the wallet can spend) at `fee_rate`. The transaction is recorded as ours and
-    /// unconfirmed, and persisted, before it is returned: its inputs are never spent twice and
-    /// the balance shows it at once. The caller broadcasts it (or hands it to LDK).
+    /// everything the wallet can spend) at `fee_rate`, leaving at least `reserve` spendable
+    /// (with `amount` `None`, `reserve` goes to a change output of ours). The transaction is
+    /// recorded as ours and unconfirmed, and persisted, before it is returned: its inputs are
+    /// never spent twice and the balance shows it at once. The caller broadcasts it (or hands
+    /// it to LDK).
     pub async fn create_transaction(
         &self,
         script: ScriptBuf,
         amount: Option<Amount>,
         fee_rate: FeeRate,
+        reserve: Amount,
     ) -> Result<Transaction, Error> {
         let (tx, write) = {
             let mut inner = self.lock();
+            let spendable = inner.wallet.balance().trusted_spendable();
+            let keep_to = (amount.is_none() && reserve > Amount::ZERO).then(|| {
+                inner
+                    .wallet
+                    .next_unused_address(KeychainKind::Internal)
+                    .script_pubkey()
+            });
             let mut builder = inner.wallet.build_tx();
             builder.fee_rate(fee_rate);
-            match amount {
-                Some(amount) => {
+            match (amount, keep_to) {
+                (Some(amount), _) => {
                     builder.add_recipient(script, amount);
                 }
-                None => {
+                (None, Some(keep_to)) => {
+                    builder
+                        .drain_wallet()
+                        .add_recipient(keep_to, reserve)
+                        .drain_to(script);
+                }
+                (None, None) => {
                     builder.drain_wallet().drain_to(script);
                 }
             }
             let mut psbt = builder.finish()?;
+            if let Some(amount) = amount {
+                let fee = psbt.fee().unwrap_or(Amount::ZERO);
+                if spendable < amount + fee + reserve {
+                    // The change index it revealed stays staged, for the next write.
+                    inner.wallet.cancel_tx(&psbt.unsigned_tx);
+                    return Err(reserve_error(spendable, amount + fee, reserve));
+                }
+            }
             let finalized = inner
                 .wallet
                 .sign(&mut psbt, SignOptions::default())
@@ -305,30 +453,64 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
                 .apply_unconfirmed_txs([(tx.clone(), runtime::now().as_secs())]);
             (tx, stage(&mut inner, &*self.store)?)
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
+        self.complete(write).await?;
         Ok(tx)
     }
 
     /// Whether the wallet could pay `amount_sat` to a P2WSH output (a channel's funding
-    /// output) at `fee_rate` now: [`Error::InsufficientFunds`] if not. Nothing is changed.
-    pub fn check_can_pay(&self, amount_sat: u64, fee_rate: FeeRate) -> Result<(), Error> {
+    /// output) at `fee_rate` now and keep `reserve` spendable: [`Error::InsufficientFunds`]
+    /// if not. Nothing is changed.
+    pub fn check_can_pay(
+        &self,
+        amount_sat: u64,
+        fee_rate: FeeRate,
+        reserve: Amount,
+    ) -> Result<(), Error> {
         let mut inner = self.lock();
+        let spendable = inner.wallet.balance().trusted_spendable();
         // A placeholder P2WSH script of the funding output's size.
         let script = ScriptBuf::new_p2wsh(
             &<crate::bitcoin::WScriptHash as crate::bitcoin::hashes::Hash>::all_zeros(),
         );
+        let amount = Amount::from_sat(amount_sat);
         let mut builder = inner.wallet.build_tx();
-        builder
-            .fee_rate(fee_rate)
-            .add_recipient(script, Amount::from_sat(amount_sat));
+        builder.fee_rate(fee_rate).add_recipient(script, amount);
         let psbt = builder.finish()?;
-        // Give back the change address the dry run used.
+        // Give back the change address the dry run used. A change index it revealed stays
+        // staged and goes out with the next write (dropping it would leave the index revealed
+        // in memory but in no changeset).
         inner.wallet.cancel_tx(&psbt.unsigned_tx);
-        // Drop what the dry run staged: only a change index nobody saw.
-        let _ = inner.wallet.take_staged();
+        let fee = psbt.fee().unwrap_or(Amount::ZERO);
+        if spendable < amount + fee + reserve {
+            return Err(reserve_error(spendable, amount + fee, reserve));
+        }
         Ok(())
+    }
+
+    /// The wallet's confirmed unspent outputs, for LDK's fee-bump coin selection.
+    pub fn confirmed_utxos(&self) -> Vec<(crate::bitcoin::OutPoint, crate::bitcoin::TxOut)> {
+        self.lock()
+            .wallet
+            .list_unspent()
+            .filter(|u| u.chain_position.is_confirmed())
+            .map(|u| (u.outpoint, u.txout))
+            .collect()
+    }
+
+    /// Signs the inputs of `psbt` that are the wallet's (LDK's fee bumps also spend an
+    /// anchor or HTLC output, which LDK signs itself) and returns the transaction.
+    pub fn sign_foreign_psbt(&self, mut psbt: Psbt) -> Result<Transaction, Error> {
+        let options = SignOptions {
+            // LDK gives each input's previous output (`witness_utxo`), not whole transactions.
+            trust_witness_utxo: true,
+            ..SignOptions::default()
+        };
+        // Not finalised as a whole: LDK signs its own input afterwards.
+        self.lock()
+            .wallet
+            .sign(&mut psbt, options)
+            .map_err(|e| Error::Internal(format!("signing a fee bump: {e}")))?;
+        Ok(psbt.extract_tx_unchecked_fee_rate())
     }
 
     /// Forgets a transaction from [`Self::create_transaction`] that was never broadcast (LDK
@@ -342,15 +524,59 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             inner.wallet.apply_evicted_txs([(tx.compute_txid(), now)]);
             stage(&mut inner, &*self.store)?
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
-        Ok(())
+        self.complete(write).await
     }
 
     /// The fee `tx` paid, when every input is the wallet's.
     pub fn fee_of(&self, tx: &Transaction) -> Option<Amount> {
         self.lock().wallet.calculate_fee(tx).ok()
+    }
+
+    /// What to broadcast again, parents first: the wallet's transactions that are not
+    /// confirmed (its sends, sweeps to it, payments to it seen unconfirmed), plus those of
+    /// `funding` (funding transactions LDK has broadcast) that it holds and does not see
+    /// confirmed, even when a sync dropped them as evicted (a broadcast that never reached
+    /// the network). A transaction with a P2WSH output that is not the wallet's is left out
+    /// unless in `funding`: it may fund a channel whose peer has not signed our first
+    /// commitment yet, and broadcasting it would lock the coins.
+    pub fn transactions_to_rebroadcast(
+        &self,
+        funding: &std::collections::HashSet<crate::bitcoin::Txid>,
+    ) -> Vec<Transaction> {
+        let inner = self.lock();
+        let wallet = &inner.wallet;
+        let mut confirmed = std::collections::HashSet::new();
+        let mut out: Vec<Transaction> = Vec::new();
+        for c in wallet.transactions() {
+            let txid = c.tx_node.txid;
+            if c.chain_position.is_confirmed() {
+                confirmed.insert(txid);
+                continue;
+            }
+            let tx = c.tx_node.tx.as_ref();
+            let may_fund = tx
+                .output
+                .iter()
+                .any(|o| o.script_pubkey.is_p2wsh() && !wallet.is_mine(o.script_pubkey.clone()));
+            if !may_fund || funding.contains(&txid) {
+                out.push(tx.clone());
+            }
+        }
+        for txid in funding {
+            if confirmed.contains(txid) || out.iter().any(|t| t.compute_txid() == *txid) {
+                continue;
+            }
+            if let Some(tx) = wallet.tx_graph().get_tx(*txid) {
+                out.push(tx.as_ref().clone());
+            }
+        }
+        parents_first(out)
+    }
+
+    /// Makes the next [`Self::needs_sync`] true: a sync that failed is tried again without
+    /// waiting for a block.
+    pub fn request_sync(&self) {
+        self.revealed_since_sync.store(true, Ordering::Release);
     }
 
     /// Whether a sync would find anything without a new block: the wallet was never synced,
@@ -395,20 +621,65 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             inner.wallet.apply_update(update)?;
             stage(&mut inner, &*self.store)?
         };
-        if let Some(write) = write {
-            write.await.map_err(storage)?;
-        }
+        self.complete(write).await?;
         Ok(kind)
     }
 }
 
+/// Spending `needed` would leave less than `reserve` of `spendable`.
+fn reserve_error(spendable: Amount, needed: Amount, reserve: Amount) -> Error {
+    if reserve == Amount::ZERO {
+        return Error::InsufficientFunds(format!(
+            "{} sat needed with the fee, {} sat spendable",
+            needed.to_sat(),
+            spendable.to_sat()
+        ));
+    }
+    Error::InsufficientFunds(format!(
+        "{} sat needed with the fee, {} sat spendable, of which {} sat are the on-chain \
+         reserve kept to bump the fees of anchor channels",
+        needed.to_sat(),
+        spendable.to_sat(),
+        reserve.to_sat()
+    ))
+}
+
+/// `txs` ordered so that a transaction comes after every one of `txs` it spends.
+fn parents_first(mut txs: Vec<Transaction>) -> Vec<Transaction> {
+    let mut out = Vec::with_capacity(txs.len());
+    while !txs.is_empty() {
+        let pending: std::collections::HashSet<_> = txs.iter().map(|t| t.compute_txid()).collect();
+        let (ready, rest): (Vec<_>, Vec<_>) = txs.into_iter().partition(|t| {
+            t.input
+                .iter()
+                .all(|i| !pending.contains(&i.previous_output.txid))
+        });
+        if ready.is_empty() {
+            // A cycle cannot exist between valid transactions; keep what is left as is.
+            out.extend(rest);
+            break;
+        }
+        out.extend(ready);
+        txs = rest;
+    }
+    out
+}
+
 /// Merges what the wallet staged into the aggregate changeset and starts writing the
-/// aggregate (`None`: nothing changed). Called under the lock so writes are issued in the
-/// order of the changes (our stores order writes by call, DESIGN.md §6); awaited after it.
-fn stage<K: KVStore + ?Sized>(
-    inner: &mut Inner,
-    store: &K,
-) -> Result<Option<AsyncResult<'static, (), io::Error>>, Error> {
+/// aggregate (`None`: nothing changed). A change that leaves no unused change address
+/// revealed reveals the next one in the same write: the reserve LDK's synchronous requests
+/// draw on (module docs). Called under the lock so writes are issued in the order of the
+/// changes (our stores order writes by call, DESIGN.md §6); completed after it
+/// ([`OnchainWallet::complete`]).
+fn stage<K: KVStore + ?Sized>(inner: &mut Inner, store: &K) -> Result<Option<Write>, Error> {
+    if inner
+        .wallet
+        .list_unused_addresses(KeychainKind::Internal)
+        .next()
+        .is_none()
+    {
+        inner.wallet.next_unused_address(KeychainKind::Internal);
+    }
     let Some(staged) = inner.wallet.take_staged() else {
         return Ok(None);
     };
@@ -416,22 +687,144 @@ fn stage<K: KVStore + ?Sized>(
         return Ok(None);
     }
     inner.changeset.merge(staged);
+    write_aggregate(inner, store).map(Some)
+}
+
+/// Starts writing the aggregate changeset.
+fn write_aggregate<K: KVStore + ?Sized>(inner: &Inner, store: &K) -> Result<Write, Error> {
     let bytes = serde_json::to_vec(&inner.changeset)
         .map_err(|e| Error::Internal(format!("serialising the wallet changeset: {e}")))?;
-    Ok(Some(store.write(
-        BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
-        BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
-        BDK_WALLET_CHANGESET_KEY,
-        bytes,
-    )))
+    Ok(Write {
+        done: store.write(
+            BDK_WALLET_PERSISTENCE_PRIMARY_NAMESPACE,
+            BDK_WALLET_PERSISTENCE_SECONDARY_NAMESPACE,
+            BDK_WALLET_CHANGESET_KEY,
+            bytes,
+        ),
+        internal_index: inner
+            .changeset
+            .indexer
+            .last_revealed
+            .get(&inner.internal)
+            .copied(),
+    })
 }
 
 impl<K: KVStore + ?Sized + 'static> ChangeDestinationSource for OnchainWallet<K> {
-    /// A fresh internal address for LDK's sweeps ([`OnchainWallet::next_change_script`]).
+    /// The lowest unused change address for LDK's sweeps, once stored
+    /// ([`OnchainWallet::change_script`]).
     fn get_change_destination_script<'a>(&'a self) -> AsyncResult<'a, ScriptBuf, ()> {
-        let script = self.next_change_script().map_err(|e| {
-            runtime::log_warn(&format!("no change address for a sweep: {e}"));
-        });
-        Box::pin(core::future::ready(script))
+        Box::pin(async move {
+            self.change_script().await.map_err(|e| {
+                runtime::log_warn(&format!("no change address for a sweep: {e}"));
+            })
+        })
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+// Stores are !Send without LDK's `std` (DESIGN.md §6); these tests are single-threaded.
+#[allow(clippy::arc_with_non_send_sync)]
+mod tests {
+    use super::*;
+    use crate::bitcoin::{absolute, transaction, OutPoint, TxIn, TxOut};
+    use crate::io::test_utils::{block_on, FullStore};
+    use crate::io::MemoryStore;
+
+    const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+
+    fn seed() -> [u8; 64] {
+        *crate::seed::parse_mnemonic(ABANDON).unwrap().to_seed("")
+    }
+
+    /// Marks `script` used, as a payment to it seen in a sync would, without writing.
+    fn pay_to(wallet: &OnchainWallet<impl KVStore + ?Sized + 'static>, script: &ScriptBuf) {
+        let tx = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: OutPoint::new(
+                    <crate::bitcoin::Txid as crate::bitcoin::hashes::Hash>::all_zeros(),
+                    7,
+                ),
+                ..TxIn::default()
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(10_000),
+                script_pubkey: script.clone(),
+            }],
+        };
+        wallet
+            .lock()
+            .wallet
+            .apply_unconfirmed_txs([(tx, runtime::now().as_secs())]);
+    }
+
+    #[test]
+    fn requests_reuse_the_unused_change_address_and_it_is_stored() {
+        let store = Arc::new(MemoryStore::new());
+        let wallet = block_on(OnchainWallet::open(
+            store.clone(),
+            &seed(),
+            Network::Regtest,
+        ))
+        .unwrap();
+        let first = wallet.change_script_now().unwrap();
+        for _ in 0..40 {
+            assert_eq!(wallet.change_script_now().unwrap(), first);
+            assert_eq!(block_on(wallet.change_script()).unwrap(), first);
+        }
+        assert_eq!(
+            wallet
+                .lock()
+                .wallet
+                .derivation_index(KeychainKind::Internal),
+            Some(0)
+        );
+        // Once paid, the next one; both indices are in the store.
+        pay_to(&wallet, &first);
+        let second = block_on(wallet.change_script()).unwrap();
+        assert_ne!(second, first);
+        let reloaded = block_on(OnchainWallet::open(store, &seed(), Network::Regtest)).unwrap();
+        assert_eq!(
+            reloaded
+                .lock()
+                .wallet
+                .derivation_index(KeychainKind::Internal),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn no_change_script_is_handed_out_before_it_is_stored() {
+        let store = Arc::new(FullStore::default());
+        let wallet = block_on(OnchainWallet::open(
+            store.clone(),
+            &seed(),
+            Network::Regtest,
+        ))
+        .unwrap();
+        // The reserve written at open serves even while the store refuses writes.
+        store.set_full(true);
+        let reserve = wallet.change_script_now().unwrap();
+        // Used up, with no new one stored: refused, on both paths.
+        pay_to(&wallet, &reserve);
+        let e = wallet.change_script_now().unwrap_err();
+        assert_eq!(e.code(), "STORAGE_UNAVAILABLE", "{e}");
+        let e = block_on(wallet.change_script()).unwrap_err();
+        assert_eq!(e.code(), "STORAGE_UNAVAILABLE", "{e}");
+        // The write that failed is issued again once the store works.
+        store.set_full(false);
+        let next = wallet.change_script_now().unwrap();
+        assert_ne!(next, reserve);
+        assert_eq!(wallet.change_script_now().unwrap(), next);
+        let reloaded = block_on(OnchainWallet::open(store, &seed(), Network::Regtest)).unwrap();
+        assert_eq!(
+            reloaded
+                .lock()
+                .wallet
+                .derivation_index(KeychainKind::Internal),
+            Some(1)
+        );
     }
 }

@@ -106,7 +106,9 @@ impl FencedStore {
         {
             self.closed.store(true, Ordering::Release);
         }
-        if self.closed.load(Ordering::Acquire) {
+        // After a panic in the browser the node's memory cannot be trusted: nothing of it
+        // may reach the disk (crate::runtime::poisoned).
+        if self.closed.load(Ordering::Acquire) || crate::runtime::poisoned() {
             return fail("the store is closed to writes: the node stopped");
         }
         if self

@@ -278,6 +278,10 @@ where
             Wake::Gone => break true,
             Wake::LdkClosed => break false,
         }
+        // `read_event` never writes: our handshake act three and `init`, pongs and replies
+        // wait in LDK's queue until `process_events`. The background processor calls it only
+        // every 10 s when idle, so without this a peer that waits for our `init` stalls
+        // `connect` (tests `connect_to_a_quiet_peer_returns_at_once`).
         peer_manager.as_ref().process_events();
         yield_now().await;
     };

@@ -294,7 +294,8 @@ impl Bolt11Payment {
     ///
     /// Refused before anything is sent: a malformed invoice ([`Error::InvalidInvoice`]),
     /// another network's ([`Error::WrongNetwork`]), an expired one
-    /// ([`Error::InvoiceExpired`]), our own, and an amount above what our channels can send
+    /// ([`Error::InvoiceExpired`]), our own, one whose payment hash is that of a payment to
+    /// us ([`Error::InvalidInvoice`]), and an amount above what our channels can send
     /// ([`Error::InsufficientFunds`]).
     pub async fn send(
         &self,
@@ -347,6 +348,13 @@ impl Bolt11Payment {
         let hash = PaymentHash(invoice.payment_hash().to_byte_array());
         let id = hash.0.as_hex().to_string();
         if let Some(existing) = inner.payments.get(&id) {
+            // Its record is that of a payment to us: paying would overwrite it (one record
+            // per id), and buy a preimage we already hold.
+            if existing.direction == PaymentDirection::Inbound {
+                return Err(Error::InvalidInvoice(
+                    "its payment hash is that of a payment to this node".into(),
+                ));
+            }
             if existing.direction == PaymentDirection::Outbound
                 && existing.status != PaymentStatus::Failed
             {

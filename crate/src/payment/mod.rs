@@ -10,4 +10,5 @@ pub mod store;
 pub use bolt11::{decode_invoice, Bolt11Payment, DecodedHop, DecodedInvoice, ReceivedInvoice};
 pub use onchain::OnchainPayment;
 pub use spontaneous::SpontaneousPayment;
+pub(crate) use store::{inbound_id, judge_incoming, Incoming};
 pub use store::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus, PaymentStore};

@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::bitcoin::{Address, Amount, FeeRate, Txid};
+use crate::chain::esplora::{with_timeout, REQUEST_TIMEOUT};
 use crate::chain::wallet::WalletBalance;
 use crate::event_handler::wallet_fee_rate;
 use crate::node::NodeInner;
@@ -63,7 +64,8 @@ impl OnchainPayment {
             .await
     }
 
-    /// Sends everything the wallet can spend to `address`.
+    /// Sends everything the wallet can spend to `address`, less the reserve kept for anchor
+    /// channels (`Balances::onchain_reserve_sat`), which stays in the wallet.
     pub async fn send_all(
         &self,
         address: &str,
@@ -82,12 +84,13 @@ impl OnchainPayment {
     ) -> Result<Txid, Error> {
         self.inner.check_not_stopped()?;
         let wallet = &self.inner.wallet;
-        let client = self.inner.chain.client();
+        let chain = &self.inner.chain;
+        let reserve = self.inner.anchor_reserve(0);
         let tx = wallet
-            .create_transaction(address.script_pubkey(), amount, fee_rate)
+            .create_transaction(address.script_pubkey(), amount, fee_rate, reserve)
             .await?;
         let txid = tx.compute_txid();
-        match client.broadcast(&tx).await {
+        match chain.broadcast(&tx).await {
             Ok(()) => Ok(txid),
             // The server answered that the network refused it: give the inputs back.
             Err(e @ esplora_client::Error::HttpResponse { status, .. })
@@ -97,15 +100,14 @@ impl OnchainPayment {
                 Err(Error::from(e))
             }
             // No answer (timeout, 5xx, dropped connection): it may have been relayed. It stays
-            // in the wallet as pending, its inputs reserved, so the balance shows the spend;
-            // a wallet sync after the next block drops it if the network never saw it.
-            Err(e) => match client.get_tx(&txid).await {
-                Ok(Some(_)) => Ok(txid),
+            // in the wallet as pending, its inputs reserved, so the balance shows the spend,
+            // and the node broadcasts it again with every new block until it confirms.
+            Err(e) => match with_timeout(REQUEST_TIMEOUT, chain.client().get_tx(&txid)).await {
+                Some(Ok(Some(_))) => Ok(txid),
                 _ => Err(Error::ChainSourceUnavailable(format!(
-                    "broadcasting {txid} got no answer ({e}); it may still reach the network. \
-                     Its coins stay reserved until a sync after the next block shows whether \
-                     it did: do not send again before then, another send would spend other \
-                     coins"
+                    "broadcasting {txid} got no answer ({e}); the node broadcasts it again \
+                     with every new block until it confirms: do not send again, another send \
+                     would spend other coins"
                 ))),
             },
         }

@@ -1,6 +1,11 @@
 //! The payment store: every payment the node sent or received, one record per payment id,
 //! each kept under its own key in [`PAYMENT_STORE_PERSISTENCE_PRIMARY_NAMESPACE`] (the hex id)
 //! as JSON. A change is written before the call that made it returns.
+//!
+//! Inbound and outbound payments never share a record: an outbound BOLT11 payment's id is the
+//! invoice's payment hash, and so is an inbound payment's, unless a payment we sent already
+//! holds that id ([`inbound_id`]). Incoming payments whose hash is that of a payment we sent,
+//! or of one we already received, are refused ([`judge_incoming`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -19,6 +24,8 @@ use crate::{runtime, Error};
 pub enum PaymentKind {
     /// A BOLT11 invoice.
     Bolt11,
+    /// A BOLT12 offer or refund. This node makes neither yet; LDK could still report one.
+    Bolt12,
     /// A keysend (spontaneous) payment.
     Spontaneous,
 }
@@ -100,6 +107,53 @@ impl PaymentDetails {
             created_at,
             updated_at: created_at,
         }
+    }
+}
+
+/// What to do with an incoming payment (LDK's `PaymentClaimable`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// Take it.
+    Claim,
+    /// Fail it back to the payer, for this reason.
+    Refuse(&'static str),
+}
+
+/// Judges an incoming payment by the record kept under its payment hash (`existing`): one we
+/// already received is not taken twice (an invoice is paid once; a second payer gets their
+/// money back), and one whose hash is that of a payment we sent is refused (as ldk-node:
+/// the two would share the hash's record, and taking it would only profit from a preimage
+/// we learnt by paying).
+pub(crate) fn judge_incoming(existing: Option<&PaymentDetails>) -> Incoming {
+    match existing {
+        None => Incoming::Claim,
+        Some(p) if p.direction == PaymentDirection::Outbound => {
+            Incoming::Refuse("its payment hash is that of a payment this node sent")
+        }
+        Some(p) if p.status == PaymentStatus::Succeeded => {
+            Incoming::Refuse("this payment hash was already paid to this node")
+        }
+        Some(_) => Incoming::Claim,
+    }
+}
+
+/// The record id of a payment received with `payment_hash` (hex): the hash itself, unless
+/// `at_hash`, the record kept under that id, is a payment we sent; then an id derived from
+/// the hash (the same on every replay of the event), so the two never merge.
+pub(crate) fn inbound_id(payment_hash: &[u8; 32], at_hash: Option<&PaymentDetails>) -> String {
+    use crate::bitcoin::hashes::{sha256, Hash, HashEngine};
+    use crate::bitcoin::hex::DisplayHex;
+    match at_hash {
+        Some(p) if p.direction == PaymentDirection::Outbound => {
+            let mut engine = sha256::Hash::engine();
+            engine.input(b"wasm-ln inbound payment id");
+            engine.input(payment_hash);
+            sha256::Hash::from_engine(engine)
+                .to_byte_array()
+                .as_hex()
+                .to_string()
+        }
+        _ => payment_hash.as_hex().to_string(),
     }
 }
 
@@ -265,6 +319,34 @@ mod tests {
         full.set_full(false);
         let reloaded = PaymentStore::load(full).await.unwrap();
         assert_eq!(reloaded.list(), payments.list());
+    }
+
+    #[test]
+    fn incoming_payments_never_take_a_sent_or_paid_record() {
+        let hash = [0xab; 32];
+        let hex = "ab".repeat(32);
+        let mut sent = payment(&hex, 1);
+        assert_eq!(judge_incoming(None), Incoming::Claim);
+        assert!(matches!(judge_incoming(Some(&sent)), Incoming::Refuse(_)));
+        sent.status = PaymentStatus::Succeeded;
+        assert!(matches!(judge_incoming(Some(&sent)), Incoming::Refuse(_)));
+        // Our invoice, not yet paid: taken; once paid: refused.
+        let mut invoice = payment(&hex, 1);
+        invoice.direction = PaymentDirection::Inbound;
+        assert_eq!(judge_incoming(Some(&invoice)), Incoming::Claim);
+        invoice.status = PaymentStatus::Succeeded;
+        assert!(matches!(
+            judge_incoming(Some(&invoice)),
+            Incoming::Refuse(_)
+        ));
+
+        // A claim LDK reports anyway (made before our record) gets its own record.
+        assert_eq!(inbound_id(&hash, None), hex);
+        assert_eq!(inbound_id(&hash, Some(&invoice)), hex);
+        let derived = inbound_id(&hash, Some(&sent));
+        assert_ne!(derived, hex);
+        assert_eq!(derived.len(), 64);
+        assert_eq!(inbound_id(&hash, Some(&sent)), derived, "stable on replay");
     }
 
     #[tokio::test]

@@ -4,24 +4,35 @@
 mod lock;
 mod node;
 mod pagehide;
+mod panic;
 
 pub use lock::WebLock;
 pub use node::LightningNode;
+#[cfg(feature = "test-panic")]
+pub use panic::test_panic;
+pub use panic::POISONED_MESSAGE;
 
 use wasm_bindgen::prelude::*;
 
 use crate::{Error, Network};
 
 /// The crate version (`getInfo().version` in JavaScript).
-#[wasm_bindgen]
 pub fn version() -> String {
     crate::VERSION.to_string()
+}
+
+/// [`version`] for JavaScript (refused, as every call, after a panic).
+#[wasm_bindgen(js_name = version)]
+pub fn version_js() -> Result<String, JsValue> {
+    panic::enter()?;
+    Ok(version())
 }
 
 /// Checks a network name and returns it in canonical form; throws an `LnError` with code
 /// `INVALID_CONFIG` for anything else.
 #[wasm_bindgen(js_name = parseNetwork)]
 pub fn parse_network(name: &str) -> Result<String, JsValue> {
+    panic::enter()?;
     name.parse::<Network>()
         .map(|n| n.as_str().to_string())
         .map_err(to_js_error)
@@ -32,6 +43,7 @@ pub fn parse_network(name: &str) -> Result<String, JsValue> {
 /// caller's to judge.
 #[wasm_bindgen(js_name = decodeInvoice, unchecked_return_type = "DecodedInvoice")]
 pub fn decode_invoice(invoice: &str) -> Result<JsValue, JsValue> {
+    panic::enter()?;
     let decoded = crate::payment::decode_invoice(invoice).map_err(to_js_error)?;
     to_js(&decoded)
 }

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use js_sys::{Promise, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use super::lock::WebLock;
+use super::panic::{enter, guarded, guarded_payment};
 use super::{from_js, to_js, to_js_error};
 use crate::config::NodeConfig;
 use crate::io::{self, DynStore, IndexedDbStore, MemoryStore};
-use crate::{keys, seed, Error, Node, NodeStatus, PaymentStatus};
+use crate::{keys, seed, Error, Event, EventId, Node, NodeStatus, PaymentStatus};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -37,6 +38,10 @@ export interface NodeConfig {
    *  wait more than 2016 blocks for ours is refused. Our invoices ask for a final CLTV delta
    *  of 144 blocks. */
   ourToSelfDelay?: number;
+  /** Anchor channels (default true): a commitment's fee is paid from the wallet when it is
+   *  broadcast, so the wallet keeps 25,000 sat on-chain per anchor channel (see
+   *  `Balances.onchainReserveSat`). `false` opens legacy channels from now on. */
+  anchorChannels?: boolean;
 }
 export interface NodeInfo {
   isRunning: boolean; nodeId: string; network: Network; blockHeight: number; blockHash: string;
@@ -54,12 +59,19 @@ export interface ChannelDetails {
   capacitySat: number; outboundCapacityMsat: number; inboundCapacityMsat: number;
   isReady: boolean; isUsable: boolean; isOutbound: boolean;
   confirmations: number | null; confirmationsRequired: number | null;
+  /** Anchor outputs: the commitment's fee is paid from the wallet when it is broadcast. */
+  anchors: boolean;
 }
 export interface ClaimableBalance { channelId: string | null; amountSat: number; kind: string; availableAtHeight: number | null; }
-export interface Balances { onchain: WalletBalance; lightningMsat: number; claimable: ClaimableBalance[]; }
+export interface Balances {
+  onchain: WalletBalance; lightningMsat: number; claimable: ClaimableBalance[];
+  /** Of `onchain.spendableSat`, what is kept to bump the fees of anchor channels (25,000 sat
+   *  each): sends and channel opens leave it. */
+  onchainReserveSat: number;
+}
 export type PaymentStatus = "pending" | "succeeded" | "failed";
 export interface PaymentDetails {
-  id: string; kind: "bolt11" | "spontaneous"; direction: "inbound" | "outbound"; status: PaymentStatus;
+  id: string; kind: "bolt11" | "bolt12" | "spontaneous"; direction: "inbound" | "outbound"; status: PaymentStatus;
   amountMsat: number | null; feePaidMsat: number | null; paymentHash: string;
   preimage: string | null; invoice: string | null; failureReason: string | null;
   createdAt: number; updatedAt: number;
@@ -73,19 +85,22 @@ export interface DecodedInvoice {
   paymentHash: string; payee: string; createdAt: number; expiresAt: number; minFinalCltvExpiryDelta: number;
   routeHints: DecodedHop[][]; features: string | null;
 }
+/** An event, with `id`: what `eventHandled` takes (unique for the node, never reused; compare
+ *  it only for equality). */
 export type LnEvent =
-  | { type: "channelPending"; channelId: string; userChannelId: string; counterpartyNodeId: string; fundingTxo: string }
-  | { type: "channelReady"; channelId: string; userChannelId: string; counterpartyNodeId: string }
-  | { type: "channelClosed"; channelId: string; userChannelId: string; counterpartyNodeId: string | null; reason: string }
-  | { type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number }
-  | { type: "paymentSucceeded"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
-  | { type: "paymentFailed"; paymentId: string; paymentHash: string | null; reason: string }
+  | { id: string; type: "channelPending"; channelId: string; userChannelId: string; counterpartyNodeId: string; fundingTxo: string }
+  | { id: string; type: "channelReady"; channelId: string; userChannelId: string; counterpartyNodeId: string }
+  | { id: string; type: "channelClosed"; channelId: string; userChannelId: string; counterpartyNodeId: string | null; reason: string }
+  | { id: string; type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number }
+  | { id: string; type: "paymentSucceeded"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
+  | { id: string; type: "paymentFailed"; paymentId: string; paymentHash: string | null; reason: string }
   /** Channel state could not be saved (quota, aborted transaction): the channels concerned
    *  are paused, new payments and channels are refused with STORAGE_UNAVAILABLE, and the
    *  write is retried until it succeeds (`getInfo().degraded` says why meanwhile). */
-  | { type: "storageDegraded"; reason: string }
+  | { id: string; type: "storageDegraded"; reason: string }
   /** Channel state is saved again: paused channels resume. */
-  | { type: "storageRecovered" };
+  | { id: string; type: "storageRecovered" };
+
 "#;
 
 /// A Lightning node in this page or worker.
@@ -226,6 +241,15 @@ struct ListPaymentsArgs {
 #[serde(rename_all = "camelCase")]
 struct OpenedChannel {
     user_channel_id: String,
+}
+
+/// An event as JavaScript sees it: its id (a string: ids are not amounts to add) beside the
+/// event's own fields.
+#[derive(Serialize)]
+struct JsEvent {
+    id: String,
+    #[serde(flatten)]
+    event: Event,
 }
 
 /// Create a node (`opening == false`) or open one (`true`).
@@ -375,8 +399,26 @@ where
     T: Serialize,
     F: core::future::Future<Output = Result<T, Error>> + 'static,
 {
+    run(node, f, false)
+}
+
+/// [`promise`], or for a payment ([`super::panic::guarded_payment`]).
+fn run<T, F>(node: &Rc<Node>, f: impl FnOnce(Rc<Node>) -> F, payment: bool) -> Promise
+where
+    T: Serialize,
+    F: core::future::Future<Output = Result<T, Error>> + 'static,
+{
+    // Before any of the node's code, even building the future.
+    if let Err(e) = enter() {
+        return Promise::reject(&e);
+    }
     let fut = f(Rc::clone(node));
-    future_to_promise(async move { to_js(&fut.await.map_err(to_js_error)?) })
+    let fut = async move { to_js(&fut.await.map_err(to_js_error)?) };
+    if payment {
+        guarded_payment(fut)
+    } else {
+        guarded(fut)
+    }
 }
 
 /// Like [`promise`], with the call's argument object parsed first.
@@ -390,8 +432,40 @@ where
     T: Serialize,
     F: core::future::Future<Output = Result<T, Error>> + 'static,
 {
+    run_with(node, args, f, false)
+}
+
+/// [`promise_with`] for a payment: a panic while it is in flight rejects it with
+/// `PAYMENT_PENDING` (it may still complete), not `INTERNAL`.
+fn payment_with<A, T, F>(
+    node: &Rc<Node>,
+    args: JsValue,
+    f: impl FnOnce(Rc<Node>, A) -> F,
+) -> Promise
+where
+    A: serde::de::DeserializeOwned,
+    T: Serialize,
+    F: core::future::Future<Output = Result<T, Error>> + 'static,
+{
+    run_with(node, args, f, true)
+}
+
+fn run_with<A, T, F>(
+    node: &Rc<Node>,
+    args: JsValue,
+    f: impl FnOnce(Rc<Node>, A) -> F,
+    payment: bool,
+) -> Promise
+where
+    A: serde::de::DeserializeOwned,
+    T: Serialize,
+    F: core::future::Future<Output = Result<T, Error>> + 'static,
+{
+    if let Err(e) = enter() {
+        return Promise::reject(&e);
+    }
     match from_js::<A>(args) {
-        Ok(args) => promise(node, |n| f(n, args)),
+        Ok(args) => run(node, |n| f(n, args), payment),
         Err(e) => Promise::reject(&to_js_error(e)),
     }
 }
@@ -406,6 +480,36 @@ impl Drop for LightningNode {
     }
 }
 
+/// The Rust face of the constructors and accessors (the browser tests call these); the
+/// JavaScript ones below wrap them, refused after a panic.
+impl LightningNode {
+    /// Creates a new node in empty storage and starts it: with `seed.mnemonic` it restores
+    /// that wallet, without one it generates a mnemonic ([`LightningNode::mnemonic`]). The
+    /// seed is stored encrypted with `seed.passphrase`, readable with `seed.storePlaintext`,
+    /// else not at all. Refused when the storage already holds a node, and with
+    /// `NODE_LOCKED` while this node or storage is in use in another tab or worker.
+    pub async fn create(config: JsValue) -> Result<LightningNode, JsValue> {
+        build(config, false).await.map_err(to_js_error)
+    }
+
+    /// Opens the node kept in `config.storage` and starts it, with `seed.mnemonic`, or the
+    /// stored seed (`seed.passphrase` if it is encrypted: `WRONG_PASSPHRASE` when wrong).
+    pub async fn open(config: JsValue) -> Result<LightningNode, JsValue> {
+        build(config, true).await.map_err(to_js_error)
+    }
+
+    /// The mnemonic `create` generated, once; `None` afterwards and for restored or opened
+    /// nodes.
+    pub fn mnemonic(&mut self) -> Option<String> {
+        self.mnemonic.take()
+    }
+
+    /// Our node id, hex.
+    pub fn node_id(&self) -> String {
+        self.node.node_id().to_string()
+    }
+}
+
 #[wasm_bindgen]
 impl LightningNode {
     /// Creates a new node in empty storage and starts it: with `seed.mnemonic` it restores
@@ -413,33 +517,36 @@ impl LightningNode {
     /// seed is stored encrypted with `seed.passphrase`, readable with `seed.storePlaintext`,
     /// else not at all. Refused when the storage already holds a node, and with
     /// `NODE_LOCKED` while this node or storage is in use in another tab or worker.
-    #[wasm_bindgen(unchecked_return_type = "LightningNode")]
-    pub async fn create(
+    #[wasm_bindgen(js_name = create, unchecked_return_type = "Promise<LightningNode>")]
+    pub fn create_js(
         #[wasm_bindgen(unchecked_param_type = "NodeConfig")] config: JsValue,
-    ) -> Result<LightningNode, JsValue> {
-        build(config, false).await.map_err(to_js_error)
+    ) -> Promise {
+        guarded(async move { LightningNode::create(config).await.map(JsValue::from) })
     }
 
     /// Opens the node kept in `config.storage` and starts it, with `seed.mnemonic`, or the
     /// stored seed (`seed.passphrase` if it is encrypted: `WRONG_PASSPHRASE` when wrong).
-    #[wasm_bindgen(unchecked_return_type = "LightningNode")]
-    pub async fn open(
+    #[wasm_bindgen(js_name = open, unchecked_return_type = "Promise<LightningNode>")]
+    pub fn open_js(
         #[wasm_bindgen(unchecked_param_type = "NodeConfig")] config: JsValue,
-    ) -> Result<LightningNode, JsValue> {
-        build(config, true).await.map_err(to_js_error)
+    ) -> Promise {
+        guarded(async move { LightningNode::open(config).await.map(JsValue::from) })
     }
 
     /// The mnemonic `create` generated, once; `undefined` afterwards and for restored or
     /// opened nodes. Show it to the user to write down: the stored copy (if any) is lost with
     /// the browser's storage.
-    pub fn mnemonic(&mut self) -> Option<String> {
-        self.mnemonic.take()
+    #[wasm_bindgen(js_name = mnemonic)]
+    pub fn mnemonic_js(&mut self) -> Result<Option<String>, JsValue> {
+        enter()?;
+        Ok(self.mnemonic())
     }
 
     /// Our node id, hex.
     #[wasm_bindgen(getter, js_name = nodeId)]
-    pub fn node_id(&self) -> String {
-        self.node.node_id().to_string()
+    pub fn node_id_js(&self) -> Result<String, JsValue> {
+        enter()?;
+        Ok(self.node_id())
     }
 
     #[wasm_bindgen(js_name = getInfo, unchecked_return_type = "Promise<NodeInfo>")]
@@ -603,7 +710,7 @@ impl LightningNode {
         )]
         args: JsValue,
     ) -> Promise {
-        promise_with(&self.node, args, |n, a: SendArgs| async move {
+        payment_with(&self.node, args, |n, a: SendArgs| async move {
             n.bolt11_payment()
                 .send(&a.invoice, a.amount_msat, a.max_fee_msat)
                 .await
@@ -617,7 +724,7 @@ impl LightningNode {
         #[wasm_bindgen(unchecked_param_type = "{ nodeId: string; amountMsat: number }")]
         args: JsValue,
     ) -> Promise {
-        promise_with(&self.node, args, |n, a: KeysendArgs| async move {
+        payment_with(&self.node, args, |n, a: KeysendArgs| async move {
             n.spontaneous_payment()
                 .send(&a.node_id, a.amount_msat)
                 .await
@@ -647,15 +754,18 @@ impl LightningNode {
         promise(&self.node, move |n| async move { Ok(n.payment(&id)) })
     }
 
-    /// The oldest event not yet handled, waiting for one if there is none. It is delivered
-    /// again (also after a reload) until `eventHandled()`. Rejects with `NODE_STOPPED` once
-    /// the node stops.
+    /// The oldest event not yet handled, waiting for one if there is none, with its `id`.
+    /// It is delivered again (also after a reload) until `eventHandled(id)`. Rejects with
+    /// `NODE_STOPPED` once the node stops.
     #[wasm_bindgen(js_name = nextEvent, unchecked_return_type = "Promise<LnEvent>")]
     pub fn next_event(&self) -> Promise {
         promise(&self.node, |n| async move {
             loop {
-                if let Some(event) = n.next_event() {
-                    return Ok(event);
+                if let Some(pending) = n.next_event() {
+                    return Ok(JsEvent {
+                        id: pending.id.to_string(),
+                        event: pending.event,
+                    });
                 }
                 // Once stopped, no event will come: say so rather than wait forever.
                 n.inner.check_not_stopped()?;
@@ -664,10 +774,21 @@ impl LightningNode {
         })
     }
 
-    /// Marks the event `nextEvent()` gave as handled (durably).
+    /// Marks event `id` (from `nextEvent()`) as handled, durably. Rejects with
+    /// `UNKNOWN_EVENT` for any other id than the oldest pending event's: one already handled
+    /// (by another consumer?), not delivered yet, or never issued.
     #[wasm_bindgen(js_name = eventHandled, unchecked_return_type = "Promise<void>")]
-    pub fn event_handled(&self) -> Promise {
-        promise(&self.node, |n| async move { n.event_handled().await })
+    pub fn event_handled(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] id: JsValue,
+    ) -> Promise {
+        promise(&self.node, move |n| async move {
+            let id: EventId = id
+                .as_string()
+                .ok_or_else(|| Error::UnknownEvent(format!("not an event id: {id:?}")))?
+                .parse()?;
+            n.event_handled(id).await
+        })
     }
 
     /// Stops the node: ends its tasks, disconnects peers, writes its state, then releases

@@ -1,6 +1,8 @@
 //! Shared by the native (`node.rs`) and browser (`web_node.rs`) node tests. It waits with the
 //! crate's own `runtime` clock and sleeper, so it runs on either target.
 
+#![allow(dead_code)] // each test binary uses its own subset
+
 use std::time::Duration;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -73,7 +73,8 @@ pub async fn wait_event(node: &Node, what: &str, pred: impl Fn(&Event) -> bool) 
         let ev = tokio::time::timeout(left, node.wait_next_event())
             .await
             .unwrap_or_else(|_| panic!("no {what} event within {WAIT:?}"));
-        node.event_handled().await.expect("event_handled");
+        node.event_handled(ev.id).await.expect("event_handled");
+        let ev = ev.event;
         if pred(&ev) {
             return ev;
         }
@@ -92,16 +93,50 @@ pub async fn fund(esplora: &RegtestEsplora, node: &Node, sats: u64) {
     .await;
 }
 
-/// Opens a channel to `peer` and waits until it is usable; returns its id and the open fee.
+/// Gives `peer` the on-chain reserve ldk-node keeps per anchor channel (25,000 sat), once:
+/// without it, it refuses our anchor channels and LDK falls back to a legacy one.
+pub async fn fund_peer_reserve(esplora: &RegtestEsplora, peer: &Peer) {
+    let b = peer.balances().await;
+    let spendable = b["spendable_onchain_sat"].as_u64().unwrap_or(0);
+    let reserve = b["anchor_reserve_sat"].as_u64().unwrap_or(0);
+    if spendable >= reserve + 50_000 {
+        return;
+    }
+    let v = peer.post("/address", json!({})).await;
+    let addr = regtest_address(v["address"].as_str().expect("peer address")).expect("address");
+    esplora
+        .faucet_pay(&addr, 200_000, true)
+        .await
+        .expect("fund the peer");
+    peer.wait_balances("the peer's reserve", |b| {
+        b["spendable_onchain_sat"].as_u64().unwrap_or(0) >= spendable + 200_000
+    })
+    .await;
+}
+
+/// Opens a channel of [`CHANNEL`] sat to `peer` and waits until it is usable; returns its id
+/// and the open fee.
 pub async fn open_channel(
     esplora: &RegtestEsplora,
     node: &Node,
     peer: &Peer,
     push_msat: u64,
 ) -> (String, u64) {
+    open_channel_of(esplora, node, peer, CHANNEL, push_msat).await
+}
+
+/// [`open_channel`] of `sats`.
+pub async fn open_channel_of(
+    esplora: &RegtestEsplora,
+    node: &Node,
+    peer: &Peer,
+    sats: u64,
+    push_msat: u64,
+) -> (String, u64) {
+    fund_peer_reserve(esplora, peer).await;
     let before = node.onchain().balance().spendable_sat;
     let ucid = node
-        .open_channel(&peer.uri(), CHANNEL, push_msat)
+        .open_channel(&peer.uri(), sats, push_msat)
         .await
         .expect("open_channel");
     let pending = wait_event(node, "ChannelPending", |e| {
@@ -120,7 +155,7 @@ pub async fn open_channel(
     let txid = funding_txo.split(':').next().expect("txid").to_string();
     wait_mempool(esplora, Some(&txid)).await;
     let after = node.onchain().balance().spendable_sat;
-    let open_fee = before - CHANNEL - after;
+    let open_fee = before - sats - after;
     assert!(open_fee > 0 && open_fee < 5_000, "open fee {open_fee}");
     esplora.mine(6).await.expect("mine");
     let ready = wait_event(node, "ChannelReady", |e| {

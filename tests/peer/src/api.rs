@@ -15,6 +15,7 @@ use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use ldk_node::lightning_types::payment::{PaymentHash, PaymentPreimage};
 use ldk_node::payment::{
     ConfirmationStatus, PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus,
 };
@@ -65,6 +66,7 @@ pub fn router(state: State) -> Router {
         .route("/channels/close", post(close_channel))
         .route("/invoice", post(invoice))
         .route("/pay", post(pay))
+        .route("/claim", post(claim))
         .route("/keysend", post(keysend))
         .route("/payments", get(list_payments))
         .route("/payments/{id}", get(get_payment))
@@ -448,6 +450,8 @@ struct InvoiceReq {
     amount_msat: Option<u64>,
     description: Option<String>,
     expiry_secs: Option<u32>,
+    /// A hold invoice for this hash (hex): the payment waits for `/claim` or `/fail`.
+    payment_hash: Option<String>,
 }
 
 async fn invoice(
@@ -460,9 +464,15 @@ async fn invoice(
     let description = Bolt11InvoiceDescription::Direct(description);
     let expiry = req.expiry_secs.unwrap_or(3600);
     let amount = req.amount_msat;
-    let invoice = blocking(&s, move |n| match amount {
-        Some(msat) => n.bolt11_payment().receive(msat, &description, expiry),
-        None => n
+    let hold = req.payment_hash.as_deref().map(parse_hash).transpose()?;
+    let invoice = blocking(&s, move |n| match (amount, hold) {
+        (Some(msat), Some(hash)) => {
+            n.bolt11_payment()
+                .receive_for_hash(msat, &description, expiry, hash)
+        }
+        (None, Some(_)) => Err(NodeError::InvalidAmount),
+        (Some(msat), None) => n.bolt11_payment().receive(msat, &description, expiry),
+        (None, None) => n
             .bolt11_payment()
             .receive_variable_amount(&description, expiry),
     })
@@ -472,6 +482,47 @@ async fn invoice(
         "invoice": invoice.to_string(),
         "payment_hash": hex(invoice.payment_hash().as_byte_array()),
     })))
+}
+
+fn parse_32(what: &str, s: &str) -> Result<[u8; 32], ApiError> {
+    hex_decode(s)
+        .ok_or_else(|| ApiError::bad_request(format!("{what} is not hex")))?
+        .try_into()
+        .map_err(|_| ApiError::bad_request(format!("{what} is not 32 bytes")))
+}
+
+fn parse_hash(s: &str) -> Result<PaymentHash, ApiError> {
+    parse_32("payment_hash", s).map(PaymentHash)
+}
+
+#[derive(Deserialize)]
+struct ClaimReq {
+    payment_hash: String,
+    /// With a preimage: claim the held payment; without: fail it back.
+    preimage: Option<String>,
+    amount_msat: Option<u64>,
+}
+
+/// Settles a payment to a hold invoice (`/invoice` with `payment_hash`).
+async fn claim(
+    Extension(s): Extension<State>,
+    req: Result<Json<ClaimReq>, JsonRejection>,
+) -> ApiResult {
+    let req = body(req)?;
+    let hash = parse_hash(&req.payment_hash)?;
+    let preimage = req
+        .preimage
+        .as_deref()
+        .map(|p| parse_32("preimage", p).map(PaymentPreimage))
+        .transpose()?;
+    let amount = req.amount_msat.unwrap_or(0);
+    blocking(&s, move |n| match preimage {
+        Some(preimage) => n.bolt11_payment().claim_for_hash(hash, amount, preimage),
+        None => n.bolt11_payment().fail_for_hash(hash),
+    })
+    .await?
+    .map_err(|e| ApiError::node("claim", e))?;
+    Ok(Json(json!({})))
 }
 
 #[derive(Deserialize)]

@@ -35,7 +35,8 @@
 //! | POST | `/channels` | `{node_id, address, amount_sat, push_msat?, announce?: false}` | `{user_channel_id}` |
 //! | GET | `/channels` | | `[{channel_id, user_channel_id, counterparty_node_id, capacity_sat, outbound_msat, inbound_msat, is_outbound, is_channel_ready, is_usable, is_announced, confirmations, confirmations_required, force_close_spend_delay, funding_txid, funding_vout, short_channel_id}]` |
 //! | POST | `/channels/close` | `{user_channel_id, counterparty_node_id, force?: false}` | `{}` |
-//! | POST | `/invoice` | `{amount_msat?, description?: "", expiry_secs?: 3600}` (no amount: variable) | `{invoice, payment_hash}` |
+//! | POST | `/invoice` | `{amount_msat?, description?: "", expiry_secs?: 3600, payment_hash?}` (no amount: variable; a hash: a hold invoice, settled by `/claim`) | `{invoice, payment_hash}` |
+//! | POST | `/claim` | `{payment_hash, preimage?, amount_msat?}` (settle a hold invoice; no preimage: fail it) | `{}` |
 //! | POST | `/pay` | `{invoice, amount_msat?}` (amount for variable-amount invoices) | `{payment_id}` once sent |
 //! | POST | `/keysend` | `{node_id, amount_msat}` | `{payment_id}` |
 //! | GET | `/payments` | | `[{id, kind, direction, status, amount_msat, fee_paid_msat, payment_hash, preimage, txid, updated_at}]` |

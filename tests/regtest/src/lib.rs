@@ -49,6 +49,16 @@
 //! | DELETE | `/regtest/requests` (or POST `/regtest/requests/reset`) | | the counts before the reset |
 //! | GET | `/regtest/rpc` | | `{"url", "user", "password", "cookie_file", "datadir", "rpc_port", "p2p_port"}` |
 //! | GET | `/regtest/tip` | | `{"height", "hash"}` |
+//! | POST | `/regtest/faults` | a [`Fault`]: `{"kind": {"status": 429, "retry_after": 2}, "count": 1, "path_prefix": "/tx", "method": "POST"}` | the faults still armed |
+//! | GET/DELETE | `/regtest/faults` | | the faults still armed (DELETE: disarms them all) |
+//!
+//! # Fault injection
+//!
+//! An armed [`Fault`] answers the next `count` Esplora requests that match its method and
+//! path prefix in its own way ([`FaultKind`]): an HTTP error (429 with `Retry-After`, 500…),
+//! a truncated or garbage body, a stall, or, for `POST /tx`, an acceptance that never reaches
+//! bitcoind (a broadcast lost on its way). Faulted requests are counted like the others. The
+//! first armed fault that matches a request applies; it is disarmed after `count` requests.
 //!
 //! The faucet holds a fixed P2WPKH key; it spends only mature coinbase outputs (≥ 100
 //! confirmations) and non-coinbase outputs (its change), confirmed first, largest first.
@@ -146,6 +156,81 @@ impl RequestCounts {
             .filter(|(p, _)| p.starts_with(prefix))
             .map(|(_, n)| n)
             .sum()
+    }
+}
+
+/// How a [`Fault`] answers a request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// An HTTP error with a plain-text body, and a `Retry-After: <secs>` header when given.
+    Status {
+        /// The HTTP status (429, 500, 503…).
+        status: u16,
+        /// `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+    },
+    /// The real answer with its body cut in half (a JSON or hex body that ends mid-way; the
+    /// `Content-Length` matches what is sent).
+    Truncated,
+    /// HTTP 200 with a body that is JSON, but not what the endpoint returns.
+    Garbage,
+    /// Waits `ms` milliseconds, then answers for real (the client may have given up).
+    Stall {
+        /// How long to wait.
+        ms: u64,
+    },
+    /// `POST /tx` only: answers the txid as if bitcoind had accepted the transaction, and
+    /// never hands it to bitcoind (a broadcast lost on its way to the network).
+    Drop,
+}
+
+/// A fault armed at the server: see the [crate docs](crate#fault-injection).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Fault {
+    /// What the faulted requests get.
+    pub kind: FaultKind,
+    /// How many requests it applies to (default 1).
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Only requests whose path starts with this (default: any Esplora request).
+    #[serde(default)]
+    pub path_prefix: String,
+    /// Only requests with this HTTP method (`GET`, `POST`; default: any).
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    /// `kind` for the next request matching `path_prefix` (any method).
+    pub fn new(kind: FaultKind, path_prefix: &str) -> Self {
+        Fault {
+            kind,
+            count: 1,
+            path_prefix: path_prefix.to_string(),
+            method: None,
+        }
+    }
+
+    /// Applies to the next `count` matching requests.
+    pub fn times(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Applies to `method` requests only.
+    pub fn method(mut self, method: &str) -> Self {
+        self.method = Some(method.to_ascii_uppercase());
+        self
+    }
+
+    /// The next `POST /tx` is answered as accepted and never reaches bitcoind.
+    pub fn drop_next_broadcast() -> Self {
+        Fault::new(FaultKind::Drop, "/tx").method("POST")
     }
 }
 
@@ -443,6 +528,28 @@ impl RegtestEsplora {
             .control(reqwest::Method::GET, "/regtest/faucet", None)
             .await?;
         Ok(serde_json::from_value(v["spendable_sat"].clone())?)
+    }
+
+    /// Arms `fault` (see the [crate docs](crate#fault-injection)); returns the faults armed.
+    pub async fn inject_fault(&self, fault: &Fault) -> anyhow::Result<Vec<Fault>> {
+        self.control(
+            reqwest::Method::POST,
+            "/regtest/faults",
+            Some(serde_json::to_value(fault)?),
+        )
+        .await
+    }
+
+    /// The faults still armed.
+    pub async fn faults(&self) -> anyhow::Result<Vec<Fault>> {
+        self.control(reqwest::Method::GET, "/regtest/faults", None)
+            .await
+    }
+
+    /// Disarms every fault; returns those that were still armed.
+    pub async fn clear_faults(&self) -> anyhow::Result<Vec<Fault>> {
+        self.control(reqwest::Method::DELETE, "/regtest/faults", None)
+            .await
     }
 
     /// Stops the server and bitcoind now (as dropping does).

@@ -1,11 +1,17 @@
 //! A `peer` process (tests/peer: ldk-node with an HTTP control API) driven from tests: spawned
 //! so it dies with the test, its startup line read, its API wrapped. Shared by the peer's own
 //! tests and wasm-ln's node tests, which find the binary next to their own test executable.
+//!
+//! Its storage lives in a directory the harness owns (removed when the [`Peer`] is dropped),
+//! so a test can [`Peer::stop`] it, [`Peer::start`] it again on the same storage (same node
+//! id, same Lightning port), take a [`Peer::snapshot`] of its storage and [`Peer::restore`] it
+//! later: a peer restarted on an old copy broadcasts a revoked commitment if it force-closes.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -37,6 +43,7 @@ pub fn peer_exe() -> PathBuf {
 }
 
 /// Where the peer reads the chain from.
+#[derive(Clone, Copy)]
 pub enum Chain<'a> {
     /// bitcoind's RPC.
     Rpc(&'a RpcInfo),
@@ -44,39 +51,108 @@ pub enum Chain<'a> {
     Esplora(&'a str),
 }
 
-/// A running `peer`; SIGTERM (then SIGKILL) on drop, SIGTERM if the spawning thread dies
-/// first (the peer then stops cleanly and exits within 15 s regardless).
+/// A `peer` process; SIGTERM (then SIGKILL) on drop, SIGTERM if the spawning thread dies
+/// first (the peer then stops cleanly and exits within 15 s regardless). Its storage
+/// directory is removed on drop.
 pub struct Peer {
     /// Its name in messages.
     pub name: &'static str,
-    /// The process, until terminated.
+    /// The process, while running.
     pub child: Option<Child>,
     /// Its node id, hex.
     pub node_id: String,
-    /// Its Lightning address, `127.0.0.1:port`.
+    /// Its Lightning address, `127.0.0.1:port` (kept across restarts).
     pub p2p_address: String,
-    /// Its control API.
+    /// Its control API (a new port after each start).
     pub url: String,
+    /// Its storage directory (ldk-node's data, seed included).
+    pub storage_dir: PathBuf,
+    exe: PathBuf,
+    chain_args: Vec<String>,
     http: reqwest::Client,
+}
+
+/// A copy of a stopped peer's storage directory, removed on drop.
+pub struct PeerSnapshot {
+    dir: PathBuf,
+}
+
+impl Drop for PeerSnapshot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A new, empty directory under the temporary directory.
+fn fresh_dir(what: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "wasm-ln-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// Copies the directory tree `from` into `to` (created).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 impl Peer {
     /// Spawns the binary `exe` (on the calling thread: `PR_SET_PDEATHSIG` follows the thread)
-    /// and reads its startup line.
+    /// on a new storage directory, and reads its startup line.
     pub fn spawn(exe: &Path, name: &'static str, chain: Chain<'_>) -> Peer {
-        let mut cmd = Command::new(exe);
-        match chain {
-            Chain::Rpc(rpc) => cmd.args([
-                "--bitcoind-rpc-url",
-                &rpc.url,
-                "--bitcoind-rpc-user",
-                &rpc.user,
-                "--bitcoind-rpc-password",
-                &rpc.password,
-            ]),
-            Chain::Esplora(url) => cmd.args(["--regtest-esplora", url]),
+        let chain_args: Vec<String> = match chain {
+            Chain::Rpc(rpc) => vec![
+                "--bitcoind-rpc-url".into(),
+                rpc.url.clone(),
+                "--bitcoind-rpc-user".into(),
+                rpc.user.clone(),
+                "--bitcoind-rpc-password".into(),
+                rpc.password.clone(),
+            ],
+            Chain::Esplora(url) => vec!["--regtest-esplora".into(), url.to_string()],
         };
-        cmd.arg("--exit-on-stdin-close")
+        let mut peer = Peer {
+            name,
+            child: None,
+            node_id: String::new(),
+            p2p_address: "127.0.0.1:0".into(),
+            url: String::new(),
+            storage_dir: fresh_dir("peer"),
+            exe: exe.to_path_buf(),
+            chain_args,
+            http: reqwest::Client::new(),
+        };
+        peer.start();
+        peer
+    }
+
+    /// Starts the stopped peer again on its storage directory (its node id and channels, or
+    /// those of a restored snapshot) and Lightning port; on the calling thread, as
+    /// [`Peer::spawn`].
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{}: already running", self.name);
+        let name = self.name;
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&self.chain_args)
+            .arg("--storage-dir")
+            .arg(&self.storage_dir)
+            .args(["--listen", &self.p2p_address])
+            .arg("--exit-on-stdin-close")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -110,14 +186,62 @@ impl Peer {
         };
         let v: Value = serde_json::from_str(&line).expect("startup line is JSON");
         let s = |k: &str| v[k].as_str().expect(k).to_string();
-        Peer {
-            name,
-            node_id: s("node_id"),
-            p2p_address: s("p2p_address"),
-            url: s("control_url"),
-            child: Some(child),
-            http: reqwest::Client::new(),
-        }
+        let node_id = s("node_id");
+        assert!(
+            self.node_id.is_empty() || self.node_id == node_id,
+            "{name}: restarted as another node ({node_id}, was {})",
+            self.node_id
+        );
+        self.node_id = node_id;
+        self.p2p_address = s("p2p_address");
+        self.url = s("control_url");
+        self.child = Some(child);
+    }
+
+    /// Stops the peer cleanly (SIGTERM: ldk-node's `stop`, its state written) and waits for
+    /// the process to exit; its storage stays.
+    pub fn stop(&mut self) {
+        let status = self.terminate();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{}: did not stop cleanly: {status:?}",
+            self.name
+        );
+    }
+
+    /// [`Peer::stop`], then [`Peer::start`].
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start();
+    }
+
+    /// A copy of the stopped peer's storage as it is now.
+    pub fn snapshot(&self) -> PeerSnapshot {
+        assert!(
+            self.child.is_none(),
+            "{}: stop the peer before copying its storage",
+            self.name
+        );
+        let snapshot = PeerSnapshot {
+            dir: fresh_dir("peer-snapshot"),
+        };
+        copy_dir(&self.storage_dir, &snapshot.dir)
+            .unwrap_or_else(|e| panic!("{}: copying its storage: {e}", self.name));
+        snapshot
+    }
+
+    /// Replaces the stopped peer's storage with `snapshot`: started again, it runs on that
+    /// old state (and, should it force-close, broadcasts that state's commitment).
+    pub fn restore(&mut self, snapshot: &PeerSnapshot) {
+        assert!(
+            self.child.is_none(),
+            "{}: stop the peer before restoring its storage",
+            self.name
+        );
+        std::fs::remove_dir_all(&self.storage_dir)
+            .unwrap_or_else(|e| panic!("{}: removing its storage: {e}", self.name));
+        copy_dir(&snapshot.dir, &self.storage_dir)
+            .unwrap_or_else(|e| panic!("{}: restoring its storage: {e}", self.name));
     }
 
     /// `node_id@p2p_address`.
@@ -239,6 +363,7 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.terminate();
+        let _ = std::fs::remove_dir_all(&self.storage_dir);
     }
 }
 

@@ -24,7 +24,7 @@ use crate::index::{
     script_hash, Index, TxLoc, BLOCKS_PER_PAGE, CHAIN_TXS_PER_PAGE, MAX_MEMPOOL_TXS,
 };
 use crate::rpc::{read_cookie, BitcoindRpc, RpcError};
-use crate::{Config, RpcInfo};
+use crate::{Config, Fault, FaultKind, RpcInfo};
 
 /// The default fee-estimate table (confirmation target → sat/vB).
 pub fn default_fee_estimates() -> BTreeMap<u16, f64> {
@@ -56,6 +56,7 @@ pub(crate) struct AppState {
     faucet: Faucet,
     faucet_lock: tokio::sync::Mutex<()>,
     invalidated: Mutex<Vec<BlockHash>>,
+    faults: Mutex<Vec<Fault>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -785,6 +786,100 @@ async fn ctl_tip(State(s): S) -> R {
     ))
 }
 
+async fn ctl_faults(State(s): S) -> R {
+    Ok(json_resp(json!(lock(&s.faults).clone())))
+}
+
+async fn ctl_add_fault(State(s): S, Json(mut fault): Json<Fault>) -> R {
+    if fault.count == 0 {
+        return Err(bad("count must be at least 1"));
+    }
+    fault.method = fault.method.map(|m| m.to_ascii_uppercase());
+    let mut faults = lock(&s.faults);
+    faults.push(fault);
+    Ok(json_resp(json!(faults.clone())))
+}
+
+async fn ctl_clear_faults(State(s): S) -> R {
+    Ok(json_resp(json!(std::mem::take(&mut *lock(&s.faults)))))
+}
+
+/// The first armed fault matching `req`, counted down (and disarmed at zero).
+fn take_fault(s: &AppState, req: &Request) -> Option<FaultKind> {
+    let path = req.uri().path();
+    if path == "/regtest" || path.starts_with("/regtest/") {
+        return None;
+    }
+    let mut faults = lock(&s.faults);
+    let i = faults.iter().position(|f| {
+        path.starts_with(&f.path_prefix)
+            && f.method
+                .as_deref()
+                .is_none_or(|m| m == req.method().as_str())
+    })?;
+    let kind = faults[i].kind.clone();
+    faults[i].count -= 1;
+    if faults[i].count == 0 {
+        faults.remove(i);
+    }
+    Some(kind)
+}
+
+/// Answers a request as its armed [`Fault`] says (see the crate docs), else passes it on.
+async fn inject_faults(State(s): S, req: Request, next: Next) -> Response {
+    let Some(kind) = take_fault(&s, &req) else {
+        return next.run(req).await;
+    };
+    match kind {
+        FaultKind::Status {
+            status,
+            retry_after,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut resp = (
+                status,
+                [(header::CONTENT_TYPE, "text/plain")],
+                format!("injected fault: {status}"),
+            )
+                .into_response();
+            if let Some(secs) = retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+            }
+            resp
+        }
+        FaultKind::Truncated => {
+            let (mut parts, body) = next.run(req).await.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let cut = bytes.slice(..bytes.len() / 2);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, axum::body::Body::from(cut))
+        }
+        FaultKind::Garbage => json_resp(json!({
+            "garbage": [1, 2, 3],
+            "confirmed": "perhaps",
+            "block_height": -1,
+        })),
+        FaultKind::Stall { ms } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            next.run(req).await
+        }
+        FaultKind::Drop => {
+            let body = match axum::body::to_bytes(req.into_body(), usize::MAX).await {
+                Ok(b) => b,
+                Err(e) => return bad(format!("Invalid body: {e}")).into_response(),
+            };
+            let hex = String::from_utf8_lossy(&body).trim().to_string();
+            match bitcoin::consensus::encode::deserialize_hex::<bitcoin::Transaction>(&hex) {
+                Ok(tx) => text(tx.compute_txid()),
+                Err(e) => bad(format!("Invalid transaction: {e}")).into_response(),
+            }
+        }
+    }
+}
+
 async fn count_requests(State(s): S, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if path != "/regtest" && !path.starts_with("/regtest/") {
@@ -891,7 +986,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/regtest/requests/reset", post(ctl_requests_reset))
         .route("/regtest/rpc", get(ctl_rpc))
         .route("/regtest/tip", get(ctl_tip))
+        .route(
+            "/regtest/faults",
+            get(ctl_faults).post(ctl_add_fault).delete(ctl_clear_faults),
+        )
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "Not found".into()) })
+        // Inside the counter: a faulted request is counted like any other.
+        .layer(middleware::from_fn_with_state(state.clone(), inject_faults))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -969,6 +1070,7 @@ async fn setup(
         faucet,
         faucet_lock: tokio::sync::Mutex::new(()),
         invalidated: Mutex::new(Vec::new()),
+        faults: Mutex::new(Vec::new()),
     });
     Ok((
         listener,

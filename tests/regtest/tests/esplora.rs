@@ -787,3 +787,154 @@ fn binary_serves_until_sigterm_and_stops_bitcoind() {
     let rpc_port = info["rpc"]["rpc_port"].as_u64().unwrap() as u16;
     assert!(std::net::TcpStream::connect(("127.0.0.1", rpc_port)).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outspends_follow_a_reorg() {
+    let es = start().await;
+    let c = client(&es);
+    let key = Key::new();
+    let other = Key::new();
+    let (op, prev) = funded(&es, &key, 500_000).await;
+    let spend = key.spend(&[(op, prev)], vec![pay(&other.address, 499_000)]);
+    c.broadcast(&spend).await.unwrap();
+    let b = es.mine(1).await.unwrap()[0];
+    let height = c.get_height().await.unwrap();
+    let os = c
+        .get_output_status(&op.txid, op.vout.into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(os.txid, Some(spend.compute_txid()));
+    assert_eq!(os.status.unwrap().block_hash, Some(b));
+
+    // Reorged out: still spent, by the same transaction, now unconfirmed.
+    es.reorg(1).await.unwrap();
+    let os = c
+        .get_output_status(&op.txid, op.vout.into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(os.txid, Some(spend.compute_txid()));
+    assert!(!os.status.unwrap().confirmed);
+    assert_eq!(c.get_height().await.unwrap(), height - 1);
+
+    // Mined again on a longer branch: confirmed in the new block at the same height.
+    let new = es.mine(2).await.unwrap();
+    let os = c
+        .get_output_status(&op.txid, op.vout.into())
+        .await
+        .unwrap()
+        .unwrap();
+    let status = os.status.unwrap();
+    assert_eq!(status.block_hash, Some(new[0]));
+    assert_eq!(status.block_height, Some(height));
+    assert_eq!(c.get_block_hash(height).await.unwrap(), new[0]);
+    let outspends: Value = get_json(&es, &format!("/tx/{}/outspends", op.txid)).await;
+    assert_eq!(
+        outspends[op.vout as usize]["status"]["block_hash"],
+        new[0].to_string()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_faults_answer_the_next_matching_requests() {
+    use regtest_esplora::{Fault, FaultKind};
+    let es = start().await;
+    let url = es.esplora_url().to_string();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{url}{path}")).send();
+
+    // 429 with Retry-After, twice, on one prefix only.
+    let f = Fault::new(
+        FaultKind::Status {
+            status: 429,
+            retry_after: Some(7),
+        },
+        "/blocks/tip",
+    )
+    .times(2);
+    assert_eq!(es.inject_fault(&f).await.unwrap(), vec![f.clone()]);
+    assert_eq!(get("/fee-estimates").await.unwrap().status(), 200);
+    for _ in 0..2 {
+        let r = get("/blocks/tip/hash").await.unwrap();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["retry-after"], "7");
+    }
+    assert_eq!(get("/blocks/tip/hash").await.unwrap().status(), 200);
+    assert!(es.faults().await.unwrap().is_empty());
+
+    // A truncated body: half of the real one.
+    let full = get("/fee-estimates").await.unwrap().text().await.unwrap();
+    es.inject_fault(&Fault::new(FaultKind::Truncated, "/fee-estimates"))
+        .await
+        .unwrap();
+    let cut = get("/fee-estimates").await.unwrap().text().await.unwrap();
+    assert_eq!(cut, full[..full.len() / 2]);
+    assert!(serde_json::from_str::<Value>(&cut).is_err());
+
+    // Garbage: JSON of the wrong shape, status 200.
+    es.inject_fault(&Fault::new(FaultKind::Garbage, "/block/"))
+        .await
+        .unwrap();
+    let r = get("/blocks/tip/height").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text().await.unwrap().parse::<u32>().is_ok(),
+        "not /block/"
+    );
+    let hash = get("/blocks/tip/hash").await.unwrap().text().await.unwrap();
+    let r = get(&format!("/block/{hash}/status")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<Value>().await.unwrap().get("garbage").is_some());
+
+    // A stall, then the real answer.
+    es.inject_fault(&Fault::new(
+        FaultKind::Stall { ms: 600 },
+        "/blocks/tip/height",
+    ))
+    .await
+    .unwrap();
+    let t = Instant::now();
+    assert_eq!(get("/blocks/tip/height").await.unwrap().status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(600));
+
+    // A dropped broadcast: the txid comes back, bitcoind never sees it; the next one goes
+    // through. Faulted requests are counted.
+    let c = client(&es);
+    let key = Key::new();
+    let (op, prev) = funded(&es, &key, 500_000).await;
+    let tx = key.spend(&[(op, prev)], vec![pay(&key.address, 499_000)]);
+    es.reset_request_counts().await.unwrap();
+    es.inject_fault(&Fault::drop_next_broadcast())
+        .await
+        .unwrap();
+    c.broadcast(&tx).await.unwrap();
+    assert!(c.get_tx(&tx.compute_txid()).await.unwrap().is_none());
+    assert!(!c
+        .get_mempool_txids()
+        .await
+        .unwrap()
+        .contains(&tx.compute_txid()));
+    c.broadcast(&tx).await.unwrap();
+    assert!(c
+        .get_mempool_txids()
+        .await
+        .unwrap()
+        .contains(&tx.compute_txid()));
+    assert_eq!(es.request_counts().await.unwrap().routes["/tx"], 2);
+
+    // Method filter, and clearing.
+    let f = Fault::new(
+        FaultKind::Status {
+            status: 500,
+            retry_after: None,
+        },
+        "/",
+    )
+    .method("POST")
+    .times(3);
+    es.inject_fault(&f).await.unwrap();
+    assert_eq!(get("/blocks/tip/height").await.unwrap().status(), 200);
+    assert_eq!(es.clear_faults().await.unwrap(), vec![f]);
+    assert!(es.faults().await.unwrap().is_empty());
+}
