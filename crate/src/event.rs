@@ -84,6 +84,20 @@ pub enum Event {
         /// Routing fees paid.
         fee_paid_msat: Option<u64>,
     },
+    /// A payment to a hold invoice ([`crate::payment::Bolt11Payment::receive_for_hash`])
+    /// arrived and waits: claim it with the preimage
+    /// ([`crate::payment::Bolt11Payment::claim_for_hash`]) or fail it back before
+    /// `claim_deadline`, or the peer force-closes the channel to take it back on-chain.
+    PaymentClaimable {
+        /// The payment id (its hash).
+        payment_id: String,
+        /// The payment hash.
+        payment_hash: String,
+        /// What claiming it brings.
+        claimable_amount_msat: u64,
+        /// The block height by which it must be claimed or failed.
+        claim_deadline: Option<u32>,
+    },
     /// A payment we sent failed for good.
     PaymentFailed {
         /// The payment id.

@@ -98,6 +98,7 @@ impl NodeInner {
                 payment_hash,
                 purpose,
                 amount_msat,
+                claim_deadline,
                 ..
             } => {
                 let id = payment_hash.0.as_hex().to_string();
@@ -112,8 +113,22 @@ impl NodeInner {
                     self.channel_manager.fail_htlc_backwards(&payment_hash);
                     return Ok(());
                 }
+                let held = self
+                    .payments
+                    .get(&id)
+                    .is_some_and(|p| p.direction == PaymentDirection::Inbound);
                 match purpose.preimage() {
                     Some(preimage) => self.channel_manager.claim_funds(preimage),
+                    // A hold invoice: the caller has the preimage, and decides.
+                    None if held => {
+                        self.queue(Event::PaymentClaimable {
+                            payment_id: id.clone(),
+                            payment_hash: id.clone(),
+                            claimable_amount_msat: amount_msat,
+                            claim_deadline,
+                        })
+                        .await?;
+                    }
                     None => {
                         log_at!(
                             self.logger,
@@ -150,7 +165,8 @@ impl NodeInner {
                     Some(mut p) => {
                         p.status = PaymentStatus::Succeeded;
                         p.amount_msat = Some(amount_msat);
-                        p.preimage = preimage;
+                        // A hold invoice's purpose has no preimage: `claim_for_hash` stored it.
+                        p.preimage = preimage.or(p.preimage.take());
                         p
                     }
                     None => PaymentDetails {

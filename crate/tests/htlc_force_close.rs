@@ -1,7 +1,8 @@
-//! A force close of an anchor channel with HTLCs still on the commitment (#14, "proof under
-//! faults"): the wallet pays for the commitment (CPFP) and for our zero-fee HTLC-timeout
-//! transaction, one HTLC the peer claims on-chain with its preimage (the success path: our
-//! payment succeeds), the other times out back to us, and every sat is accounted for.
+//! A force close of an anchor channel with HTLCs pending in both directions (#14, "proof
+//! under faults"): the wallet pays for the commitment (CPFP) and for our zero-fee HTLC
+//! transactions. Of our two payments the peer holds, it claims one on-chain with its
+//! preimage (our payment succeeds) and the other times out back to us; the payment the peer
+//! made to our hold invoice we claim on-chain with ours. Every sat is accounted for.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -31,6 +32,31 @@ fn force_close_with_htlcs_in_flight() {
         fund(&esplora, &node, FUND).await;
         let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
         assert!(node.list_channels().iter().all(|c| c.anchors));
+        // Room for the peer to pay us: a settled payment to it first.
+        const SETTLED_MSAT: u64 = 45_000_000;
+        let inv = peer_invoice(&peer, Some(SETTLED_MSAT), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay");
+        wait_inbound(&node, HTLC_MSAT).await;
+
+        // The peer pays our hold invoice: its HTLC waits on our commitment for our preimage.
+        let our_preimage = [9u8; 32];
+        let our_hash = sha256::Hash::hash(&our_preimage)
+            .to_byte_array()
+            .to_lower_hex_string();
+        let held = node
+            .bolt11_payment()
+            .receive_for_hash(HTLC_MSAT, "held", 3600, &our_hash)
+            .await
+            .expect("hold invoice");
+        peer.post("/pay", json!({ "invoice": held.invoice })).await;
+        wait_event(&node, "PaymentClaimable", |e| {
+            matches!(e, Event::PaymentClaimable { payment_hash, claimable_amount_msat, .. }
+                if *payment_hash == our_hash && *claimable_amount_msat == HTLC_MSAT)
+        })
+        .await;
 
         // Two payments to hold invoices of the peer: it holds both HTLCs.
         let mut pays = Vec::new();
@@ -55,12 +81,15 @@ fn force_close_with_htlcs_in_flight() {
             }));
             hashes.push((hash, preimage.to_lower_hex_string()));
         }
-        wait_until(&node, "both HTLCs on the commitment", |n| {
+        wait_until(&node, "three HTLCs on the commitment", |n| {
             let htlcs = n.balances().claimable;
-            htlcs.len() == 2
-                && htlcs
+            let kinds = |k: &str| {
+                htlcs
                     .iter()
-                    .all(|c| c.kind == "htlcTimeout" && c.amount_sat == HTLC_MSAT / 1000)
+                    .filter(|c| c.kind == k && c.amount_sat == HTLC_MSAT / 1000)
+                    .count()
+            };
+            htlcs.len() == 3 && kinds("htlcTimeout") == 2 && kinds("htlcPreimage") == 1
         })
         .await;
 
@@ -85,6 +114,12 @@ fn force_close_with_htlcs_in_flight() {
         println!("CPFP of the commitment cost {cpfp_fee} sat");
         assert!(cpfp_fee < 10_000, "{cpfp_fee}");
 
+        // We take the peer's payment on-chain with our preimage (an HTLC-success
+        // transaction, its fee from the wallet).
+        node.bolt11_payment()
+            .claim_for_hash(&our_hash, &our_preimage.to_lower_hex_string())
+            .await
+            .expect("claim");
         // The peer claims the first HTLC on-chain with its preimage: our payment succeeded.
         let (hash1, preimage1) = &hashes[0];
         peer.post(
@@ -119,16 +154,89 @@ fn force_close_with_htlcs_in_flight() {
             "{err}"
         );
 
-        // Every sat: the wallet got the channel back less the claimed HTLC, less on-chain
-        // fees (the commitment's own, its CPFP, the HTLC-timeout's and the sweeps').
+        let received = node.payment(&our_hash).expect("our hold invoice's payment");
+        assert_eq!(received.status, PaymentStatus::Succeeded, "{received:?}");
+        assert_eq!(received.amount_msat, Some(HTLC_MSAT));
+
+        // Every sat: the wallet got the channel back less what we paid (the settled payment
+        // and the HTLC the peer claimed) plus what we claimed, less on-chain fees (the
+        // commitment's own, its CPFP, the HTLC transactions' and the sweeps').
         let back = node.onchain().balance().confirmed_sat - (wallet_before - cpfp_fee);
-        let expected = CHANNEL - HTLC_MSAT / 1000;
+        let expected = CHANNEL - SETTLED_MSAT / 1000;
         println!("back on-chain: {back} of {expected} sat");
         assert!(
             back < expected && back > expected - 15_000,
             "{back} of {expected}"
         );
         assert!(node.balances().claimable.is_empty());
+        node.stop().await.expect("stop");
+    });
+}
+
+/// Hold invoices off-chain: a waiting payment failed back reaches its payer as a failure; one
+/// claimed with the wrong preimage is refused and changes nothing, with the right one it is
+/// received.
+#[test]
+fn hold_invoice_settles_or_fails_back() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
+        fund(&esplora, &node, FUND).await;
+        open_channel(&esplora, &node, &peer, 0).await;
+        let inv = peer_invoice(&peer, Some(45_000_000), 600).await;
+        node.bolt11_payment()
+            .send(&inv, None, None)
+            .await
+            .expect("pay");
+        wait_inbound(&node, HTLC_MSAT).await;
+
+        let held = |byte: u8| {
+            let preimage = [byte; 32];
+            let hash = sha256::Hash::hash(&preimage)
+                .to_byte_array()
+                .to_lower_hex_string();
+            (hash, preimage.to_lower_hex_string())
+        };
+        let pay = node.bolt11_payment();
+        for (i, (hash, preimage)) in [held(5), held(6)].into_iter().enumerate() {
+            let inv = pay
+                .receive_for_hash(10_000_000, "held", 600, &hash)
+                .await
+                .expect("hold invoice");
+            let err = pay
+                .receive_for_hash(10_000_000, "again", 600, &hash)
+                .await
+                .expect_err("a second invoice for one hash");
+            assert_eq!(err.code(), "INVALID_CONFIG", "{err}");
+            peer.post("/pay", json!({ "invoice": inv.invoice })).await;
+            wait_event(&node, "PaymentClaimable", |e| {
+                matches!(e, Event::PaymentClaimable { payment_hash, .. } if *payment_hash == hash)
+            })
+            .await;
+            if i == 0 {
+                pay.fail_for_hash(&hash).await.expect("fail back");
+                peer.wait_event("PaymentFailed").await;
+                let record = node.payment(&hash).expect("record");
+                assert_eq!(record.status, PaymentStatus::Failed, "{record:?}");
+            } else {
+                let err = pay
+                    .claim_for_hash(&hash, &held(7).1)
+                    .await
+                    .expect_err("claimed with another preimage");
+                assert_eq!(err.code(), "INVALID_CONFIG", "{err}");
+                assert_eq!(
+                    node.payment(&hash).expect("record").status,
+                    PaymentStatus::Pending
+                );
+                pay.claim_for_hash(&hash, &preimage).await.expect("claim");
+                received(&node, 10_000_000).await;
+                peer.wait_event("PaymentSuccessful").await;
+                let record = node.payment(&hash).expect("record");
+                assert_eq!(record.status, PaymentStatus::Succeeded, "{record:?}");
+                assert_eq!(record.preimage.as_deref(), Some(preimage.as_str()));
+            }
+        }
         node.stop().await.expect("stop");
     });
 }

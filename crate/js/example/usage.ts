@@ -52,6 +52,10 @@ export async function everything(): Promise<void> {
 
   const inv = await node.bolt11.receive({ amountMsat: 50_000_000, description: "Coffee", expirySecs: 3600 });
   await node.bolt11.receive();
+  const hash = "00".repeat(32);
+  await node.bolt11.receiveForHash({ amountMsat: 1_000, paymentHash: hash, description: "held" });
+  await node.bolt11.settle({ paymentHash: hash, preimage: "11".repeat(32) });
+  await node.bolt11.settle({ paymentHash: hash });
   const decoded: DecodedInvoice = await decodeInvoice(inv.invoice);
   const amount: number | null = decoded.amountMsat;
   const paid: PaymentDetails = await node.bolt11.send({ invoice: inv.invoice, maxFeeMsat: 1_000 });

@@ -26,6 +26,8 @@ import type {
   PaymentDetails,
   PeerDetails,
   ReceiveArgs,
+  ReceiveForHashArgs,
+  SettleArgs,
   ReceivedInvoice,
   WalletBalance,
 } from "./types.js";
@@ -74,6 +76,10 @@ export interface OnchainApi {
 export interface Bolt11Api {
   /** A new invoice of ours; without `amountMsat` the payer chooses the amount. */
   receive(args?: ReceiveArgs): Promise<ReceivedInvoice>;
+  /** A hold invoice: a payment to it waits (a `paymentClaimable` event) until `settle`. */
+  receiveForHash(args: ReceiveForHashArgs): Promise<ReceivedInvoice>;
+  /** Claims a waiting payment with its preimage, or fails it back without one. */
+  settle(args: SettleArgs): Promise<void>;
   /** Pays an invoice; settles when the payment does (succeeded), else rejects with an LnError. */
   send(args: Bolt11SendArgs): Promise<PaymentDetails>;
 }
@@ -102,6 +108,9 @@ export class LightningNode {
     };
     this.bolt11 = {
       receive: async (a = {}) => call("bolt11Receive", withAmounts(a, ["amountMsat"])) as Promise<ReceivedInvoice>,
+      receiveForHash: async (a) =>
+        call("bolt11ReceiveForHash", withAmounts(a, ["amountMsat"])) as Promise<ReceivedInvoice>,
+      settle: (a) => call("bolt11Settle", a) as Promise<void>,
       send: async (a) => call("bolt11Send", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<PaymentDetails>,
     };
     this.pump = new EventPump(

@@ -78,6 +78,21 @@ export interface ReceiveArgs {
   expirySecs?: number;
 }
 
+export interface ReceiveForHashArgs {
+  amountMsat: Amount;
+  /** The hash of a preimage only the caller knows, hex. */
+  paymentHash: string;
+  description?: string;
+  /** Default 3600. */
+  expirySecs?: number;
+}
+
+export interface SettleArgs {
+  paymentHash: string;
+  /** Claims the payment with it (hex); without one the payment is failed back. */
+  preimage?: string;
+}
+
 export interface Bolt11SendArgs {
   invoice: string;
   /** Only for an invoice without an amount. */

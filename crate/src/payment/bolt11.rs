@@ -142,6 +142,12 @@ pub fn decode_invoice(invoice: &str) -> Result<DecodedInvoice, Error> {
     })
 }
 
+/// 32 bytes from 64 hex digits, or [`Error::InvalidConfig`] naming `what`.
+fn parse_32(what: &str, hex: &str) -> Result<[u8; 32], Error> {
+    <[u8; 32] as crate::bitcoin::hex::FromHex>::from_hex(hex)
+        .map_err(|e| Error::InvalidConfig(format!("{what} is not 32 bytes of hex: {e}")))
+}
+
 /// Receiving and paying BOLT11 invoices. Get one with [`crate::Node::bolt11_payment`].
 pub struct Bolt11Payment {
     inner: Arc<NodeInner>,
@@ -164,6 +170,104 @@ impl Bolt11Payment {
         if amount_msat == 0 {
             return Err(Error::InvalidConfig("the amount must be positive".into()));
         }
+        self.check_inbound(amount_msat)?;
+        self.create(Some(amount_msat), description, expiry_secs, None)
+            .await
+    }
+
+    /// An invoice the payer chooses the amount of.
+    pub async fn receive_variable_amount(
+        &self,
+        description: &str,
+        expiry_secs: u32,
+    ) -> Result<ReceivedInvoice, Error> {
+        self.create(None, description, expiry_secs, None).await
+    }
+
+    /// A hold invoice for `payment_hash` (hex), whose preimage only the caller knows: a
+    /// payment to it waits (an [`Event::PaymentClaimable`]) until
+    /// [`Self::claim_for_hash`] takes it or [`Self::fail_for_hash`] returns it, which must
+    /// happen before its claim deadline. For escrow-like flows; a wallet receiving a payment
+    /// wants [`Self::receive`].
+    pub async fn receive_for_hash(
+        &self,
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+        payment_hash: &str,
+    ) -> Result<ReceivedInvoice, Error> {
+        self.inner.check_running()?;
+        let hash = PaymentHash(parse_32("payment hash", payment_hash)?);
+        if amount_msat == 0 {
+            return Err(Error::InvalidConfig("the amount must be positive".into()));
+        }
+        if self.inner.payments.get(payment_hash).is_some() {
+            return Err(Error::InvalidConfig(format!(
+                "payment hash {payment_hash} is already in use"
+            )));
+        }
+        self.check_inbound(amount_msat)?;
+        self.create(Some(amount_msat), description, expiry_secs, Some(hash))
+            .await
+    }
+
+    /// Takes a payment waiting on a hold invoice with its `preimage` (hex); a
+    /// [`Event::PaymentReceived`] follows. [`Error::InvalidConfig`] when the preimage is not
+    /// that of the hash, or no payment to that hash waits.
+    pub async fn claim_for_hash(&self, payment_hash: &str, preimage: &str) -> Result<(), Error> {
+        self.inner.check_running()?;
+        let hash = parse_32("payment hash", payment_hash)?;
+        let preimage = parse_32("preimage", preimage)?;
+        if sha256::Hash::hash(&preimage).to_byte_array() != hash {
+            return Err(Error::InvalidConfig(
+                "the preimage is not that of the payment hash".into(),
+            ));
+        }
+        self.held(payment_hash)?;
+        // Kept first: LDK's claim event of a hold invoice does not carry it.
+        self.inner
+            .payments
+            .update(payment_hash, |p| {
+                p.preimage = Some(preimage.as_hex().to_string())
+            })
+            .await?;
+        self.inner
+            .channel_manager
+            .claim_funds(lightning::types::payment::PaymentPreimage(preimage));
+        Ok(())
+    }
+
+    /// Returns a payment waiting on a hold invoice to its payer; the invoice is failed.
+    pub async fn fail_for_hash(&self, payment_hash: &str) -> Result<(), Error> {
+        self.inner.check_running()?;
+        let hash = PaymentHash(parse_32("payment hash", payment_hash)?);
+        self.held(payment_hash)?;
+        self.inner.channel_manager.fail_htlc_backwards(&hash);
+        self.inner
+            .payments
+            .update(payment_hash, |p| {
+                p.status = PaymentStatus::Failed;
+                p.failure_reason = Some("failed back by the receiver".into());
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The pending inbound record of a hold invoice.
+    fn held(&self, payment_hash: &str) -> Result<PaymentDetails, Error> {
+        self.inner
+            .payments
+            .get(payment_hash)
+            .filter(|p| {
+                p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Pending
+            })
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!("no payment to {payment_hash} waits to be claimed"))
+            })
+    }
+
+    /// [`Error::NoInboundCapacity`] when our channels cannot receive `amount_msat`.
+    fn check_inbound(&self, amount_msat: u64) -> Result<(), Error> {
         let inbound: u64 = self
             .inner
             .channel_manager
@@ -186,17 +290,7 @@ impl Bolt11Payment {
                 "channels can receive {inbound} msat, the invoice asks {amount_msat}"
             )));
         }
-        self.create(Some(amount_msat), description, expiry_secs)
-            .await
-    }
-
-    /// An invoice the payer chooses the amount of.
-    pub async fn receive_variable_amount(
-        &self,
-        description: &str,
-        expiry_secs: u32,
-    ) -> Result<ReceivedInvoice, Error> {
-        self.create(None, description, expiry_secs).await
+        Ok(())
     }
 
     async fn create(
@@ -204,16 +298,32 @@ impl Bolt11Payment {
         amount_msat: Option<u64>,
         description: &str,
         expiry_secs: u32,
+        for_hash: Option<PaymentHash>,
     ) -> Result<ReceivedInvoice, Error> {
         let inner = &self.inner;
         inner.check_running()?;
         if expiry_secs == 0 {
             return Err(Error::InvalidConfig("the expiry must be positive".into()));
         }
-        let (hash, secret) = inner
-            .channel_manager
-            .create_inbound_payment(amount_msat, expiry_secs, Some(FINAL_CLTV_EXPIRY_DELTA))
-            .map_err(|()| Error::InvalidConfig("amount or expiry out of range".into()))?;
+        let out_of_range = |()| Error::InvalidConfig("amount or expiry out of range".into());
+        let (hash, secret) = match for_hash {
+            Some(hash) => (
+                hash,
+                inner
+                    .channel_manager
+                    .create_inbound_payment_for_hash(
+                        hash,
+                        amount_msat,
+                        expiry_secs,
+                        Some(FINAL_CLTV_EXPIRY_DELTA),
+                    )
+                    .map_err(out_of_range)?,
+            ),
+            None => inner
+                .channel_manager
+                .create_inbound_payment(amount_msat, expiry_secs, Some(FINAL_CLTV_EXPIRY_DELTA))
+                .map_err(out_of_range)?,
+        };
         let now = runtime::now();
         let mut builder = InvoiceBuilder::new(currency(inner.config.network))
             .description(description.to_string())

@@ -93,6 +93,8 @@ export type LnEvent =
   | { id: string; type: "channelClosed"; channelId: string; userChannelId: string; counterpartyNodeId: string | null; reason: string }
   | { id: string; type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number }
   | { id: string; type: "paymentSucceeded"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
+  /** A payment to a hold invoice waits: `bolt11.settle` it before `claimDeadline` (a height). */
+  | { id: string; type: "paymentClaimable"; paymentId: string; paymentHash: string; claimableAmountMsat: number; claimDeadline: number | null }
   | { id: string; type: "paymentFailed"; paymentId: string; paymentHash: string | null; reason: string }
   /** Channel state could not be saved (quota, aborted transaction): the channels concerned
    *  are paused, new payments and channels are refused with STORAGE_UNAVAILABLE, and the
@@ -194,6 +196,26 @@ struct ReceiveArgs {
 
 fn default_expiry() -> u32 {
     3600
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReceiveForHashArgs {
+    amount_msat: u64,
+    payment_hash: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "default_expiry")]
+    expiry_secs: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClaimForHashArgs {
+    payment_hash: String,
+    /// Claims with it; without, fails the payment back.
+    #[serde(default)]
+    preimage: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -697,6 +719,45 @@ impl LightningNode {
                     pay.receive_variable_amount(&a.description, a.expiry_secs)
                         .await
                 }
+            }
+        })
+    }
+
+    /// A hold invoice for `paymentHash`: a payment to it waits (`paymentClaimable`) for
+    /// `bolt11Settle`.
+    #[wasm_bindgen(js_name = bolt11ReceiveForHash, unchecked_return_type = "Promise<ReceivedInvoice>")]
+    pub fn bolt11_receive_for_hash(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ amountMsat: number; paymentHash: string; description?: string; expirySecs?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: ReceiveForHashArgs| async move {
+            n.bolt11_payment()
+                .receive_for_hash(
+                    a.amount_msat,
+                    &a.description,
+                    a.expiry_secs,
+                    &a.payment_hash,
+                )
+                .await
+        })
+    }
+
+    /// Settles a payment waiting on a hold invoice: claims it with `preimage`, or fails it
+    /// back without one.
+    #[wasm_bindgen(js_name = bolt11Settle, unchecked_return_type = "Promise<void>")]
+    pub fn bolt11_settle(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "{ paymentHash: string; preimage?: string }")]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: ClaimForHashArgs| async move {
+            let pay = n.bolt11_payment();
+            match a.preimage {
+                Some(preimage) => pay.claim_for_hash(&a.payment_hash, &preimage).await,
+                None => pay.fail_for_hash(&a.payment_hash).await,
             }
         })
     }
