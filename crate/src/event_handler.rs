@@ -113,10 +113,10 @@ impl NodeInner {
                     self.channel_manager.fail_htlc_backwards(&payment_hash);
                     return Ok(());
                 }
-                let held = self
-                    .payments
-                    .get(&id)
-                    .is_some_and(|p| p.direction == PaymentDirection::Inbound);
+                // A hold invoice still waiting; one failed back already is failed again.
+                let held = self.payments.get(&id).is_some_and(|p| {
+                    p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Pending
+                });
                 match purpose.preimage() {
                     Some(preimage) => self.channel_manager.claim_funds(preimage),
                     // A hold invoice: the caller has the preimage, and decides.
@@ -385,23 +385,14 @@ impl NodeInner {
             .lsp
             .as_ref()
             .is_some_and(|(id, _)| *id == counterparty_node_id);
-        let refusal = if is_announced {
-            Some("a public channel (this node announces none)".to_string())
-        } else if channel_type.requires_anchors_zero_fee_htlc_tx() && !from_lsp {
-            let reserve = self.anchor_reserve(1);
-            let spendable = self.wallet.balance().spendable_sat;
-            (spendable < reserve.to_sat()).then(|| {
-                format!(
-                    "an anchor channel needs {} sat on-chain to bump its fees, the wallet \
-                     has {spendable} sat",
-                    reserve.to_sat()
-                )
-            })
-        } else if channel_type.requires_zero_conf() && !from_lsp {
-            Some("a zero-conf channel from a peer that is not our LSP".to_string())
-        } else {
-            None
-        };
+        let refusal = inbound_channel_refusal(&InboundChannel {
+            is_announced,
+            anchors: channel_type.requires_anchors_zero_fee_htlc_tx(),
+            zero_conf: channel_type.requires_zero_conf(),
+            from_lsp,
+            spendable_sat: self.wallet.balance().spendable_sat,
+            reserve_sat: self.anchor_reserve(1).to_sat(),
+        });
         if let Some(why) = refusal {
             log_at!(
                 self.logger,
@@ -420,7 +411,8 @@ impl NodeInner {
                 .try_into()
                 .unwrap_or([0; 16]),
         );
-        let accepted = if channel_type.requires_zero_conf() {
+        // (Only the LSP gets here with a zero-conf channel.)
+        let accepted = if channel_type.requires_zero_conf() && from_lsp {
             self.channel_manager
                 .accept_inbound_channel_from_trusted_peer_0conf(
                     &temporary_channel_id,
@@ -530,6 +522,36 @@ fn payment_kind(purpose: &PaymentPurpose) -> PaymentKind {
     }
 }
 
+/// What our policy looks at in a channel a peer opens to us.
+#[derive(Clone, Copy, Debug)]
+struct InboundChannel {
+    is_announced: bool,
+    anchors: bool,
+    zero_conf: bool,
+    from_lsp: bool,
+    spendable_sat: u64,
+    /// The reserve with this channel counted.
+    reserve_sat: u64,
+}
+
+/// Why we refuse an inbound channel, or `None` to accept it. Each rule stands alone: a
+/// channel that passes one is still checked by the others.
+fn inbound_channel_refusal(c: &InboundChannel) -> Option<String> {
+    if c.is_announced {
+        return Some("a public channel (this node announces none)".into());
+    }
+    if c.zero_conf && !c.from_lsp {
+        return Some("a zero-conf channel from a peer that is not our LSP".into());
+    }
+    if c.anchors && !c.from_lsp && c.spendable_sat < c.reserve_sat {
+        return Some(format!(
+            "an anchor channel needs {} sat on-chain to bump its fees, the wallet has {} sat",
+            c.reserve_sat, c.spendable_sat
+        ));
+    }
+    None
+}
+
 /// The fee rate for funding and wallet transactions: LDK's non-urgent on-chain target.
 pub(crate) fn wallet_fee_rate<F: FeeEstimator + ?Sized>(fees: &F) -> FeeRate {
     let sat_per_kw = fees.get_est_sat_per_1000_weight(ConfirmationTarget::OutputSpendingFee);
@@ -542,7 +564,7 @@ mod tests {
     use lightning::events::PaymentPurpose;
     use lightning::types::payment::{PaymentPreimage, PaymentSecret};
 
-    use super::payment_kind;
+    use super::{inbound_channel_refusal, payment_kind, InboundChannel};
     use crate::payment::PaymentKind;
 
     #[test]
@@ -577,5 +599,47 @@ mod tests {
             serde_json::to_string(&PaymentKind::Bolt12).unwrap(),
             "\"bolt12\""
         );
+    }
+
+    #[test]
+    fn inbound_channel_policy() {
+        let ok = InboundChannel {
+            is_announced: false,
+            anchors: true,
+            zero_conf: false,
+            from_lsp: false,
+            spendable_sat: 30_000,
+            reserve_sat: 25_000,
+        };
+        assert_eq!(inbound_channel_refusal(&ok), None);
+        let public = InboundChannel {
+            is_announced: true,
+            ..ok
+        };
+        assert!(inbound_channel_refusal(&public).is_some());
+        // A stranger's zero-conf channel is refused even when the anchor reserve is there
+        // (a review found the rules chained, the first passing one skipping the rest).
+        let zero_conf = InboundChannel {
+            zero_conf: true,
+            ..ok
+        };
+        assert!(inbound_channel_refusal(&zero_conf).is_some_and(|why| why.contains("zero-conf")));
+        let from_lsp = InboundChannel {
+            zero_conf: true,
+            from_lsp: true,
+            spendable_sat: 0,
+            ..ok
+        };
+        assert_eq!(inbound_channel_refusal(&from_lsp), None);
+        let poor = InboundChannel {
+            spendable_sat: 24_999,
+            ..ok
+        };
+        assert!(inbound_channel_refusal(&poor).is_some_and(|why| why.contains("25000 sat")));
+        let legacy = InboundChannel {
+            anchors: false,
+            ..poor
+        };
+        assert_eq!(inbound_channel_refusal(&legacy), None);
     }
 }

@@ -158,8 +158,16 @@ impl NodeInner {
 
     /// What the wallet keeps on-chain to bump the fees of our anchor channels, counting
     /// `extra` more of them (an anchor channel being opened or accepted). Channels with the
-    /// LSP count too: the reserve pays for our own force close, whoever the peer is.
+    /// LSP count too: the reserve pays for our own force close, whoever the peer is. A closed
+    /// anchor channel counts until nothing of it is left to claim on-chain: its commitment
+    /// may still need a fee bump, and its HTLC transactions always take wallet coins.
     pub fn anchor_reserve(&self, extra: u64) -> crate::bitcoin::Amount {
+        let open_ids: std::collections::HashSet<ChannelId> = self
+            .channel_manager
+            .list_channels()
+            .iter()
+            .map(|c| c.channel_id)
+            .collect();
         let open = self
             .channel_manager
             .list_channels()
@@ -170,6 +178,19 @@ impl NodeInner {
                     .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx())
             })
             .count() as u64;
+        let closing = self
+            .chain_monitor
+            .list_monitors()
+            .into_iter()
+            .filter(|id| !open_ids.contains(id))
+            .filter_map(|id| self.chain_monitor.get_monitor(id).ok())
+            .filter(|m| {
+                m.channel_type_features()
+                    .supports_anchors_zero_fee_htlc_tx()
+                    && !m.get_claimable_balances().is_empty()
+            })
+            .count() as u64;
+        let open = open + closing;
         crate::bitcoin::Amount::from_sat(
             (open + extra) * crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT,
         )

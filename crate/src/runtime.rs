@@ -72,6 +72,22 @@ pub fn write_log(level: lightning::util::logger::Level, module: &str, msg: &str)
 
 /// Waits `d`. In the browser a `setTimeout` (gloo-timers; the future is `!Send`), natively
 /// `tokio::time::sleep` (needs a tokio runtime with timers).
+/// Lets the other tasks of this thread run once, without a timer (a hidden tab throttles
+/// timers to once a second, and later once a minute; this costs one turn of the executor).
+pub async fn yield_now() {
+    let mut yielded = false;
+    core::future::poll_fn(|cx| {
+        if yielded {
+            core::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            core::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 pub async fn sleep(d: Duration) {
     #[cfg(target_arch = "wasm32")]
     {

@@ -17,6 +17,7 @@ use regtest_esplora::RegtestEsplora;
 use serde_json::json;
 use wasm_ln::bitcoin::hashes::{sha256, Hash as _};
 use wasm_ln::bitcoin::hex::DisplayHex;
+use wasm_ln::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT;
 use wasm_ln::io::MemoryStore;
 use wasm_ln::{Event, PaymentStatus};
 
@@ -111,6 +112,13 @@ fn force_close_with_htlcs_in_flight() {
         })
         .await;
         let cpfp_fee = wallet_before - node.onchain().balance().confirmed_sat;
+        // The channel is gone from the list, but its HTLC transactions still need wallet
+        // coins: the reserve stays until nothing of it is left to claim.
+        assert!(node.list_channels().is_empty());
+        assert_eq!(
+            node.balances().onchain_reserve_sat,
+            ANCHOR_RESERVE_PER_CHANNEL_SAT
+        );
         println!("CPFP of the commitment cost {cpfp_fee} sat");
         assert!(cpfp_fee < 10_000, "{cpfp_fee}");
 
@@ -127,6 +135,15 @@ fn force_close_with_htlcs_in_flight() {
             json!({"payment_hash": hash1, "preimage": preimage1, "amount_msat": HTLC_MSAT}),
         )
         .await;
+        // Slowly, so the peer's claim (it polls bitcoind) beats the HTLC's expiry: our
+        // payment succeeds once its preimage is on-chain.
+        let deadline = Instant::now() + WAIT;
+        while !pays[0].is_finished() {
+            assert!(Instant::now() < deadline, "the peer never claimed on-chain");
+            let _ = node.sync().await;
+            esplora.mine(1).await.expect("mine");
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
         // The second one expires: our HTLC-timeout transaction (zero-fee, its fee from the
         // wallet) takes it back, and after the peer's to_self_delay it is swept to the wallet.
         let deadline = Instant::now() + 3 * WAIT;
@@ -169,6 +186,7 @@ fn force_close_with_htlcs_in_flight() {
             "{back} of {expected}"
         );
         assert!(node.balances().claimable.is_empty());
+        assert_eq!(node.balances().onchain_reserve_sat, 0);
         node.stop().await.expect("stop");
     });
 }

@@ -198,10 +198,12 @@ impl Bolt11Payment {
     ) -> Result<ReceivedInvoice, Error> {
         self.inner.check_running()?;
         let hash = PaymentHash(parse_32("payment hash", payment_hash)?);
+        // Records are kept under lower-case hex.
+        let payment_hash = hash.0.as_hex().to_string();
         if amount_msat == 0 {
             return Err(Error::InvalidConfig("the amount must be positive".into()));
         }
-        if self.inner.payments.get(payment_hash).is_some() {
+        if self.inner.payments.get(&payment_hash).is_some() {
             return Err(Error::InvalidConfig(format!(
                 "payment hash {payment_hash} is already in use"
             )));
@@ -211,12 +213,15 @@ impl Bolt11Payment {
             .await
     }
 
-    /// Takes a payment waiting on a hold invoice with its `preimage` (hex); a
-    /// [`Event::PaymentReceived`] follows. [`Error::InvalidConfig`] when the preimage is not
-    /// that of the hash, or no payment to that hash waits.
+    /// Takes a payment waiting on a hold invoice with its `preimage` (hex), after its
+    /// [`Event::PaymentClaimable`]: only the [`Event::PaymentReceived`] that follows says it
+    /// was taken (LDK ignores a claim of nothing). [`Error::InvalidConfig`] when the
+    /// preimage is not that of the hash, or the invoice is not waiting (paid, failed back,
+    /// expired, or not ours).
     pub async fn claim_for_hash(&self, payment_hash: &str, preimage: &str) -> Result<(), Error> {
         self.inner.check_running()?;
         let hash = parse_32("payment hash", payment_hash)?;
+        let payment_hash = &hash.as_hex().to_string();
         let preimage = parse_32("preimage", preimage)?;
         if sha256::Hash::hash(&preimage).to_byte_array() != hash {
             return Err(Error::InvalidConfig(
@@ -241,6 +246,7 @@ impl Bolt11Payment {
     pub async fn fail_for_hash(&self, payment_hash: &str) -> Result<(), Error> {
         self.inner.check_running()?;
         let hash = PaymentHash(parse_32("payment hash", payment_hash)?);
+        let payment_hash = &hash.0.as_hex().to_string();
         self.held(payment_hash)?;
         self.inner.channel_manager.fail_htlc_backwards(&hash);
         self.inner
