@@ -85,7 +85,7 @@ run tsc-example           check crate/js/node_modules/.bin/tsc -p crate/js/examp
 # wasm-ln's node tests (crate/tests/node.rs) drive a real ldk-node `peer` process: build it
 # first, in its own invocation (it turns on lightning/std, DESIGN.md §3).
 run build-peer            check cargo build -p peer
-run test-wasm-ln          tests cargo test -p wasm-ln
+run test-wasm-ln          tests cargo test -p wasm-ln --no-fail-fast
 run test-regtest-esplora  tests cargo test -p regtest-esplora
 run test-proxy            tests cargo test -p wasm-ln-proxy
 # ldk-node, in its own invocation: it turns on lightning/std (DESIGN.md §3).
