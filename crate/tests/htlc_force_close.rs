@@ -100,6 +100,15 @@ fn force_close_with_htlcs_in_flight() {
         node.force_close_channel(&channel_id)
             .await
             .expect("force close");
+        // We take the peer's payment on-chain with our preimage (an HTLC-success
+        // transaction, its fee from the wallet). Before the commitment confirms: given after,
+        // LDK 0.2.7 registers the two HTLC-timeout claims a second time and trips its own
+        // debug assertion (onchaintx.rs:887, rust-lightning#4572; a release build only
+        // broadcasts a conflicting duplicate).
+        node.bolt11_payment()
+            .claim_for_hash(&our_hash, &our_preimage.to_lower_hex_string())
+            .await
+            .expect("claim");
         wait_event(&node, "ChannelClosed", |e| {
             matches!(e, Event::ChannelClosed { .. })
         })
@@ -122,12 +131,6 @@ fn force_close_with_htlcs_in_flight() {
         println!("CPFP of the commitment cost {cpfp_fee} sat");
         assert!(cpfp_fee < 10_000, "{cpfp_fee}");
 
-        // We take the peer's payment on-chain with our preimage (an HTLC-success
-        // transaction, its fee from the wallet).
-        node.bolt11_payment()
-            .claim_for_hash(&our_hash, &our_preimage.to_lower_hex_string())
-            .await
-            .expect("claim");
         // The peer claims the first HTLC on-chain with its preimage: our payment succeeded.
         let (hash1, preimage1) = &hashes[0];
         peer.post(
