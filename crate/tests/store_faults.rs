@@ -41,7 +41,9 @@ struct Flow {
     /// The peer's invoice we pay.
     out_hash: Option<String>,
     /// Our invoice the peer pays, and the peer's payment id.
-    in_hash: Option<(String, String)>,
+    /// Set before the peer is asked to pay: a cut may drop the flow while the request is
+    /// under way, and the peer may pay all the same.
+    in_hash: Option<String>,
     /// `close_channel` was called.
     closing: bool,
 }
@@ -74,11 +76,8 @@ async fn pay_in(node: &Node, peer: &Peer, flow: &RefCell<Flow>) -> Result<(), St
         .receive(IN_MSAT, "crash", 3600)
         .await
         .map_err(|e| format!("invoice: {e}"))?;
-    let id = peer.post("/pay", json!({"invoice": ours.invoice})).await["payment_id"]
-        .as_str()
-        .expect("payment id")
-        .to_string();
-    flow.borrow_mut().in_hash = Some((ours.payment_hash.clone(), id));
+    flow.borrow_mut().in_hash = Some(ours.payment_hash.clone());
+    peer.post("/pay", json!({"invoice": ours.invoice})).await;
     wait_until(node, "payment from the peer", |n| {
         n.payment(&ours.payment_hash).map(|p| p.status) == Some(PaymentStatus::Succeeded)
     })
@@ -212,9 +211,29 @@ async fn finish_and_check(
         out_ok = true;
     }
     let in_hash = flow.borrow().in_hash.clone();
+    // The peer's payment of our invoice, once it has recorded it (a request the cut dropped
+    // may still be handled a moment later).
+    let peer_paying = |hash: &str| {
+        let hash = hash.to_string();
+        move |p: &Value| p["payment_hash"] == hash.as_str() && p["direction"] == "outbound"
+    };
+    let mut theirs_seen = false;
+    if let Some(hash) = &in_hash {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !theirs_seen && Instant::now() < deadline {
+            theirs_seen = peer_status(peer, peer_paying(hash)).await.is_some();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let in_ok = match &in_hash {
-        Some((hash, peer_id)) => {
-            let theirs = peer_final_status(peer, |p| p["id"] == peer_id.as_str()).await;
+        // The cut dropped the request before the peer saw it: nothing was paid.
+        Some(_) if !theirs_seen && !flow.borrow().closing => {
+            pay_in(node, peer, flow).await.expect("pay_in");
+            true
+        }
+        Some(_) if !theirs_seen => false,
+        Some(hash) => {
+            let theirs = peer_final_status(peer, peer_paying(hash)).await;
             let ours = our_final_status(node, hash, PaymentDirection::Inbound).await;
             println!("{what}: payment from the peer: ours {ours:?}, theirs {theirs:?}");
             let ok = theirs.as_deref() == Some("succeeded");
