@@ -1194,12 +1194,16 @@ pub(crate) async fn sync_inner(inner: &NodeInner) -> Result<(), Error> {
 /// storm. A refusal is expected (a transaction confirmed since the wallet last looked) and
 /// only logged.
 async fn rebroadcast(inner: &NodeInner) {
+    // Fundings with a monitor (the peer signed our first commitment: before, a broadcast
+    // funding would lock the coins) of channels still open or opening (one LDK discarded,
+    // closed before it was broadcast for good, would put our coins in a dead channel).
+    let watched: HashSet<ChannelId> = inner.chain_monitor.list_monitors().into_iter().collect();
     let funding: HashSet<Txid> = inner
-        .chain_monitor
-        .list_monitors()
+        .channel_manager
+        .list_channels()
         .into_iter()
-        .filter_map(|id| inner.chain_monitor.get_monitor(id).ok())
-        .map(|m| m.get_funding_txo().txid)
+        .filter(|c| watched.contains(&c.channel_id))
+        .filter_map(|c| c.funding_txo.map(|o| o.txid))
         .collect();
     for tx in inner.wallet.transactions_to_rebroadcast(&funding) {
         if inner.stopping.load(Ordering::Acquire) {

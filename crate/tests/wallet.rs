@@ -140,3 +140,64 @@ async fn first_bip84_addresses_match_the_test_vectors() {
     assert_eq!(first.script_pubkey(), testnet.script_pubkey());
     assert!(first.to_string().starts_with("bcrt1q"), "{first}");
 }
+
+/// A fee bump of LDK's (a CPFP child, an HTLC transaction) spends wallet coins BDK only learns
+/// about at a later sync: until then the wallet's own sends leave them alone, and a bump
+/// never broadcast gives them back after a few blocks.
+#[tokio::test]
+async fn coins_of_a_fee_bump_stay_out_of_sends() {
+    use wasm_ln::bitcoin::psbt::Psbt;
+    use wasm_ln::bitcoin::{
+        absolute, transaction, Amount, FeeRate, ScriptBuf, Sequence, Transaction, TxIn, TxOut,
+        Witness,
+    };
+    let esplora = RegtestEsplora::start().await.expect("fixture");
+    let chain = EsploraChainSource::new(esplora.esplora_url()).unwrap();
+    let client = chain.client();
+    let seed = generate_mnemonic().unwrap().to_seed("");
+    let wallet = OnchainWallet::open(Arc::new(MemoryStore::new()), &seed, Network::Regtest)
+        .await
+        .unwrap();
+    wallet.sync(client).await.unwrap();
+    let address = wallet.new_address().await.unwrap();
+    esplora.faucet_pay(&address, 100_000, true).await.unwrap();
+    wallet.sync(client).await.unwrap();
+    let coins = wallet.confirmed_utxos();
+    let [(outpoint, txout)] = &coins[..] else {
+        panic!("one coin: {coins:?}")
+    };
+    let (outpoint, txout) = (*outpoint, txout.clone());
+
+    // LDK's PSBT: our coin, with its previous output, paying a change script.
+    let tx = Transaction {
+        version: transaction::Version::TWO,
+        lock_time: absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: outpoint,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(99_000),
+            script_pubkey: address.script_pubkey(),
+        }],
+    };
+    let mut psbt = Psbt::from_unsigned_tx(tx).unwrap();
+    psbt.inputs[0].witness_utxo = Some(txout);
+    let signed = wallet.sign_foreign_psbt(psbt).unwrap();
+    assert!(!signed.input[0].witness.is_empty(), "our input signed");
+
+    // Held: nothing else to spend.
+    let rate = FeeRate::from_sat_per_vb(2).unwrap();
+    let err = wallet
+        .check_can_pay(10_000, rate, Amount::ZERO)
+        .unwrap_err();
+    assert_eq!(err.code(), "INSUFFICIENT_FUNDS", "{err}");
+    // The bump never went out: six blocks later the coin is the wallet's again.
+    esplora.mine(6).await.unwrap();
+    wallet.sync(client).await.unwrap();
+    wallet
+        .check_can_pay(10_000, rate, Amount::ZERO)
+        .expect("released");
+}

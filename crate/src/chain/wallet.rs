@@ -180,9 +180,17 @@ pub struct OnchainWallet<K: KVStore + ?Sized> {
     revealed_since_sync: AtomicBool,
     /// See [`DurableIndex`].
     durable_change: DurableIndex,
+    /// Coins a fee bump of LDK's spends (a CPFP child, an HTLC transaction), with the tip
+    /// height when it was signed: BDK does not see the bump until a sync finds it, and a send
+    /// meanwhile must not take the same coins. Released once spent, or after
+    /// [`BUMP_LOCK_BLOCKS`] (LDK then bumps again, with a fresh selection).
+    bump_locked: Mutex<std::collections::HashMap<crate::bitcoin::OutPoint, u32>>,
     store: Arc<K>,
     network: Network,
 }
+
+/// How long coins a fee bump took stay out of the wallet's own transactions.
+const BUMP_LOCK_BLOCKS: u32 = 6;
 
 impl<K: KVStore + ?Sized> core::fmt::Debug for OnchainWallet<K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -261,6 +269,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             inner: Mutex::new(inner),
             revealed_since_sync: AtomicBool::new(false),
             durable_change,
+            bump_locked: Mutex::new(std::collections::HashMap::new()),
             store,
             network,
         };
@@ -411,8 +420,9 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
                     .next_unused_address(KeychainKind::Internal)
                     .script_pubkey()
             });
+            let locked = self.bump_locked(&inner.wallet);
             let mut builder = inner.wallet.build_tx();
-            builder.fee_rate(fee_rate);
+            builder.fee_rate(fee_rate).unspendable(locked);
             match (amount, keep_to) {
                 (Some(amount), _) => {
                     builder.add_recipient(script, amount);
@@ -473,8 +483,12 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             &<crate::bitcoin::WScriptHash as crate::bitcoin::hashes::Hash>::all_zeros(),
         );
         let amount = Amount::from_sat(amount_sat);
+        let locked = self.bump_locked(&inner.wallet);
         let mut builder = inner.wallet.build_tx();
-        builder.fee_rate(fee_rate).add_recipient(script, amount);
+        builder
+            .fee_rate(fee_rate)
+            .unspendable(locked)
+            .add_recipient(script, amount);
         let psbt = builder.finish()?;
         // Give back the change address the dry run used. A change index it revealed stays
         // staged and goes out with the next write (dropping it would leave the index revealed
@@ -506,11 +520,37 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             ..SignOptions::default()
         };
         // Not finalised as a whole: LDK signs its own input afterwards.
-        self.lock()
+        let inner = self.lock();
+        inner
             .wallet
             .sign(&mut psbt, options)
             .map_err(|e| Error::Internal(format!("signing a fee bump: {e}")))?;
-        Ok(psbt.extract_tx_unchecked_fee_rate())
+        let tx = psbt.extract_tx_unchecked_fee_rate();
+        let height = inner.wallet.latest_checkpoint().height();
+        let mut locked = self
+            .bump_locked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for input in &tx.input {
+            if inner.wallet.get_utxo(input.previous_output).is_some() {
+                locked.insert(input.previous_output, height);
+            }
+        }
+        Ok(tx)
+    }
+
+    /// The coins fee bumps hold ([`OnchainWallet::bump_locked`]'s field), dropping those spent
+    /// or held long enough.
+    fn bump_locked(&self, wallet: &Wallet) -> Vec<crate::bitcoin::OutPoint> {
+        let tip = wallet.latest_checkpoint().height();
+        let mut locked = self
+            .bump_locked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        locked.retain(|outpoint, at| {
+            tip < at.saturating_add(BUMP_LOCK_BLOCKS) && wallet.get_utxo(*outpoint).is_some()
+        });
+        locked.keys().copied().collect()
     }
 
     /// Forgets a transaction from [`Self::create_transaction`] that was never broadcast (LDK
