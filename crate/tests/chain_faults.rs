@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::native::*;
 use common::{wait_until, WAIT};
-use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
+use regtest_esplora::peer::{wait_mempool, Peer};
 use regtest_esplora::{Fault, FaultKind, RegtestEsplora};
 use wasm_ln::chain::esplora::{MAX_INLINE_RETRY_WAIT, REQUEST_TIMEOUT};
 use wasm_ln::io::{DynStore, MemoryStore};
@@ -105,10 +105,7 @@ async fn open_with_lost_broadcast(
 fn funding_rebroadcast_after_rejection() {
     run(async {
         let started = Instant::now();
-        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
-        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
-        fund(&esplora, &node, FUND).await;
+        let (esplora, peer, node) = funded_node_and_peer().await;
 
         open_with_lost_broadcast(&esplora, &node, &peer, Fault::drop_next_broadcast()).await;
 
@@ -373,10 +370,7 @@ fn funding_confs(node: &Node, channel_id: &str) -> u32 {
 fn reorgs() {
     run(async {
         let started = Instant::now();
-        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
-        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
-        fund(&esplora, &node, FUND).await;
+        let (esplora, peer, node) = funded_node_and_peer().await;
         let ucid = node
             .open_channel(&peer.uri(), CHANNEL, 0)
             .await
@@ -422,12 +416,7 @@ fn reorgs() {
                 .any(|c| c.channel_id == channel_id && c.is_usable)
         })
         .await;
-        let inv = peer_invoice(&peer, Some(50_000_000), 600).await;
-        let paid = node
-            .bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        let paid = pay_peer(&node, &peer, 50_000_000).await;
         assert_eq!(paid.status, PaymentStatus::Succeeded);
         let funding_posts = broadcasts(&esplora).await;
 

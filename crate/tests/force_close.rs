@@ -144,11 +144,7 @@ fn force_close_right_after_payment() {
         const PAID: u64 = 40_000;
         let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
         let funding = funding_of(&node, &channel_id);
-        let inv = peer_invoice(&peer, Some(PAID * 1000), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        pay_peer(&node, &peer, PAID * 1000).await;
         node.force_close_channel(&channel_id)
             .await
             .expect("force close");
@@ -197,11 +193,7 @@ fn force_close_right_after_payment() {
         // 2. The peer force-closes a second channel while we are stopped.
         let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
         let funding = funding_of(&node, &channel_id);
-        let inv = peer_invoice(&peer, Some(PAID * 1000), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        pay_peer(&node, &peer, PAID * 1000).await;
         let ucid = peer_channel(&peer, &funding).await;
         let our_id = node.node_id().to_string();
         let before_restart = node.onchain().balance().confirmed_sat;
@@ -267,11 +259,7 @@ fn breach_is_punished() {
         const STEP: u64 = 45_000;
         // (Inbound capacity: the peer's side less its 1 % reserve.)
         for k in 1..=3 {
-            let inv = peer_invoice(&peer, Some(STEP * 1000), 600).await;
-            node.bolt11_payment()
-                .send(&inv, None, None)
-                .await
-                .expect("pay the peer");
+            pay_peer(&node, &peer, STEP * 1000).await;
             wait_inbound(&node, (k * STEP - 5_000) * 1000).await;
         }
         let revoked_peer_sat = 3 * STEP;
@@ -297,11 +285,7 @@ fn breach_is_punished() {
             peer.post("/pay", json!({ "invoice": ours.invoice })).await;
             received(&node, STEP * 1000).await;
         }
-        let inv = peer_invoice(&peer, Some(10_000_000), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay the peer");
+        pay_peer(&node, &peer, 10_000_000).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let ucid = peer_channel(&peer, &funding).await;
         let our_id = node.node_id().to_string();

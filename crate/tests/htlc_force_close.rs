@@ -7,18 +7,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
 use common::{wait_until, WAIT};
-use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
-use regtest_esplora::RegtestEsplora;
+use regtest_esplora::peer::wait_mempool;
 use serde_json::json;
 use wasm_ln::bitcoin::hashes::{sha256, Hash as _};
 use wasm_ln::bitcoin::hex::DisplayHex;
 use wasm_ln::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT;
-use wasm_ln::io::MemoryStore;
 use wasm_ln::{Event, PaymentStatus};
 
 /// Two of them stay below the 10 % of the channel ldk-node lets us have in flight.
@@ -27,19 +24,12 @@ const HTLC_MSAT: u64 = 20_000_000;
 #[test]
 fn force_close_with_htlcs_in_flight() {
     run(async {
-        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
-        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
-        fund(&esplora, &node, FUND).await;
+        let (esplora, peer, node) = funded_node_and_peer().await;
         let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
         assert!(node.list_channels().iter().all(|c| c.anchors));
         // Room for the peer to pay us: a settled payment to it first.
         const SETTLED_MSAT: u64 = 45_000_000;
-        let inv = peer_invoice(&peer, Some(SETTLED_MSAT), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        pay_peer(&node, &peer, SETTLED_MSAT).await;
         wait_inbound(&node, HTLC_MSAT).await;
 
         // The peer pays our hold invoice: its HTLC waits on our commitment for our preimage.
@@ -200,16 +190,9 @@ fn force_close_with_htlcs_in_flight() {
 #[test]
 fn hold_invoice_settles_or_fails_back() {
     run(async {
-        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
-        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
-        fund(&esplora, &node, FUND).await;
+        let (esplora, peer, node) = funded_node_and_peer().await;
         open_channel(&esplora, &node, &peer, 0).await;
-        let inv = peer_invoice(&peer, Some(45_000_000), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        pay_peer(&node, &peer, 45_000_000).await;
         wait_inbound(&node, HTLC_MSAT).await;
 
         let held = |byte: u8| {

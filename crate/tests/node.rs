@@ -21,10 +21,7 @@ use wasm_ln::{Event, Network, PaymentDetails, PaymentDirection, PaymentKind, Pay
 fn channel_full_cycle() {
     run(async {
         let started = Instant::now();
-        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
-        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
-        fund(&esplora, &node, FUND).await;
+        let (esplora, peer, node) = funded_node_and_peer().await;
         let (channel_id, open_fee) = open_channel(&esplora, &node, &peer, 0).await;
         let ch = &node.list_channels()[0];
         assert_eq!(ch.capacity_sat, CHANNEL);
@@ -192,20 +189,13 @@ fn channel_full_cycle() {
 #[test]
 fn force_close_sweeps_funds() {
     run(async {
-        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
-        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
-        fund(&esplora, &node, FUND).await;
+        let (esplora, peer, node) = funded_node_and_peer().await;
 
         // 1. We force close: our output waits for the peer's to_self_delay, then the sweeper
         //    moves it into the wallet by itself.
         let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
         // (Below the peer's in-flight limit: 10% of the channel.)
-        let inv = peer_invoice(&peer, Some(40_000_000), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        pay_peer(&node, &peer, 40_000_000).await;
         // Let the HTLC leave the commitment first, or the peer must claim it on-chain.
         wait_inbound(&node, 40_000_000 - 5_000_000).await;
         let before_close = node.onchain().balance().confirmed_sat;
@@ -268,11 +258,7 @@ fn force_close_sweeps_funds() {
 
         // 2. The peer force closes on us: our output pays to us at once and is swept too.
         let (_channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
-        let inv = peer_invoice(&peer, Some(30_000_000), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        pay_peer(&node, &peer, 30_000_000).await;
         let before = node.onchain().balance().confirmed_sat;
         let channels = peer.get("/channels").await;
         let ucid = channels
@@ -309,11 +295,7 @@ fn restart_keeps_state() {
         let node = start(&esplora, Arc::clone(&store)).await;
         fund(&esplora, &node, FUND).await;
         let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
-        let inv = peer_invoice(&peer, Some(20_000_000), 600).await;
-        node.bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay");
+        pay_peer(&node, &peer, 20_000_000).await;
         // Received, and its event left unacknowledged.
         let ours = node
             .bolt11_payment()
@@ -367,12 +349,7 @@ fn restart_keeps_state() {
                 .any(|c| c.channel_id == channel_id && c.is_usable)
         })
         .await;
-        let inv = peer_invoice(&peer, Some(1_000_000), 600).await;
-        let paid = node
-            .bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay after restart");
+        let paid = pay_peer(&node, &peer, 1_000_000).await;
         assert_eq!(paid.status, PaymentStatus::Succeeded);
         node.stop().await.expect("stop");
         let _ = std::fs::remove_dir_all(&dir);

@@ -7,13 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use regtest_esplora::peer::{wait_mempool, Peer};
+use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
 use regtest_esplora::{regtest_address, RegtestEsplora};
 use serde_json::json;
 use wasm_ln::bitcoin::Txid;
 use wasm_ln::chain::esplora::EsploraChainSource;
-use wasm_ln::io::DynStore;
-use wasm_ln::{Builder, Event, LogLevel, Network, Node};
+use wasm_ln::io::{DynStore, MemoryStore};
+use wasm_ln::{Builder, Event, LogLevel, Network, Node, PaymentDetails};
 
 use super::{wait_until, WAIT};
 
@@ -91,6 +91,16 @@ pub async fn fund(esplora: &RegtestEsplora, node: &Node, sats: u64) {
         n.onchain().balance().confirmed_sat == before + sats
     })
     .await;
+}
+
+/// bitcoind behind regtest-esplora, an ldk-node peer, and our node on a memory store with
+/// [`FUND`] sat confirmed: where most tests start.
+pub async fn funded_node_and_peer() -> (RegtestEsplora, Peer, Node) {
+    let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+    let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+    let node = start(&esplora, Arc::new(MemoryStore::new())).await;
+    fund(&esplora, &node, FUND).await;
+    (esplora, peer, node)
 }
 
 /// Gives `peer` the on-chain reserve ldk-node keeps per anchor channel (25,000 sat), once:
@@ -181,6 +191,15 @@ pub async fn peer_invoice(peer: &Peer, amount_msat: Option<u64>, expiry_secs: u6
     }
     let v = peer.post("/invoice", body).await;
     v["invoice"].as_str().expect("invoice").to_string()
+}
+
+/// Pays the peer a fresh invoice of `msat`; the payment, settled.
+pub async fn pay_peer(node: &Node, peer: &Peer, msat: u64) -> PaymentDetails {
+    let inv = peer_invoice(peer, Some(msat), 600).await;
+    node.bolt11_payment()
+        .send(&inv, None, None)
+        .await
+        .expect("pay the peer")
 }
 
 /// Waits until the peer's side of our channels can pay us `msat` (a payment we just made
