@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use lightning::chain::chaininterface::{ConfirmationTarget, FeeEstimator};
 use lightning::events::{
-    Event as LdkEvent, FundingInfo, PaymentFailureReason, PaymentPurpose, ReplayEvent,
+    Event as LdkEvent, FundingInfo, HTLCHandlingFailureType, PaymentFailureReason, PaymentPurpose,
+    ReplayEvent,
 };
 use lightning::ln::channelmanager::PaymentId;
 
@@ -121,6 +122,10 @@ impl NodeInner {
                     Some(preimage) => self.channel_manager.claim_funds(preimage),
                     // A hold invoice: the caller has the preimage, and decides.
                     None if held => {
+                        self.payments
+                            .update(&id, |p| p.claimable_amount_msat = Some(amount_msat))
+                            .await
+                            .map_err(|e| self.replay(e))?;
                         self.queue(Event::PaymentClaimable {
                             payment_id: id.clone(),
                             payment_hash: id.clone(),
@@ -164,6 +169,7 @@ impl NodeInner {
                 let details = match self.payments.get(&id) {
                     Some(mut p) => {
                         p.status = PaymentStatus::Succeeded;
+                        p.claimable_amount_msat = None;
                         p.amount_msat = Some(amount_msat);
                         // A hold invoice's purpose has no preimage: `claim_for_hash` stored it.
                         p.preimage = preimage.or(p.preimage.take());
@@ -339,6 +345,32 @@ impl NodeInner {
                         }
                     }
                 });
+            }
+            LdkEvent::HTLCHandlingFailed {
+                failure_type: HTLCHandlingFailureType::Receive { payment_hash },
+                ..
+            } => {
+                // A payment we received was given back. For a hold invoice that was waiting,
+                // LDK gave up on it (its claim deadline came): the invoice is failed.
+                let id = payment_hash.0.as_hex().to_string();
+                let waiting = self.payments.get(&id).is_some_and(|p| {
+                    p.status == PaymentStatus::Pending && p.claimable_amount_msat.is_some()
+                });
+                if waiting {
+                    log_at!(
+                        self.logger,
+                        Warn,
+                        "hold invoice {id} was not settled before its claim deadline: failed"
+                    );
+                    self.payments
+                        .update(&id, |p| {
+                            p.status = PaymentStatus::Failed;
+                            p.claimable_amount_msat = None;
+                            p.failure_reason = Some("not settled before its claim deadline".into());
+                        })
+                        .await
+                        .map_err(|e| self.replay(e))?;
+                }
             }
             LdkEvent::BumpTransaction(event) => {
                 // CPFP of our commitment, or our HTLC transactions, paid from the wallet's

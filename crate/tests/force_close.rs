@@ -148,7 +148,8 @@ fn force_close_right_after_payment() {
         node.force_close_channel(&channel_id)
             .await
             .expect("force close");
-        wait_mempool(&esplora, None).await;
+        // The commitment, and the child paying its fee if LDK adds one.
+        wait_mempool_settled(&esplora).await;
         esplora.mine(1).await.expect("mine");
         let (commit, commit_fee) = commitment(&esplora, &funding).await;
         // The wallet paid for the commitment (CPFP through our anchor): count from after it.

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::native::*;
 use common::{wait_until, WAIT};
-use regtest_esplora::peer::wait_mempool;
 use serde_json::json;
 use wasm_ln::bitcoin::hashes::{sha256, Hash as _};
 use wasm_ln::bitcoin::hex::DisplayHex;
@@ -84,6 +83,10 @@ fn force_close_with_htlcs_in_flight() {
         })
         .await;
 
+        // A second coin: the CPFP of the commitment and the HTLC-success transaction are
+        // funded at the same moment, and LDK's coin selection gives a wallet of one coin to
+        // one of them only (the other conflicts and waits for the next block).
+        fund(&esplora, &node, 100_000).await;
         // We force-close with both HTLCs pending: the commitment goes out with a child that
         // pays its fee from the wallet.
         let wallet_before = node.onchain().balance().confirmed_sat;
@@ -103,14 +106,20 @@ fn force_close_with_htlcs_in_flight() {
             matches!(e, Event::ChannelClosed { .. })
         })
         .await;
-        wait_mempool(&esplora, None).await;
+        // The commitment, and the child paying its fee if LDK adds one.
+        wait_mempool_settled(&esplora).await;
         esplora.mine(1).await.expect("mine");
-        wait_until(&node, "commitment and its CPFP child confirmed", |n| {
-            n.onchain().balance().unconfirmed_sat == 0
-                && n.onchain().balance().confirmed_sat < wallet_before
+        // The wallet pays: the child of the commitment (mined with it), and once the
+        // commitment is in, the fee of our HTLC-success transaction.
+        let wallet_total = |n: &wasm_ln::Node| {
+            let b = n.onchain().balance();
+            b.confirmed_sat + b.unconfirmed_sat
+        };
+        wait_until(&node, "the wallet paid for the commitment", |n| {
+            wallet_total(n) < wallet_before
         })
         .await;
-        let cpfp_fee = wallet_before - node.onchain().balance().confirmed_sat;
+        let cpfp_fee = wallet_before - wallet_total(&node);
         // The channel is gone from the list, but its HTLC transactions still need wallet
         // coins: the reserve stays until nothing of it is left to claim.
         assert!(node.list_channels().is_empty());
@@ -118,7 +127,7 @@ fn force_close_with_htlcs_in_flight() {
             node.balances().onchain_reserve_sat,
             ANCHOR_RESERVE_PER_CHANNEL_SAT
         );
-        println!("CPFP of the commitment cost {cpfp_fee} sat");
+        println!("fee bumps so far cost {cpfp_fee} sat");
         assert!(cpfp_fee < 10_000, "{cpfp_fee}");
 
         // The peer claims the first HTLC on-chain with its preimage: our payment succeeded.
@@ -172,6 +181,8 @@ fn force_close_with_htlcs_in_flight() {
         // and the HTLC the peer claimed) plus what we claimed, less on-chain fees (the
         // commitment's own, its CPFP, the HTLC transactions' and the sweeps').
         let back = node.onchain().balance().confirmed_sat - (wallet_before - cpfp_fee);
+        // (`back` counts what came back after the first bumps; the later bumps and sweeps are
+        // among the fees it lacks.)
         let expected = CHANNEL - SETTLED_MSAT / 1000;
         println!("back on-chain: {back} of {expected} sat");
         assert!(
@@ -184,9 +195,10 @@ fn force_close_with_htlcs_in_flight() {
     });
 }
 
-/// Hold invoices off-chain: a waiting payment failed back reaches its payer as a failure; one
-/// claimed with the wrong preimage is refused and changes nothing, with the right one it is
-/// received.
+/// Hold invoices off-chain: nothing to settle before the payment arrives; a waiting payment
+/// failed back reaches its payer as a failure; one claimed with the wrong preimage is refused
+/// and changes nothing, with the right one it is received; one left alone is given back at
+/// its claim deadline, and the invoice is failed.
 #[test]
 fn hold_invoice_settles_or_fails_back() {
     run(async {
@@ -203,7 +215,7 @@ fn hold_invoice_settles_or_fails_back() {
             (hash, preimage.to_lower_hex_string())
         };
         let pay = node.bolt11_payment();
-        for (i, (hash, preimage)) in [held(5), held(6)].into_iter().enumerate() {
+        for (i, (hash, preimage)) in [held(5), held(6), held(8)].into_iter().enumerate() {
             let inv = pay
                 .receive_for_hash(10_000_000, "held", 600, &hash)
                 .await
@@ -213,12 +225,46 @@ fn hold_invoice_settles_or_fails_back() {
                 .await
                 .expect_err("a second invoice for one hash");
             assert_eq!(err.code(), "INVALID_CONFIG", "{err}");
+            let err = pay
+                .claim_for_hash(&hash, &preimage)
+                .await
+                .expect_err("settled before any payment arrived");
+            assert_eq!(err.code(), "INVALID_CONFIG", "{err}");
             peer.post("/pay", json!({ "invoice": inv.invoice })).await;
-            wait_event(&node, "PaymentClaimable", |e| {
+            let claimable = wait_event(&node, "PaymentClaimable", |e| {
                 matches!(e, Event::PaymentClaimable { payment_hash, .. } if *payment_hash == hash)
             })
             .await;
-            if i == 0 {
+            let Event::PaymentClaimable { claim_deadline, .. } = claimable else {
+                unreachable!()
+            };
+            assert_eq!(
+                node.payment(&hash).expect("record").claimable_amount_msat,
+                Some(10_000_000)
+            );
+            if i == 2 {
+                // Left alone: at its claim deadline LDK gives it back.
+                let deadline = claim_deadline.expect("a claim deadline");
+                let tip = node.status().block_height;
+                esplora
+                    .mine(deadline.saturating_sub(tip) + 1)
+                    .await
+                    .expect("mine");
+                wait_until(&node, "the hold invoice failed at its deadline", |n| {
+                    n.payment(&hash)
+                        .is_some_and(|p| p.status == PaymentStatus::Failed)
+                })
+                .await;
+                peer.wait_event("PaymentFailed").await;
+                let record = node.payment(&hash).expect("record");
+                assert_eq!(record.claimable_amount_msat, None);
+                let err = pay
+                    .claim_for_hash(&hash, &preimage)
+                    .await
+                    .expect_err("settled after its deadline");
+                assert_eq!(err.code(), "INVALID_CONFIG", "{err}");
+                assert!(node.list_channels().iter().all(|c| c.is_usable));
+            } else if i == 0 {
                 pay.fail_for_hash(&hash).await.expect("fail back");
                 peer.wait_event("PaymentFailed").await;
                 let record = node.payment(&hash).expect("record");

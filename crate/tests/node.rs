@@ -206,7 +206,8 @@ fn force_close_sweeps_funds() {
             matches!(e, Event::ChannelClosed { .. })
         })
         .await;
-        wait_mempool(&esplora, None).await;
+        // The commitment, and the child paying its fee if LDK adds one.
+        wait_mempool_settled(&esplora).await;
         esplora.mine(1).await.expect("mine");
         // An anchor channel: our commitment went out with a child paying its fee from the
         // wallet (CPFP), mined with it.
@@ -598,6 +599,7 @@ fn interrupted_payment_fails_on_restart() {
                 preimage: None,
                 invoice: None,
                 failure_reason: None,
+                claimable_amount_msat: None,
                 created_at: 1,
                 updated_at: 1,
             })

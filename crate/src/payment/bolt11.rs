@@ -214,10 +214,10 @@ impl Bolt11Payment {
     }
 
     /// Takes a payment waiting on a hold invoice with its `preimage` (hex), after its
-    /// [`Event::PaymentClaimable`]: only the [`Event::PaymentReceived`] that follows says it
-    /// was taken (LDK ignores a claim of nothing). [`Error::InvalidConfig`] when the
-    /// preimage is not that of the hash, or the invoice is not waiting (paid, failed back,
-    /// expired, or not ours).
+    /// [`Event::PaymentClaimable`]; a [`Event::PaymentReceived`] follows.
+    /// [`Error::InvalidConfig`] when the preimage is not that of the hash, or no payment to
+    /// the invoice waits (none arrived yet, or it was settled, failed back, or given up at
+    /// its claim deadline).
     pub async fn claim_for_hash(&self, payment_hash: &str, preimage: &str) -> Result<(), Error> {
         self.inner.check_running()?;
         let hash = parse_32("payment hash", payment_hash)?;
@@ -253,19 +253,22 @@ impl Bolt11Payment {
             .payments
             .update(payment_hash, |p| {
                 p.status = PaymentStatus::Failed;
+                p.claimable_amount_msat = None;
                 p.failure_reason = Some("failed back by the receiver".into());
             })
             .await?;
         Ok(())
     }
 
-    /// The pending inbound record of a hold invoice.
+    /// The record of a hold invoice whose payment arrived and waits.
     fn held(&self, payment_hash: &str) -> Result<PaymentDetails, Error> {
         self.inner
             .payments
             .get(payment_hash)
             .filter(|p| {
-                p.direction == PaymentDirection::Inbound && p.status == PaymentStatus::Pending
+                p.direction == PaymentDirection::Inbound
+                    && p.status == PaymentStatus::Pending
+                    && p.claimable_amount_msat.is_some()
             })
             .ok_or_else(|| {
                 Error::InvalidConfig(format!("no payment to {payment_hash} waits to be claimed"))

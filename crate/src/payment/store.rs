@@ -77,6 +77,10 @@ pub struct PaymentDetails {
     pub invoice: Option<String>,
     /// Why it failed.
     pub failure_reason: Option<String>,
+    /// A payment to a hold invoice that arrived and waits to be settled: what claiming it
+    /// brings (`None` otherwise, and once settled or failed back).
+    #[serde(default)]
+    pub claimable_amount_msat: Option<u64>,
     /// Unix time it was created.
     pub created_at: u64,
     /// Unix time of the last change.
@@ -104,6 +108,7 @@ impl PaymentDetails {
             preimage: None,
             invoice: None,
             failure_reason: None,
+            claimable_amount_msat: None,
             created_at,
             updated_at: created_at,
         }
@@ -273,6 +278,7 @@ mod tests {
             preimage: None,
             invoice: None,
             failure_reason: None,
+            claimable_amount_msat: None,
             created_at,
             updated_at: created_at,
         }

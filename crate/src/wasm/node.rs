@@ -74,6 +74,8 @@ export interface PaymentDetails {
   id: string; kind: "bolt11" | "bolt12" | "spontaneous"; direction: "inbound" | "outbound"; status: PaymentStatus;
   amountMsat: number | null; feePaidMsat: number | null; paymentHash: string;
   preimage: string | null; invoice: string | null; failureReason: string | null;
+  /** A payment to a hold invoice that waits for `bolt11.settle`: what claiming it brings. */
+  claimableAmountMsat: number | null;
   createdAt: number; updatedAt: number;
 }
 export interface ReceivedInvoice { invoice: string; paymentHash: string; expiresAt: number; }

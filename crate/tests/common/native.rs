@@ -103,6 +103,35 @@ pub async fn funded_node_and_peer() -> (RegtestEsplora, Peer, Node) {
     (esplora, peer, node)
 }
 
+/// Waits until something is in the mempool and nothing more came for a second: our anchor
+/// commitment goes out as two POSTs when LDK adds a child paying its fee (it does not when
+/// the commitment's own fee suffices), and a block mined between the two would confirm the
+/// commitment without its child.
+pub async fn wait_mempool_settled(esplora: &RegtestEsplora) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    let mut seen = 0;
+    let mut since = Instant::now();
+    loop {
+        let ids: Vec<String> = http
+            .get(format!("{}/mempool/txids", esplora.esplora_url()))
+            .send()
+            .await
+            .expect("mempool")
+            .json()
+            .await
+            .expect("mempool json");
+        if ids.len() != seen {
+            seen = ids.len();
+            since = Instant::now();
+        } else if seen > 0 && since.elapsed() >= Duration::from_secs(1) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the mempool stayed empty");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Gives `peer` the on-chain reserve ldk-node keeps per anchor channel (25,000 sat), once:
 /// without it, it refuses our anchor channels and LDK falls back to a legacy one.
 pub async fn fund_peer_reserve(esplora: &RegtestEsplora, peer: &Peer) {
