@@ -1,8 +1,8 @@
 //! A force close of an anchor channel with HTLCs pending in both directions (#14, "proof
 //! under faults"): the wallet pays for the commitment (CPFP) and for our zero-fee HTLC
-//! transactions. Of our two payments the peer holds, it claims one on-chain with its
-//! preimage (our payment succeeds) and the other times out back to us; the payment the peer
-//! made to our hold invoice we claim on-chain with ours. Every sat is accounted for.
+//! transactions. Our two payments the peer holds time out back to us (HTLC-timeout); the
+//! payment the peer made to our hold invoice we claim on-chain with our preimage
+//! (HTLC-success). Every sat is accounted for.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -48,9 +48,8 @@ fn force_close_with_htlcs_in_flight() {
         })
         .await;
 
-        // Two payments to hold invoices of the peer: it holds both HTLCs.
+        // Two payments to hold invoices of the peer, which never settles them.
         let mut pays = Vec::new();
-        let mut hashes = Vec::new();
         for byte in [1u8, 2] {
             let preimage = [byte; 32];
             let hash = sha256::Hash::hash(&preimage)
@@ -69,7 +68,6 @@ fn force_close_with_htlcs_in_flight() {
             pays.push(tokio::task::spawn_local(async move {
                 pay.send(&inv, None, None).await
             }));
-            hashes.push((hash, preimage.to_lower_hex_string()));
         }
         wait_until(&node, "three HTLCs on the commitment", |n| {
             let htlcs = n.balances().claimable;
@@ -130,24 +128,8 @@ fn force_close_with_htlcs_in_flight() {
         println!("fee bumps so far cost {cpfp_fee} sat");
         assert!(cpfp_fee < 10_000, "{cpfp_fee}");
 
-        // The peer claims the first HTLC on-chain with its preimage: our payment succeeded.
-        let (hash1, preimage1) = &hashes[0];
-        peer.post(
-            "/claim",
-            json!({"payment_hash": hash1, "preimage": preimage1, "amount_msat": HTLC_MSAT}),
-        )
-        .await;
-        // Slowly, so the peer's claim (it polls bitcoind) beats the HTLC's expiry: our
-        // payment succeeds once its preimage is on-chain.
-        let deadline = Instant::now() + WAIT;
-        while !pays[0].is_finished() {
-            assert!(Instant::now() < deadline, "the peer never claimed on-chain");
-            let _ = node.sync().await;
-            esplora.mine(1).await.expect("mine");
-            tokio::time::sleep(Duration::from_millis(700)).await;
-        }
-        // The second one expires: our HTLC-timeout transaction (zero-fee, its fee from the
-        // wallet) takes it back, and after the peer's to_self_delay it is swept to the wallet.
+        // Ours expire: our HTLC-timeout transactions (zero-fee, their fee from the wallet)
+        // take them back, and after the peer's to_self_delay they are swept to the wallet.
         let deadline = Instant::now() + 3 * WAIT;
         loop {
             let _ = node.sync().await;
@@ -161,29 +143,26 @@ fn force_close_with_htlcs_in_flight() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
 
-        let first = pays.remove(0).await.expect("task");
-        let second = pays.remove(0).await.expect("task");
-        let first = first.expect("the peer claimed the first HTLC on-chain");
-        assert_eq!(first.status, PaymentStatus::Succeeded);
-        assert_eq!(first.preimage.as_deref(), Some(preimage1.as_str()));
-        // Failed; LDK's retry after the timeout finds no channel left, hence the code.
-        let err = second.expect_err("the second HTLC timed out");
-        assert!(
-            ["PAYMENT_FAILED", "NO_ROUTE"].contains(&err.code()),
-            "{err}"
-        );
+        for pay in pays {
+            // Failed; LDK's retry after the timeout finds no channel left, hence the code.
+            let err = pay.await.expect("task").expect_err("the HTLC timed out");
+            assert!(
+                ["PAYMENT_FAILED", "NO_ROUTE"].contains(&err.code()),
+                "{err}"
+            );
+        }
 
         let received = node.payment(&our_hash).expect("our hold invoice's payment");
         assert_eq!(received.status, PaymentStatus::Succeeded, "{received:?}");
         assert_eq!(received.amount_msat, Some(HTLC_MSAT));
 
-        // Every sat: the wallet got the channel back less what we paid (the settled payment
-        // and the HTLC the peer claimed) plus what we claimed, less on-chain fees (the
-        // commitment's own, its CPFP, the HTLC transactions' and the sweeps').
+        // Every sat: the wallet got the channel back less the settled payment, plus what we
+        // claimed, less on-chain fees (the commitment's own, its CPFP, the HTLC
+        // transactions' and the sweeps').
         let back = node.onchain().balance().confirmed_sat - (wallet_before - cpfp_fee);
         // (`back` counts what came back after the first bumps; the later bumps and sweeps are
         // among the fees it lacks.)
-        let expected = CHANNEL - SETTLED_MSAT / 1000;
+        let expected = CHANNEL - SETTLED_MSAT / 1000 + HTLC_MSAT / 1000;
         println!("back on-chain: {back} of {expected} sat");
         assert!(
             back < expected && back > expected - 15_000,
