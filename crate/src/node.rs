@@ -162,22 +162,9 @@ impl NodeInner {
     /// anchor channel counts until nothing of it is left to claim on-chain: its commitment
     /// may still need a fee bump, and its HTLC transactions always take wallet coins.
     pub fn anchor_reserve(&self, extra: u64) -> crate::bitcoin::Amount {
-        let open_ids: std::collections::HashSet<ChannelId> = self
-            .channel_manager
-            .list_channels()
-            .iter()
-            .map(|c| c.channel_id)
-            .collect();
-        let open = self
-            .channel_manager
-            .list_channels()
-            .iter()
-            .filter(|c| {
-                c.channel_type
-                    .as_ref()
-                    .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx())
-            })
-            .count() as u64;
+        let channels = self.channel_manager.list_channels();
+        let open_ids: HashSet<ChannelId> = channels.iter().map(|c| c.channel_id).collect();
+        let open = channels.iter().filter(|c| has_anchors(c)).count() as u64;
         let closing = self
             .chain_monitor
             .list_monitors()
@@ -190,9 +177,8 @@ impl NodeInner {
                     && !m.get_claimable_balances().is_empty()
             })
             .count() as u64;
-        let open = open + closing;
         crate::bitcoin::Amount::from_sat(
-            (open + extra) * crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT,
+            (open + closing + extra) * crate::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT,
         )
     }
 
@@ -359,6 +345,13 @@ impl core::fmt::Debug for Node {
             .field("network", &self.inner.config.network)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a channel has anchor outputs (`false` while its type is still being negotiated).
+fn has_anchors(c: &lightning::ln::channel_state::ChannelDetails) -> bool {
+    c.channel_type
+        .as_ref()
+        .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx())
 }
 
 pub(crate) fn hex_channel_id(id: &ChannelId) -> String {
@@ -961,10 +954,7 @@ impl Node {
                 is_outbound: c.is_outbound,
                 confirmations: c.confirmations,
                 confirmations_required: c.confirmations_required,
-                anchors: c
-                    .channel_type
-                    .as_ref()
-                    .is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx()),
+                anchors: has_anchors(&c),
             })
             .collect()
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
-use common::{wait_until, WAIT};
+use common::{wait_until, wait_usable, WAIT};
 use regtest_esplora::peer::{wait_mempool, Peer};
 use regtest_esplora::{Fault, FaultKind, RegtestEsplora};
 use wasm_ln::chain::esplora::{MAX_INLINE_RETRY_WAIT, REQUEST_TIMEOUT};
@@ -82,18 +82,8 @@ async fn open_with_lost_broadcast(
         Event::ChannelReady { channel_id, .. } => channel_id,
         _ => unreachable!(),
     };
-    wait_until(node, "channel usable", |n| {
-        n.list_channels()
-            .iter()
-            .any(|c| c.channel_id == channel_id && c.is_usable)
-    })
-    .await;
-    let inv = peer_invoice(peer, Some(10_000_000), 600).await;
-    let paid = node
-        .bolt11_payment()
-        .send(&inv, None, None)
-        .await
-        .expect("pay");
+    wait_usable(node, "channel usable", &channel_id).await;
+    let paid = pay_peer(node, peer, 10_000_000).await;
     assert_eq!(paid.status, PaymentStatus::Succeeded);
 }
 
@@ -410,12 +400,7 @@ fn reorgs() {
             matches!(e, Event::ChannelReady { user_channel_id, .. } if *user_channel_id == ucid)
         })
         .await;
-        wait_until(&node, "channel usable", |n| {
-            n.list_channels()
-                .iter()
-                .any(|c| c.channel_id == channel_id && c.is_usable)
-        })
-        .await;
+        wait_usable(&node, "channel usable", &channel_id).await;
         let paid = pay_peer(&node, &peer, 50_000_000).await;
         assert_eq!(paid.status, PaymentStatus::Succeeded);
         let funding_posts = broadcasts(&esplora).await;

@@ -11,28 +11,11 @@ use std::time::{Duration, Instant};
 use common::native::*;
 use common::{wait_until, WAIT};
 use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
-use regtest_esplora::{regtest_address, RegtestEsplora};
+use regtest_esplora::RegtestEsplora;
 use serde_json::{json, Value};
 use wasm_ln::chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT;
 use wasm_ln::io::{DynStore, MemoryStore};
 use wasm_ln::{Event, Node};
-
-/// Funds the peer's wallet with `sats` and waits until it can spend them.
-async fn fund_peer(esplora: &RegtestEsplora, peer: &Peer, sats: u64) {
-    let address = peer.post("/address", json!({})).await["address"]
-        .as_str()
-        .expect("address")
-        .to_string();
-    let address = regtest_address(&address).expect("regtest address");
-    esplora
-        .faucet_pay(&address, sats, true)
-        .await
-        .expect("faucet");
-    peer.wait_balances("the peer's funds", |b| {
-        b["spendable_onchain_sat"].as_u64() >= Some(sats)
-    })
-    .await;
-}
 
 /// The peer opens a channel of `sats` to `node` over the node's connection.
 async fn peer_opens(peer: &Peer, node: &Node, sats: u64, announce: bool) -> Value {
@@ -169,10 +152,7 @@ fn anchor_reserve_is_kept_by_opens_and_sends() {
         );
         let spendable = node.onchain().balance().spendable_sat;
         assert!(spendable > ANCHOR_RESERVE_PER_CHANNEL_SAT, "{spendable}");
-        let address = peer.post("/address", json!({})).await["address"]
-            .as_str()
-            .expect("address")
-            .to_string();
+        let address = peer_address(&peer).await;
 
         // A send that would dig into the reserve is refused, and changes nothing.
         let err = node

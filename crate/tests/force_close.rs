@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
-use common::{wait_until, WAIT};
+use common::{wait_until, wait_usable, WAIT};
 use lightning::util::async_poll::AsyncResult;
-use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
+use regtest_esplora::peer::{peer_exe, wait_mempool, wait_mempool_settled, Chain, Peer};
 use regtest_esplora::RegtestEsplora;
 use serde_json::json;
 use wasm_ln::bitcoin::{Transaction, Txid};
@@ -104,6 +104,46 @@ async fn mine_until(
 /// (us); nobody sweeps the peer's, and ours only when it pays for our own commitment.
 const ANCHOR_SAT: u64 = 330;
 
+/// Our output of a force-closed channel's commitment, its vout and value: every sat of the
+/// channel is on the commitment, and ours (the largest output) is the channel less the
+/// `paid` sat that went to the peer (its output, or still the HTLC's), the fee we paid as
+/// funder and the two anchors.
+fn our_output(commit: &Transaction, commit_fee: u64, paid: u64) -> (usize, u64) {
+    let total: u64 = commit.output.iter().map(|o| o.value.to_sat()).sum();
+    assert_eq!(total + commit_fee, CHANNEL);
+    let (vout, ours) = commit
+        .output
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, o)| o.value)
+        .map(|(i, o)| (i, o.value.to_sat()))
+        .expect("outputs");
+    assert_eq!(ours, CHANNEL - paid - commit_fee - 2 * ANCHOR_SAT);
+    (vout, ours)
+}
+
+/// Mines until our output of `commit` is swept and nothing is left to claim; the wallet then
+/// holds `before` plus that output less the sweep's fee, to the sat.
+async fn assert_swept(
+    esplora: &RegtestEsplora,
+    node: &Node,
+    what: &str,
+    commit: &Transaction,
+    (vout, ours): (usize, u64),
+    before: u64,
+) {
+    mine_until(esplora, node, what, |n| {
+        n.onchain().balance().confirmed_sat > before && n.balances().claimable.is_empty()
+    })
+    .await;
+    let (_, sweep_fee) = spender(esplora, &commit.compute_txid(), vout).await;
+    assert_eq!(
+        node.onchain().balance().confirmed_sat,
+        before + ours - sweep_fee,
+        "{what}: every sat of our output back, less the sweep's fee ({sweep_fee})"
+    );
+}
+
 fn funding_of(node: &Node, channel_id: &str) -> String {
     node.list_channels()
         .into_iter()
@@ -167,29 +207,9 @@ fn force_close_right_after_payment() {
                 .map(|o| o.value.to_sat())
                 .collect::<Vec<_>>()
         );
-        // Every sat of the channel is on the commitment: ours (the largest output), the
-        // peer's 40,000 (its output, or still the HTLC's), and the fee we paid as funder.
-        let total: u64 = commit.output.iter().map(|o| o.value.to_sat()).sum();
-        assert_eq!(total + commit_fee, CHANNEL);
-        let (ours_vout, ours) = commit
-            .output
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, o)| o.value)
-            .map(|(i, o)| (i, o.value.to_sat()))
-            .expect("outputs");
-        assert_eq!(ours, CHANNEL - PAID - commit_fee - 2 * ANCHOR_SAT);
+        let ours = our_output(&commit, commit_fee, PAID);
         // Our output waits for the peer's to_self_delay, then is swept.
-        mine_until(&esplora, &node, "our output swept", |n| {
-            n.onchain().balance().confirmed_sat > before && n.balances().claimable.is_empty()
-        })
-        .await;
-        let (_, sweep_fee) = spender(&esplora, &commit.compute_txid(), ours_vout).await;
-        assert_eq!(
-            node.onchain().balance().confirmed_sat,
-            before + ours - sweep_fee,
-            "every sat of our output back, less the sweep's fee ({sweep_fee})"
-        );
+        assert_swept(&esplora, &node, "our output swept", &commit, ours, before).await;
 
         // 2. The peer force-closes a second channel while we are stopped.
         let (channel_id, _) = open_channel(&esplora, &node, &peer, 0).await;
@@ -209,27 +229,16 @@ fn force_close_right_after_payment() {
         esplora.mine(1).await.expect("mine");
         let node = start(&esplora, dir.store()).await;
         let (commit, commit_fee) = commitment(&esplora, &funding).await;
-        let total: u64 = commit.output.iter().map(|o| o.value.to_sat()).sum();
-        assert_eq!(total + commit_fee, CHANNEL);
-        let (ours_vout, ours) = commit
-            .output
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, o)| o.value)
-            .map(|(i, o)| (i, o.value.to_sat()))
-            .expect("outputs");
-        assert_eq!(ours, CHANNEL - PAID - commit_fee - 2 * ANCHOR_SAT);
-        mine_until(&esplora, &node, "the peer's close swept", |n| {
-            n.onchain().balance().confirmed_sat > before_restart
-                && n.balances().claimable.is_empty()
-        })
+        let ours = our_output(&commit, commit_fee, PAID);
+        assert_swept(
+            &esplora,
+            &node,
+            "the peer's close swept",
+            &commit,
+            ours,
+            before_restart,
+        )
         .await;
-        let (_, sweep_fee) = spender(&esplora, &commit.compute_txid(), ours_vout).await;
-        assert_eq!(
-            node.onchain().balance().confirmed_sat,
-            before_restart + ours - sweep_fee,
-            "every sat of our output back, less the sweep's fee ({sweep_fee})"
-        );
         assert!(node.status().fatal_error.is_none(), "{:?}", node.status());
         println!(
             "force_close_right_after_payment took {:.1} s",
@@ -271,12 +280,7 @@ fn breach_is_punished() {
         peer.start();
 
         // Balance moves both ways on the new state: the peer pays us 90,000, we pay 10,000.
-        wait_until(&node, "reconnected to the peer", |n| {
-            n.list_channels()
-                .iter()
-                .any(|c| c.channel_id == channel_id && c.is_usable)
-        })
-        .await;
+        wait_usable(&node, "reconnected to the peer", &channel_id).await;
         for _ in 0..2 {
             let ours = node
                 .bolt11_payment()

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::native::*;
 use common::{wait_until, WAIT};
+use regtest_esplora::peer::wait_mempool_settled;
 use serde_json::json;
 use wasm_ln::bitcoin::hashes::{sha256, Hash as _};
 use wasm_ln::bitcoin::hex::DisplayHex;

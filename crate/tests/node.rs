@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
-use common::{wait_until, Snapshot, WAIT};
-use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
-use regtest_esplora::{regtest_address, RegtestEsplora};
+use common::{wait_until, wait_usable, Snapshot, WAIT};
+use regtest_esplora::peer::{peer_exe, wait_mempool, wait_mempool_settled, Chain, Peer};
+use regtest_esplora::RegtestEsplora;
 use serde_json::json;
 use wasm_ln::io::{DynStore, FilesystemStore, MemoryStore};
 use wasm_ln::{Event, Network, PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
@@ -344,12 +344,7 @@ fn restart_keeps_state() {
             "UNKNOWN_EVENT"
         );
         // It reconnects to the peer by itself and can pay again.
-        wait_until(&node, "reconnected", |n| {
-            n.list_channels()
-                .iter()
-                .any(|c| c.channel_id == channel_id && c.is_usable)
-        })
-        .await;
+        wait_usable(&node, "reconnected", &channel_id).await;
         let paid = pay_peer(&node, &peer, 1_000_000).await;
         assert_eq!(paid.status, PaymentStatus::Succeeded);
         node.stop().await.expect("stop");
@@ -716,21 +711,7 @@ fn receive_over_inbound_channel() {
 
         // Fund the peer, which then opens a channel to us over our connection (a browser
         // node cannot be dialled).
-        let address = peer.post("/address", json!({})).await["address"]
-            .as_str()
-            .expect("address")
-            .to_string();
-        let address = regtest_address(&address).expect("regtest address");
-        esplora
-            .faucet_pay(&address, 1_000_000, true)
-            .await
-            .expect("faucet");
-        let deadline = Instant::now() + WAIT;
-        while peer.get("/balances").await["spendable_onchain_sat"].as_u64() < Some(INBOUND) {
-            assert!(Instant::now() < deadline, "the peer never saw its funds");
-            peer.post("/sync", json!({})).await;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        fund_peer(&esplora, &peer, 1_000_000).await;
         node.connect(&peer.uri(), false).await.expect("connect");
         peer.post(
             "/channels",

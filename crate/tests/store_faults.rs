@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
-use common::{wait_until, Snapshot, WAIT};
+use common::{wait_until, wait_usable, Snapshot, WAIT};
 use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
 use regtest_esplora::RegtestEsplora;
 use serde_json::{json, Value};
@@ -201,12 +201,7 @@ async fn finish_and_check(
     }
     if !out_ok && !flow.borrow().closing {
         // It failed cleanly: the flow goes on with a new one.
-        let inv = peer_invoice(peer, Some(OUT_MSAT), 600).await;
-        let paid = node
-            .bolt11_payment()
-            .send(&inv, None, None)
-            .await
-            .expect("pay the peer again");
+        let paid = pay_peer(node, peer, OUT_MSAT).await;
         assert_eq!(paid.status, PaymentStatus::Succeeded);
         out_ok = true;
     }
@@ -503,12 +498,7 @@ fn failed_monitor_write_pauses_payments_until_it_succeeds() {
         drop(node);
         let node = start(&esplora, Arc::new(FencedStore::new(Arc::clone(&disk)))).await;
         assert_eq!(Snapshot::of(&node), before);
-        wait_until(&node, "usable after restart", |n| {
-            n.list_channels()
-                .iter()
-                .any(|c| c.channel_id == channel_id && c.is_usable)
-        })
-        .await;
+        wait_usable(&node, "usable after restart", &channel_id).await;
         let paid = node
             .spontaneous_payment()
             .send(&peer.node_id, 1_000_000)

@@ -19,7 +19,7 @@ mod js_values;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{wait_until, Snapshot, WAIT};
+use common::{wait_until, wait_usable, Snapshot, WAIT};
 use serde_json::json;
 use wasm_bindgen_test::*;
 use wasm_ln::io::{DynStore, IndexedDbStore};
@@ -88,15 +88,6 @@ async fn wait_event(node: &Node, what: &str, pred: impl Fn(&Event) -> bool) -> E
     }
 }
 
-async fn wait_usable(node: &Node, channel_id: &str) {
-    wait_until(node, "channel usable", |n| {
-        n.list_channels()
-            .iter()
-            .any(|c| c.channel_id == channel_id && c.is_usable)
-    })
-    .await;
-}
-
 #[wasm_bindgen_test]
 async fn a_node_in_the_browser_opens_pays_restarts_and_closes() {
     let (peer_id, _) = PEER
@@ -160,7 +151,7 @@ async fn a_node_in_the_browser_opens_pays_restarts_and_closes() {
         matches!(e, Event::ChannelReady { .. })
     })
     .await;
-    wait_usable(&node, &channel_id).await;
+    wait_usable(&node, "channel usable", &channel_id).await;
 
     // Pay the peer (keysend: no invoice needed from its control API).
     let paid = node
@@ -181,7 +172,7 @@ async fn a_node_in_the_browser_opens_pays_restarts_and_closes() {
     assert_eq!(Snapshot::of(&node), before);
     node.start().expect("restart");
     // It reconnects through the proxy by itself and pays again.
-    wait_usable(&node, &channel_id).await;
+    wait_usable(&node, "channel usable", &channel_id).await;
     let again = node
         .spontaneous_payment()
         .send(peer_id, 5_000_000)

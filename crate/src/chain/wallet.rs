@@ -777,6 +777,19 @@ mod tests {
         *crate::seed::parse_mnemonic(ABANDON).unwrap().to_seed("")
     }
 
+    /// The ABANDON wallet on regtest, opened from `store`.
+    fn open<K: KVStore + ?Sized + 'static>(store: Arc<K>) -> OnchainWallet<K> {
+        block_on(OnchainWallet::open(store, &seed(), Network::Regtest)).unwrap()
+    }
+
+    /// The last internal (change) index revealed.
+    fn change_index<K: KVStore + ?Sized + 'static>(wallet: &OnchainWallet<K>) -> Option<u32> {
+        wallet
+            .lock()
+            .wallet
+            .derivation_index(KeychainKind::Internal)
+    }
+
     /// Marks `script` used, as a payment to it seen in a sync would, without writing.
     fn pay_to(wallet: &OnchainWallet<impl KVStore + ?Sized + 'static>, script: &ScriptBuf) {
         let tx = Transaction {
@@ -803,47 +816,25 @@ mod tests {
     #[test]
     fn requests_reuse_the_unused_change_address_and_it_is_stored() {
         let store = Arc::new(MemoryStore::new());
-        let wallet = block_on(OnchainWallet::open(
-            store.clone(),
-            &seed(),
-            Network::Regtest,
-        ))
-        .unwrap();
+        let wallet = open(store.clone());
         let first = wallet.change_script_now().unwrap();
         for _ in 0..40 {
             assert_eq!(wallet.change_script_now().unwrap(), first);
             assert_eq!(block_on(wallet.change_script()).unwrap(), first);
         }
-        assert_eq!(
-            wallet
-                .lock()
-                .wallet
-                .derivation_index(KeychainKind::Internal),
-            Some(0)
-        );
+        assert_eq!(change_index(&wallet), Some(0));
         // Once paid, the next one; both indices are in the store.
         pay_to(&wallet, &first);
         let second = block_on(wallet.change_script()).unwrap();
         assert_ne!(second, first);
-        let reloaded = block_on(OnchainWallet::open(store, &seed(), Network::Regtest)).unwrap();
-        assert_eq!(
-            reloaded
-                .lock()
-                .wallet
-                .derivation_index(KeychainKind::Internal),
-            Some(1)
-        );
+        let reloaded = open(store);
+        assert_eq!(change_index(&reloaded), Some(1));
     }
 
     #[test]
     fn no_change_script_is_handed_out_before_it_is_stored() {
         let store = Arc::new(FullStore::default());
-        let wallet = block_on(OnchainWallet::open(
-            store.clone(),
-            &seed(),
-            Network::Regtest,
-        ))
-        .unwrap();
+        let wallet = open(store.clone());
         // The reserve written at open serves even while the store refuses writes.
         store.set_full(true);
         let reserve = wallet.change_script_now().unwrap();
@@ -858,13 +849,7 @@ mod tests {
         let next = wallet.change_script_now().unwrap();
         assert_ne!(next, reserve);
         assert_eq!(wallet.change_script_now().unwrap(), next);
-        let reloaded = block_on(OnchainWallet::open(store, &seed(), Network::Regtest)).unwrap();
-        assert_eq!(
-            reloaded
-                .lock()
-                .wallet
-                .derivation_index(KeychainKind::Internal),
-            Some(1)
-        );
+        let reloaded = open(store);
+        assert_eq!(change_index(&reloaded), Some(1));
     }
 }

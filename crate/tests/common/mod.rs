@@ -31,6 +31,16 @@ pub async fn wait_until(node: &Node, what: &str, check: impl Fn(&Node) -> bool) 
     }
 }
 
+/// Waits until channel `channel_id` is usable (ready, its peer connected).
+pub async fn wait_usable(node: &Node, what: &str, channel_id: &str) {
+    wait_until(node, what, |n| {
+        n.list_channels()
+            .iter()
+            .any(|c| c.channel_id == channel_id && c.is_usable)
+    })
+    .await;
+}
+
 /// What a restarted node must find again. Take it after `stop` has returned: before, a
 /// commitment update still in flight could move the balance by an HTLC output's fee.
 #[derive(Debug, PartialEq)]

@@ -15,7 +15,7 @@ use wasm_ln::chain::esplora::EsploraChainSource;
 use wasm_ln::io::{DynStore, MemoryStore};
 use wasm_ln::{Builder, Event, LogLevel, Network, Node, PaymentDetails};
 
-use super::{wait_until, WAIT};
+use super::{wait_until, wait_usable, WAIT};
 
 pub const MNEMONIC: &str =
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
@@ -103,35 +103,6 @@ pub async fn funded_node_and_peer() -> (RegtestEsplora, Peer, Node) {
     (esplora, peer, node)
 }
 
-/// Waits until something is in the mempool and nothing more came for a second: our anchor
-/// commitment goes out as two POSTs when LDK adds a child paying its fee (it does not when
-/// the commitment's own fee suffices), and a block mined between the two would confirm the
-/// commitment without its child.
-pub async fn wait_mempool_settled(esplora: &RegtestEsplora) {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + WAIT;
-    let mut seen = 0;
-    let mut since = Instant::now();
-    loop {
-        let ids: Vec<String> = http
-            .get(format!("{}/mempool/txids", esplora.esplora_url()))
-            .send()
-            .await
-            .expect("mempool")
-            .json()
-            .await
-            .expect("mempool json");
-        if ids.len() != seen {
-            seen = ids.len();
-            since = Instant::now();
-        } else if seen > 0 && since.elapsed() >= Duration::from_secs(1) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the mempool stayed empty");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Gives `peer` the on-chain reserve ldk-node keeps per anchor channel (25,000 sat), once:
 /// without it, it refuses our anchor channels and LDK falls back to a legacy one.
 pub async fn fund_peer_reserve(esplora: &RegtestEsplora, peer: &Peer) {
@@ -141,14 +112,29 @@ pub async fn fund_peer_reserve(esplora: &RegtestEsplora, peer: &Peer) {
     if spendable >= reserve + 50_000 {
         return;
     }
-    let v = peer.post("/address", json!({})).await;
-    let addr = regtest_address(v["address"].as_str().expect("peer address")).expect("address");
+    fund_peer(esplora, peer, 200_000).await;
+}
+
+/// A new on-chain address of the peer's wallet.
+pub async fn peer_address(peer: &Peer) -> String {
+    peer.post("/address", json!({})).await["address"]
+        .as_str()
+        .expect("peer address")
+        .to_string()
+}
+
+/// Pays `sats` to the peer's wallet, confirmed, and waits until it can spend them.
+pub async fn fund_peer(esplora: &RegtestEsplora, peer: &Peer, sats: u64) {
+    let before = peer.balances().await["spendable_onchain_sat"]
+        .as_u64()
+        .unwrap_or(0);
+    let addr = regtest_address(&peer_address(peer).await).expect("regtest address");
     esplora
-        .faucet_pay(&addr, 200_000, true)
+        .faucet_pay(&addr, sats, true)
         .await
         .expect("fund the peer");
-    peer.wait_balances("the peer's reserve", |b| {
-        b["spendable_onchain_sat"].as_u64().unwrap_or(0) >= spendable + 200_000
+    peer.wait_balances("the peer's funds", |b| {
+        b["spendable_onchain_sat"].as_u64().unwrap_or(0) >= before + sats
     })
     .await;
 }
@@ -204,12 +190,7 @@ pub async fn open_channel_of(
     let Event::ChannelReady { channel_id, .. } = ready else {
         unreachable!()
     };
-    wait_until(node, "channel usable", |n| {
-        n.list_channels()
-            .iter()
-            .any(|c| c.channel_id == channel_id && c.is_usable)
-    })
-    .await;
+    wait_usable(node, "channel usable", &channel_id).await;
     (channel_id, open_fee)
 }
 

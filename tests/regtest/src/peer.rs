@@ -367,19 +367,23 @@ impl Drop for Peer {
     }
 }
 
+/// The txids in bitcoind's mempool, through Esplora.
+async fn mempool_txids(http: &reqwest::Client, esplora: &RegtestEsplora) -> Vec<String> {
+    http.get(format!("{}/mempool/txids", esplora.esplora_url()))
+        .send()
+        .await
+        .expect("mempool")
+        .json()
+        .await
+        .expect("mempool json")
+}
+
 /// Waits until bitcoind's mempool (through Esplora) holds `txid`, or any transaction.
 pub async fn wait_mempool(esplora: &RegtestEsplora, txid: Option<&str>) {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + WAIT;
     loop {
-        let ids: Vec<String> = http
-            .get(format!("{}/mempool/txids", esplora.esplora_url()))
-            .send()
-            .await
-            .expect("mempool")
-            .json()
-            .await
-            .expect("mempool json");
+        let ids = mempool_txids(&http, esplora).await;
         let found = match txid {
             Some(t) => ids.iter().any(|i| i == t),
             None => !ids.is_empty(),
@@ -391,6 +395,28 @@ pub async fn wait_mempool(esplora: &RegtestEsplora, txid: Option<&str>) {
             Instant::now() < deadline,
             "transaction {txid:?} never reached the mempool"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until something is in the mempool and nothing more came for a second: an anchor
+/// commitment goes out as two POSTs when LDK adds a child paying its fee (it does not when
+/// the commitment's own fee suffices), and a block mined between the two would confirm the
+/// commitment without its child.
+pub async fn wait_mempool_settled(esplora: &RegtestEsplora) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    let mut seen = 0;
+    let mut since = Instant::now();
+    loop {
+        let ids = mempool_txids(&http, esplora).await;
+        if ids.len() != seen {
+            seen = ids.len();
+            since = Instant::now();
+        } else if seen > 0 && since.elapsed() >= Duration::from_secs(1) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the mempool stayed empty");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
