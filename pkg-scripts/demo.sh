@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: builds the npm package, the test network's binaries and the demo page, then starts
-# bitcoind + regtest-esplora, a funded ldk-node peer and wasm-ln-proxy on free loopback ports
+# bitcoind + regtest-esplora, the test network of issue #16 (an ldk-node LSP with LSPS2, a
+# merchant and carol, announced channels LSP→merchant→carol) and wasm-ln-proxy on free loopback ports
 # and serves www/dist with its /config.json. Prints the URL and stays in the foreground;
 # Ctrl-C stops everything it started. Each run is a fresh regtest chain.
 #

@@ -4,18 +4,15 @@
 // LnError across the worker boundary, amount checks, decodeInvoice, events() acknowledgement
 // and on(), NODE_LOCKED between a worker node and the page.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { launchPersistent, recordConsole } from "./lib/browser.mjs";
 import { startNetwork } from "./lib/network.mjs";
+import { importPage, plainSite } from "./lib/plain.mjs";
 import { serveDemo } from "./lib/serve.mjs";
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 let net;
 let server;
@@ -23,26 +20,16 @@ let ctx;
 const log = [];
 
 /**
- * The packed tarball unpacked into `dir/package`, and a page that imports it (`/`). Also a copy
- * without its wasm (`dir/moved`), the wasm served elsewhere (`/assets/core.wasm`), and a page
- * that imports that copy (`/moved.html`): the wasm can only be found when given explicitly.
+ * The plain site (lib/plain.mjs), plus a copy of the package without its wasm (`dir/moved`),
+ * the wasm served elsewhere (`/assets/core.wasm`), and a page that imports that copy
+ * (`/moved.html`): the wasm can only be found when given explicitly.
  */
-function plainSite() {
-  const tarball = fs.readdirSync(path.join(ROOT, "pkg")).find((f) => /^wasm-ln-.*\.tgz$/.test(f));
-  assert.ok(tarball, "pkg/wasm-ln-*.tgz: run pkg-scripts/build.sh first");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-plain-"));
-  execFileSync("tar", ["-xzf", path.join(ROOT, "pkg", tarball), "-C", dir]);
-  const page = (from) => `<!doctype html><meta charset="utf-8"><title>wasm-ln plain</title>
-<script type="module">
-  import * as wasmLn from "${from}";
-  window.wasmLn = wasmLn;
-  document.title = "ready";
-</script>`;
-  fs.writeFileSync(path.join(dir, "index.html"), page("./package/index.js"));
+function plainSiteWithMovedWasm() {
+  const dir = plainSite();
   fs.cpSync(path.join(dir, "package"), path.join(dir, "moved"), { recursive: true });
   fs.mkdirSync(path.join(dir, "assets"));
   fs.renameSync(path.join(dir, "moved/wasm_ln_bg.wasm"), path.join(dir, "assets/core.wasm"));
-  fs.writeFileSync(path.join(dir, "moved.html"), page("./moved/index.js"));
+  fs.writeFileSync(path.join(dir, "moved.html"), importPage("./moved/index.js"));
   return dir;
 }
 
@@ -70,7 +57,7 @@ async function inPage(fn, extra = {}, at = "/") {
 describe("the npm package's API", () => {
   before(async () => {
     net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR });
-    server = await serveDemo({ root: plainSite(), config: {} });
+    server = await serveDemo({ root: plainSiteWithMovedWasm(), config: {} });
     ctx = await launchPersistent(fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-api-")));
   });
 

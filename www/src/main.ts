@@ -9,6 +9,9 @@ interface DemoConfig {
   esploraUrl: string;
   proxyUrl: string;
   peer?: { uri: string; nodeId: string };
+  /** The test network's LSP (pkg-scripts/demo.sh): a fresh wallet receives through a JIT channel. */
+  lsp?: { nodeId: string; address: string };
+  merchant?: { uri: string; nodeId: string };
 }
 
 type Node = LightningNode;
@@ -283,6 +286,7 @@ function nodeConfig(passphrase: string) {
     network: config.network,
     esploraUrl: config.esploraUrl,
     proxyUrl: config.proxyUrl,
+    ...(config.lsp && { lsp: config.lsp }),
     storage: { kind: "indexeddb" as const, name: STORAGE_NAME },
     seed: { passphrase },
     worker: useWorker,

@@ -1,5 +1,11 @@
-// Starts the regtest network (esplora + bitcoind, a funded peer, the proxy) and serves the built
-// demo page with its /config.json, until Ctrl-C. Used by pkg-scripts/demo.sh.
+// Starts the regtest network of issue #16 (esplora + bitcoind, the LSP, the merchant and carol
+// with announced channels LSP→merchant→carol, the proxy) and serves the built demo page with its
+// /config.json, until Ctrl-C. Used by pkg-scripts/demo.sh.
+//
+// The page's "peer" is the LSP (open a channel to it and pay anyone in its graph); its /peer/*
+// (the peer invoices, the peer pays) goes to the merchant, whose payments reach the wallet
+// through the LSP; /config.json carries `lsp`, so a fresh wallet's first receive comes through
+// a JIT channel.
 //   node tests/e2e/lib/demo-server.mjs [--root www/dist] [--port 5173] [--target-dir DIR]
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,14 +22,16 @@ const { values: args } = parseArgs({
   },
 });
 
-console.log("demo: starting bitcoind + regtest-esplora, the peer and the proxy…");
-const net = await startNetwork({ targetDir: args["target-dir"] });
+console.log("demo: starting bitcoind + regtest-esplora, the LSP, the merchant, carol and the proxy…");
+const net = await startNetwork({ targetDir: args["target-dir"], topology: "lsp", peer: false });
 let server;
 try {
+  const config = { ...demoConfig(net), peer: { uri: net.lsp.uri, nodeId: net.lsp.nodeId } };
   server = await serveDemo({
     root: args.root,
-    config: demoConfig(net),
-    peerControlUrl: net.peer.controlUrl,
+    config,
+    peerControlUrl: net.merchant.controlUrl,
+    rgsUrl: net.rgsUrl,
     port: Number(args.port),
   });
 } catch (e) {
@@ -35,8 +43,12 @@ console.log(`
   demo page   ${server.url}/        (?worker=1 runs the node in a Worker)
   esplora     ${net.esploraUrl}     (POST /regtest/mine, /regtest/faucet)
   proxy       ${net.proxyUrl}
-  peer        ${net.peer.uri}
-  peer API    ${net.peer.controlUrl}
+  LSP         ${net.lsp.uri}   (the page's peer; LSPS2 JIT channels)
+  LSP API     ${net.lsp.controlUrl}   (RGS snapshots: ${server.url}/rgs/<timestamp>)
+  merchant    ${net.merchant.uri}   (the page's /peer/*: invoices, payments)
+  merchant API ${net.merchant.controlUrl}
+  carol       ${net.carol.uri}   (behind the merchant: 3 hops)
+  carol API   ${net.carol.controlUrl}
 
 Ctrl-C stops everything.`);
 

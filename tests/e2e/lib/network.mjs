@@ -1,6 +1,7 @@
 // The local regtest network for the e2e tests, the bench and the demo: regtest-esplora (with
 // its bitcoind), one ldk-node `peer` and wasm-ln-proxy, each on a free loopback port, started
-// from the debug binaries cargo built (CARGO_TARGET_DIR, default ~/.cache/wasm-ln/target).
+// from the debug binaries cargo built (CARGO_TARGET_DIR, default ~/.cache/wasm-ln/target;
+// WASM_LN_PEER_EXE overrides the peer binary).
 //
 //   const net = await startNetwork();
 //   net.esploraUrl, net.proxyUrl, net.peer.{nodeId, uri, controlUrl}
@@ -8,8 +9,19 @@
 //   await net.peerCall("POST", "/invoice", { amount_msat: 1000 });              // peer control API
 //   await net.mine(6); await net.stop();
 //
-// Every child dies with us: on stop(), on process exit and on SIGINT/SIGTERM. The peer also
-// watches its stdin (--exit-on-stdin-close), so it goes even if we are SIGKILLed; bitcoind dies
+// With `topology: "lsp"` it also starts the network of issue #16 (the mirror of
+// tests/regtest/src/network.rs): an LSP (`peer --lsps2 --alias lsp`), a merchant and carol,
+// all funded, with announced channels LSP→merchant (1,000,000 sat, 400,000 pushed) and
+// merchant→carol (500,000 sat, 200,000 pushed); it resolves once the LSP's graph has both
+// channels with both directions' updates:
+//
+//   const net = await startNetwork({ topology: "lsp", peer: false });
+//   net.lsp / net.merchant / net.carol: { nodeId, uri, address, controlUrl, call(method, path, body) }
+//   net.lspConfig   // { nodeId, address }: the node config's `lsp`
+//   net.rgsUrl      // the LSP's RGS snapshots of its graph: `${net.rgsUrl}${timestamp}`
+//
+// Every child dies with us: on stop(), on process exit and on SIGINT/SIGTERM. The peers also
+// watch their stdin (--exit-on-stdin-close), so they go even if we are SIGKILLed; bitcoind dies
 // with regtest-esplora (PR_SET_PDEATHSIG). Plain Node 20 ESM, no dependencies.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -19,6 +31,19 @@ import path from "node:path";
 
 const READY_TIMEOUT_MS = 120_000; // bitcoind start + 110 initial blocks, ldk-node start
 const FUND_TIMEOUT_MS = 60_000;
+const CHANNELS_TIMEOUT_MS = 120_000; // open, 6 blocks, both sides usable
+const GRAPH_TIMEOUT_MS = 120_000; // announcements after 6 confirmations, gossip to the LSP
+
+/** The LSP topology's channels (tests/regtest/src/network.rs): opener, acceptor, sat, pushed msat. */
+export const LSP_CHANNELS = [
+  { from: "lsp", to: "merchant", amountSat: 1_000_000, pushMsat: 400_000_000 },
+  { from: "merchant", to: "carol", amountSat: 500_000, pushMsat: 200_000_000 },
+];
+/** The LSP's LSPS2 terms (the peer's defaults): fee = max(min, amount × ppm / 10^6). */
+export const LSPS2_FEE_PPM = 10_000;
+export const LSPS2_MIN_FEE_MSAT = 1_000_000;
+/** What the LSPS2 fee for a JIT payment of `amountMsat` is on this network. */
+export const lsps2FeeMsat = (amountMsat) => Math.max(LSPS2_MIN_FEE_MSAT, Math.ceil((amountMsat * LSPS2_FEE_PPM) / 1_000_000)) // LSPS2 rounds up;
 const STOP_GRACE_MS = 20_000; // the peer's own shutdown watchdog is 15 s
 
 /** Every child any startNetwork() started and not yet reaped, for the exit/signal hooks. */
@@ -190,21 +215,31 @@ async function jsonCall(method, url, body, what) {
 
 /**
  * Starts regtest-esplora, a funded peer and the proxy. Options: `targetDir` (cargo's target
- * dir), `peerFundingSat` (default 2,000,000), `verbose` (echo the children's stderr).
+ * dir), `peerFundingSat` (default 2,000,000), `verbose` (echo the children's stderr),
+ * `topology: "lsp"` (also the LSP, the merchant and carol, see the top of this file) and
+ * `peer: false` (no plain peer: `net.peer` is null).
  */
-export async function startNetwork({ targetDir, peerFundingSat = 2_000_000, verbose = !!process.env.WASM_LN_NET_VERBOSE } = {}) {
+export async function startNetwork({
+  targetDir,
+  peerFundingSat = 2_000_000,
+  topology = "peer",
+  peer: withPeer = true,
+  verbose = !!process.env.WASM_LN_NET_VERBOSE,
+} = {}) {
+  if (topology !== "peer" && topology !== "lsp") throw new Error(`unknown topology ${JSON.stringify(topology)}`);
   targetDir ??= process.env.CARGO_TARGET_DIR || path.join(os.homedir(), ".cache/wasm-ln/target");
   const bin = (name) => {
     const p = path.join(targetDir, "debug", name);
     if (!existsSync(p)) throw new Error(`${p} is missing: run \`cargo build -p ${name}\` first (one package per invocation)`);
     return p;
   };
-  const bins = { esplora: bin("regtest-esplora"), peer: bin("peer"), proxy: bin("wasm-ln-proxy") };
+  const peerExe = process.env.WASM_LN_PEER_EXE || bin("peer");
+  const bins = { esplora: bin("regtest-esplora"), peer: peerExe, proxy: bin("wasm-ln-proxy") };
   installHooks();
 
   const children = [];
   const stop = async () => {
-    // Proxy and peer first (the peer's node needs bitcoind to shut down cleanly), then esplora.
+    // Proxy and peers first (a peer's node needs bitcoind to shut down cleanly), then esplora.
     const [esplora, ...rest] = children;
     await Promise.allSettled(rest.reverse().map(stopChild));
     if (esplora) await stopChild(esplora);
@@ -217,51 +252,94 @@ export async function startNetwork({ targetDir, peerFundingSat = 2_000_000, verb
     const esploraInfo = await e.ready;
     const esploraUrl = (esploraInfo.esplora_url || `http://127.0.0.1:${esploraPort}`).replace(/\/$/, "");
 
-    // stdin is a pipe we hold: when this process dies, the pipe closes and the peer exits.
-    const p = spawnReady("peer", bins.peer, ["--regtest-esplora", esploraUrl, "--exit-on-stdin-close"], {
-      stdin: "pipe",
-      verbose,
-    });
-    children.push(p.child);
-    const peerInfo = await p.ready;
-    const controlUrl = peerInfo.control_url.replace(/\/$/, "");
-    const peerPort = Number(peerInfo.p2p_address.split(":").pop());
+    const control = (p, body = {}) => jsonCall("POST", `${esploraUrl}/regtest/${p.replace(/^\//, "")}`, body, "regtest-esplora");
+    const mine = (n = 1) => control("mine", { blocks: n });
 
+    /** One ldk-node `peer` process; stdin is a pipe we hold: when we die, it closes and the peer exits. */
+    const startPeer = async (name, extra = []) => {
+      const p = spawnReady(name, bins.peer, ["--regtest-esplora", esploraUrl, "--exit-on-stdin-close", ...extra], {
+        stdin: "pipe",
+        verbose,
+      });
+      children.push(p.child);
+      const info = await p.ready;
+      const controlUrl = info.control_url.replace(/\/$/, "");
+      const port = Number(info.p2p_address.split(":").pop());
+      return {
+        name,
+        nodeId: info.node_id,
+        address: `127.0.0.1:${port}`,
+        uri: `${info.node_id}@127.0.0.1:${port}`,
+        port,
+        controlUrl,
+        call: (method, p, body) => jsonCall(method, `${controlUrl}${p.startsWith("/") ? p : `/${p}`}`, body, name),
+      };
+    };
+
+    const lspTopology = topology === "lsp";
+    const [peer, lsp, merchant, carol] = await Promise.all([
+      withPeer ? startPeer("peer") : null,
+      lspTopology ? startPeer("lsp", ["--alias", "lsp", "--lsps2"]) : null,
+      lspTopology ? startPeer("merchant", ["--alias", "merchant"]) : null,
+      lspTopology ? startPeer("carol", ["--alias", "carol"]) : null,
+    ]);
+
+    // The browser reaches the plain peer and the LSP (only those) through the proxy.
     const proxyPort = await freePort();
+    const allow = [peer, lsp].filter(Boolean).flatMap((p) => ["--allow-port", String(p.port)]);
     const x = spawnReady(
       "wasm-ln-proxy",
       bins.proxy,
-      ["--listen", `127.0.0.1:${proxyPort}`, "--allow-private", "--allow-port", String(peerPort), "--worker-threads", "1"],
+      ["--listen", `127.0.0.1:${proxyPort}`, "--allow-private", ...allow, "--worker-threads", "1"],
       { verbose, json: false }, // readiness is its TCP port
     );
     children.push(x.child);
     await waitForTcp(proxyPort, x.child, "wasm-ln-proxy");
 
-    const control = (p, body = {}) => jsonCall("POST", `${esploraUrl}/regtest/${p.replace(/^\//, "")}`, body, "regtest-esplora");
-    const peerCall = (method, p, body) => jsonCall(method, `${controlUrl}${p.startsWith("/") ? p : `/${p}`}`, body, "peer");
-    const mine = (n = 1) => control("mine", { blocks: n });
-
-    // Fund the peer so it can open channels to the browser node and pay it.
-    if (peerFundingSat > 0) {
-      const { address } = await peerCall("POST", "/address");
-      await control("faucet", { address, amount_sat: peerFundingSat, confirm: true });
-      await mine(3);
-      const deadline = Date.now() + FUND_TIMEOUT_MS;
-      for (;;) {
-        await peerCall("POST", "/sync").catch(() => {}); // ldk-node also polls every 2 s
-        const b = await peerCall("GET", "/balances");
-        if (b.spendable_onchain_sat > 0) break;
-        if (Date.now() > deadline) throw new Error(`peer not funded within ${FUND_TIMEOUT_MS / 1000} s: ${JSON.stringify(b)}`);
-        await sleep(500);
-      }
+    // Fund: the plain peer opens channels to the browser node and pays it; the LSP opens its
+    // channel to the merchant and the JIT channels (several coins, so JIT opens need not wait for
+    // change to confirm); merchant and carol keep the 25,000 sat anchor reserve that ldk-node
+    // wants before it accepts an inbound anchor channel.
+    const funding = [];
+    if (peer && peerFundingSat > 0) funding.push([peer, [peerFundingSat]]);
+    if (lspTopology) {
+      funding.push([lsp, [2_000_000, 1_000_000, 1_000_000, 1_000_000]]);
+      funding.push([merchant, [1_000_000]]);
+      funding.push([carol, [200_000]]);
     }
+    if (funding.length) {
+      for (const [p, amounts] of funding) {
+        for (const amount of amounts) {
+          const { address } = await p.call("POST", "/address");
+          await control("faucet", { address, amount_sat: amount, confirm: true });
+        }
+      }
+      await mine(3);
+      await Promise.all(
+        funding.map(([p, amounts]) => {
+          const want = amounts.reduce((a, b) => a + b, 0);
+          return poll(`${p.name} funded with ${want} sat`, FUND_TIMEOUT_MS, 500, async () => {
+            await p.call("POST", "/sync").catch(() => {}); // ldk-node also polls every 2 s
+            const b = await p.call("GET", "/balances");
+            return b.onchain_total_sat >= want ? b : null;
+          });
+        }),
+      );
+    }
+
+    if (lspTopology) await openLspChannels({ lsp, merchant, carol }, { esploraUrl, mine });
 
     return {
       esploraUrl,
       proxyUrl: `ws://127.0.0.1:${proxyPort}`,
-      peer: { nodeId: peerInfo.node_id, uri: `${peerInfo.node_id}@127.0.0.1:${peerPort}`, controlUrl },
+      peer: peer && { nodeId: peer.nodeId, uri: peer.uri, controlUrl: peer.controlUrl },
+      lsp,
+      merchant,
+      carol,
+      lspConfig: lsp && { nodeId: lsp.nodeId, address: lsp.address },
+      rgsUrl: lsp && `${lsp.controlUrl}/rgs/snapshot/`,
       control,
-      peerCall,
+      peerCall: peer ? peer.call : () => Promise.reject(new Error("this network has no plain peer")),
       mine,
       stop,
     };
@@ -269,4 +347,68 @@ export async function startNetwork({ targetDir, peerFundingSat = 2_000_000, verb
     await stop();
     throw e;
   }
+}
+
+/** Polls `check` (async; truthy = done) every `intervalMs` for at most `timeoutMs`. */
+async function poll(what, timeoutMs, intervalMs, check) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const got = await check();
+      if (got) return got;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${last.message}` : ""}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/**
+ * Opens LSP_CHANNELS (announced), mines 6 blocks (the announcement depth), waits until both
+ * sides of each find it usable and the LSP's graph (GET /graph) has both channels with an update
+ * from each end. Mines one more block every 20 s meanwhile, in case a node saw the sixth late.
+ */
+async function openLspChannels(peers, { esploraUrl, mine }) {
+  for (const c of LSP_CHANNELS) {
+    const [from, to] = [peers[c.from], peers[c.to]];
+    await from.call("POST", "/channels", {
+      node_id: to.nodeId,
+      address: to.address,
+      amount_sat: c.amountSat,
+      push_msat: c.pushMsat,
+      announce: true,
+    });
+  }
+  await poll("the two funding transactions in the mempool", 30_000, 200, async () => {
+    const ids = await (await fetch(`${esploraUrl}/mempool/txids`)).json();
+    return ids.length >= LSP_CHANNELS.length;
+  });
+  await mine(6);
+  await poll("the LSP topology's channels usable on both sides", CHANNELS_TIMEOUT_MS, 500, async () => {
+    for (const c of LSP_CHANNELS) {
+      for (const [me, other] of [[c.from, c.to], [c.to, c.from]]) {
+        const list = await peers[me].call("GET", "/channels");
+        if (!list.some((ch) => ch.counterparty_node_id === peers[other].nodeId && ch.is_usable)) return false;
+      }
+    }
+    return true;
+  });
+  let lastMine = Date.now();
+  await poll("both channels, both directions, in the LSP's graph", GRAPH_TIMEOUT_MS, 500, async () => {
+    if (Date.now() - lastMine > 20_000) {
+      lastMine = Date.now();
+      await mine(1);
+    }
+    const graph = await peers.lsp.call("GET", "/graph");
+    return LSP_CHANNELS.every((c) => {
+      const ends = [peers[c.from].nodeId, peers[c.to].nodeId].sort();
+      return graph.channels.some(
+        (ch) => [ch.node_one, ch.node_two].sort().join() === ends.join() && ch.one_to_two && ch.two_to_one,
+      );
+    });
+  });
 }

@@ -2,6 +2,9 @@
 //   /config.json  the network the page should use ({ network, esploraUrl, proxyUrl, peer })
 //   /peer/*       forwarded to the peer's control API, so the page can ask the peer for an
 //                 invoice or to pay one (the peer's API has no CORS, and should not need it)
+//   /rgs/*        with `rgsUrl`: forwarded to it (the LSP's RGS snapshots, network.mjs), so a
+//                 node in the page can use `${url}/rgs/` as its same-origin `rgsUrl`
+//   /merchant/*   with `merchantControlUrl`: forwarded to the merchant's control API
 //   everything else: files under `root`, index.html for directories.
 // node:http only, no dependencies.
 import { createReadStream } from "node:fs";
@@ -23,19 +26,29 @@ const MIME = {
   ".txt": "text/plain; charset=utf-8",
 };
 
-/** The demo page's /config.json for a started network (network.mjs). */
+/**
+ * The demo page's /config.json for a started network (network.mjs): with the LSP topology it
+ * carries `lsp` (a fresh wallet receives through a JIT channel) and the merchant.
+ */
 export function demoConfig(net) {
   return {
     network: "regtest",
     esploraUrl: net.esploraUrl,
     proxyUrl: net.proxyUrl,
-    peer: { uri: net.peer.uri, nodeId: net.peer.nodeId },
+    ...(net.peer && { peer: { uri: net.peer.uri, nodeId: net.peer.nodeId } }),
+    ...(net.lsp && { lsp: { nodeId: net.lsp.nodeId, address: net.lsp.address } }),
+    ...(net.merchant && { merchant: { uri: net.merchant.uri, nodeId: net.merchant.nodeId } }),
   };
 }
 
-export async function serveDemo({ root, config, peerControlUrl, port = 0 }) {
+export async function serveDemo({ root, config, peerControlUrl, rgsUrl, merchantControlUrl, port = 0 }) {
   root = path.resolve(root);
-  const peerBase = peerControlUrl?.replace(/\/$/, "");
+  // path prefix → upstream base, longest first
+  const forwards = [
+    ["/peer/", peerControlUrl && `${peerControlUrl.replace(/\/$/, "")}/`, "peer"],
+    ["/rgs/", rgsUrl && `${rgsUrl.replace(/\/$/, "")}/`, "rgs"],
+    ["/merchant/", merchantControlUrl && `${merchantControlUrl.replace(/\/$/, "")}/`, "merchant"],
+  ];
 
   const server = http.createServer(async (req, res) => {
     try {
@@ -43,7 +56,8 @@ export async function serveDemo({ root, config, peerControlUrl, port = 0 }) {
       if (url.pathname === "/config.json") {
         return send(res, 200, MIME[".json"], JSON.stringify(config));
       }
-      if (url.pathname.startsWith("/peer/")) return await forward(req, res, url);
+      const fwd = forwards.find(([prefix]) => url.pathname.startsWith(prefix));
+      if (fwd) return await forward(req, res, url, fwd);
       if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, MIME[".txt"], "method not allowed");
       await serveFile(req, res, url.pathname);
     } catch (e) {
@@ -52,22 +66,23 @@ export async function serveDemo({ root, config, peerControlUrl, port = 0 }) {
     }
   });
 
-  async function forward(req, res, url) {
-    if (!peerBase) return send(res, 404, MIME[".json"], JSON.stringify({ error: "no peer" }));
+  async function forward(req, res, url, [prefix, base, name]) {
+    if (!base) return send(res, 404, MIME[".json"], JSON.stringify({ error: `no ${name}` }));
     const body = req.method === "GET" || req.method === "HEAD" ? undefined : await readBody(req);
     let upstream;
     try {
-      upstream = await fetch(peerBase + url.pathname.slice("/peer".length) + url.search, {
+      upstream = await fetch(base + url.pathname.slice(prefix.length) + url.search, {
         method: req.method,
         headers: body ? { "content-type": "application/json" } : {},
         body,
         signal: AbortSignal.timeout(120_000),
       });
     } catch (e) {
-      return send(res, 502, MIME[".json"], JSON.stringify({ error: `peer unreachable: ${e.message}` }));
+      return send(res, 502, MIME[".json"], JSON.stringify({ error: `${name} unreachable: ${e.message}` }));
     }
-    const text = await upstream.text();
-    send(res, upstream.status, upstream.headers.get("content-type") ?? MIME[".json"], text);
+    // Bytes, not text: an RGS snapshot is binary.
+    const bytes = Buffer.from(await upstream.arrayBuffer());
+    send(res, upstream.status, upstream.headers.get("content-type") ?? MIME[".json"], bytes);
   }
 
   async function serveFile(req, res, pathname) {
