@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The budgets of DESIGN.md §4, measured: wasm size as served (raw/gzip/brotli), cold start in
 # Chromium, 1-hop payment latency in Chromium vs our node native vs ldk-node → ldk-node, Esplora
-# requests for an idle sync, peak JS heap with 1,000 payments. Prints ONE markdown table on
-# stdout (builds and progress go to stderr). Figures only, no assertion: not part of test.sh.
+# requests for an idle sync, peak JS heap with 1,000 payments, first receive through an LSPS2 JIT
+# channel in Chromium, a mainnet-size RGS snapshot applied in Chromium and its stored size.
+# Prints ONE markdown table on stdout (builds and progress go to stderr). Figures only, no
+# assertion: not part of test.sh.
 #
 #   pkg-scripts/bench.sh                   # everything (the native bench builds for minutes)
 #   BENCH_NATIVE=off pkg-scripts/bench.sh  # skip cargo bench (its row says n/a)
@@ -22,10 +24,17 @@ export CARGO_TERM_COLOR=never
   cargo build -p regtest-esplora
   cargo build -p peer
   cargo build -p wasm-ln-proxy
+  cargo build -p rgs-snapshot
 } >&2
 
 native=$(mktemp)
-trap 'rm -f "$native"' EXIT
+rgs_snapshot=$(mktemp)
+trap 'rm -f "$native" "$rgs_snapshot"' EXIT
+# A mainnet-size synthetic RGS snapshot (tests/rgs) for regtest's chain hash: the Chromium node
+# that applies it runs on the bench's regtest network. Made on each run: a snapshot's timestamps
+# are its making time, and LDK refuses stale ones.
+"$CARGO_TARGET_DIR/debug/rgs-snapshot" synthetic --nodes 15000 --channels 50000 --seed 1 \
+  --network regtest --out "$rgs_snapshot" >&2
 if [ "${BENCH_NATIVE:-on}" != off ]; then
   # crate/benches/pay_latency.rs prints one "1-hop payment latency (native, …)" line.
   WASM_LN_PEER_EXE="$CARGO_TARGET_DIR/debug/peer" \
@@ -34,4 +43,4 @@ if [ "${BENCH_NATIVE:-on}" != off ]; then
 fi
 
 # shellcheck disable=SC2086
-node "$root/tests/e2e/bench.mjs" --native-output "$native" ${BENCH_ARGS:-}
+node "$root/tests/e2e/bench.mjs" --native-output "$native" --rgs-snapshot "$rgs_snapshot" ${BENCH_ARGS:-}

@@ -3,11 +3,16 @@
 // pkg-scripts/bench.sh, which builds what this needs and the native bench first:
 //
 //   node tests/e2e/bench.mjs [--native-output FILE] [--payments 50] [--heap-payments 1000] [--loads 10]
+//                            [--jit-runs 5] [--rgs-snapshot FILE]
 //
 // The browser node runs in this page (not a Worker) of Debian's Chromium, importing the package
-// straight from pkg/ (no bundler), against the same regtest network and ldk-node peer as the e2e.
+// straight from pkg/ (no bundler), against the same regtest network and ldk-node peer as the e2e,
+// plus the LSP topology (network.mjs) for the JIT receive. The RGS row applies the snapshot
+// FILE (`rgs-snapshot synthetic ... --network regtest`, made by bench.sh) served from a tiny
+// loopback HTTP server.
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,8 +33,11 @@ const { values: opt } = parseArgs({
     payments: { type: "string", default: "50" },
     "heap-payments": { type: "string", default: "1000" },
     loads: { type: "string", default: "10" },
+    "jit-runs": { type: "string", default: "5" },
+    "rgs-snapshot": { type: "string" },
   },
 });
+const JIT_RUNS = Number(opt["jit-runs"]);
 const PAYMENTS = Number(opt.payments);
 const HEAP_PAYMENTS = Number(opt["heap-payments"]);
 const LOADS = Number(opt.loads);
@@ -209,6 +217,158 @@ async function mempoolNonEmpty(net) {
   }, { timeoutMs: 60_000 });
 }
 
+// --- first receive through an LSPS2 JIT channel, in Chromium -----------------------------------
+/**
+ * JIT_RUNS fresh nodes (IndexedDB, LSP configured, no funds, no channel), one at a time: each
+ * calls `bolt11.receiveViaJitChannel` for 50,000 sat once it is connected to the LSP, the merchant
+ * pays the invoice (2 hops: merchant → LSP → a new zero-conf channel), and we time from the call
+ * to the node's `paymentReceived` event (both read with the page's performance.now()).
+ */
+async function jitFigures(net, serverUrl) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-jit-"));
+  const ctx = await launchPersistent(profile);
+  const runs = [];
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on("pageerror", (e) => say(`pageerror: ${e.message}`));
+    await page.goto(`${serverUrl}/bench.html`);
+    await inPage(page, async () => {
+      window.ln = await import("/pkg/index.js");
+    });
+    for (let i = 0; i < JIT_RUNS; i++) {
+      const config = {
+        network: "regtest",
+        esploraUrl: net.esploraUrl,
+        proxyUrl: net.proxyUrl,
+        lsp: net.lspConfig,
+        storage: { kind: "indexeddb", name: `bench-jit-${i}` },
+        seed: { passphrase: PASSPHRASE },
+      };
+      await inPage(page, async (cfg) => {
+        window.node = await window.ln.LightningNode.create(cfg);
+        window.got = null;
+        window.node.on("paymentReceived", (ev) => {
+          window.got ??= { at: performance.now(), amountMsat: ev.amountMsat };
+        });
+      }, config);
+      // Connected to the LSP first: the figure is the JIT flow, not the WebSocket's setup.
+      await until("the bench node connected to the LSP", () => inPage(page, async () => (await window.node.getInfo()).peers > 0), {
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
+      const quote = await inPage(page, async (amountMsat) => {
+        const t0 = performance.now();
+        const q = await window.node.bolt11.receiveViaJitChannel({ amountMsat, description: "bench jit" });
+        window.t0 = t0;
+        return { ...q, quoteMs: performance.now() - t0 };
+      }, 50_000_000);
+      await net.merchant.call("POST", "/pay", { invoice: quote.invoice });
+      const got = await until("the JIT payment received", () => inPage(page, () => window.got && { ...window.got, t0: window.t0 }), {
+        timeoutMs: 60_000,
+        intervalMs: 20,
+      });
+      runs.push({ total: got.at - got.t0, quote: quote.quoteMs, feeMsat: quote.feeMsat, amountMsat: got.amountMsat });
+      say(`jit receive ${i + 1}/${JIT_RUNS}: ${ms(got.at - got.t0)} (quote ${ms(quote.quoteMs)})`);
+      await inPage(page, () => window.node.stop());
+    }
+  } finally {
+    await ctx.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+  return {
+    median: median(runs.map((r) => r.total)),
+    max: Math.max(...runs.map((r) => r.total)),
+    quote: median(runs.map((r) => r.quote)),
+    feeMsat: runs[0]?.feeMsat,
+    n: runs.length,
+  };
+}
+
+// --- a mainnet-size RGS snapshot applied in Chromium ---------------------------------------------
+/** Serves `bytes` for every GET (any path: the node appends its last sync's timestamp), with CORS. */
+async function serveSnapshot(bytes) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    requests.push(req.url);
+    res.writeHead(200, {
+      "content-type": "application/octet-stream",
+      "content-length": bytes.length,
+      "access-control-allow-origin": "*",
+    });
+    res.end(req.method === "HEAD" ? undefined : bytes);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/snapshot/`,
+    requests,
+    close: () => new Promise((resolve) => (server.close(() => resolve()), server.closeAllConnections?.())),
+  };
+}
+
+/**
+ * A fresh node (regtest, the snapshot made for regtest's chain hash; IndexedDB) with `rgsUrl`
+ * at the snapshot: the time from `create()` until its graph info has the snapshot's channels and
+ * an `rgsSyncedAt` (polled every 10 ms: create + first fetch + decode + apply), the fetch itself
+ * from the page's Resource Timing, and the IndexedDB usage it adds (navigator.storage.estimate(),
+ * after the node stopped) next to a node without a graph in the same profile.
+ */
+async function rgsFigures(net, serverUrl, file) {
+  const bytes = fs.readFileSync(file);
+  const snap = await serveSnapshot(bytes);
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-rgs-"));
+  const ctx = await launchPersistent(profile);
+  try {
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on("pageerror", (e) => say(`pageerror: ${e.message}`));
+    await page.goto(`${serverUrl}/bench.html`);
+    await inPage(page, async () => {
+      window.ln = await import("/pkg/index.js");
+      await window.ln.initWasm();
+      window.graphOf = async (node) => (typeof node.graphInfo === "function" ? node.graphInfo() : (await node.getInfo()).graph ?? null);
+      window.usage = async () => (await navigator.storage.estimate()).usage;
+    });
+    const base = { network: "regtest", esploraUrl: net.esploraUrl, seed: { passphrase: PASSPHRASE } };
+    // The same node without a graph: what a node's state alone takes.
+    const plain = await inPage(page, async (cfg) => {
+      const before = await window.usage();
+      const node = await window.ln.LightningNode.create(cfg);
+      await new Promise((r) => setTimeout(r, 2000));
+      await node.stop();
+      return (await window.usage()) - before;
+    }, { ...base, storage: { kind: "indexeddb", name: "bench-plain" } });
+    const got = await inPage(page, async (cfg) => {
+      const before = await window.usage();
+      const t0 = performance.now();
+      const node = await window.ln.LightningNode.create(cfg);
+      const created = performance.now() - t0;
+      let g;
+      const deadline = t0 + 120_000;
+      for (;;) {
+        g = await window.graphOf(node);
+        if (g?.rgsSyncedAt && g.channels > 0) break;
+        if (performance.now() > deadline) throw new Error(`no RGS graph within 120 s: ${JSON.stringify(g)}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const applied = performance.now() - t0;
+      const fetchEntry = performance.getEntriesByType("resource").find((e) => e.name.includes("/snapshot/"));
+      // Let the background persistence write the graph, then stop (which flushes).
+      await new Promise((r) => setTimeout(r, 3000));
+      await node.stop();
+      return {
+        created, applied, graph: g,
+        fetch: fetchEntry && { start: fetchEntry.startTime - t0, end: fetchEntry.responseEnd - t0 },
+        stored: (await window.usage()) - before,
+      };
+    }, { ...base, storage: { kind: "indexeddb", name: "bench-rgs" }, rgsUrl: snap.url });
+    say(`rgs: ${JSON.stringify(got)}; plain node ${plain} B; requests ${JSON.stringify(snap.requests)}`);
+    return { ...got, plain, size: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
+  } finally {
+    await ctx.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+    await snap.close();
+  }
+}
+
 // --- ldk-node -> ldk-node, natively --------------------------------------------------------------
 /** A second ldk-node `peer` process; it exits when our end of its stdin closes. */
 async function spawnPeer(esploraUrl) {
@@ -306,14 +466,23 @@ const site = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-site-"));
 fs.symlinkSync(PKG, path.join(site, "pkg"));
 fs.writeFileSync(path.join(site, "bench.html"), "<!doctype html><meta charset=utf-8><title>wasm-ln bench</title>\n");
 
-const net = await startNetwork({ targetDir: TARGET });
+// The plain peer and the LSP topology (the LSP, the merchant, carol) for the JIT receive.
+const net = await startNetwork({ targetDir: TARGET, topology: "lsp" });
 let server;
 let browser;
 let ldk;
+let jit;
+let rgs;
 try {
   server = await serveDemo({ root: site, config: {}, peerControlUrl: net.peer.controlUrl });
   browser = await browserFigures(net, server.url);
   ldk = await ldkNodeFigures(net);
+  jit = await jitFigures(net, server.url).catch((e) => (say(`jit receive failed: ${e.stack ?? e}`), null));
+  if (opt["rgs-snapshot"]) {
+    rgs = await rgsFigures(net, server.url, opt["rgs-snapshot"]).catch((e) => (say(`rgs failed: ${e.stack ?? e}`), null));
+  } else {
+    say("no --rgs-snapshot: the RGS row says n/a (pkg-scripts/bench.sh makes one)");
+  }
 } finally {
   await server?.close();
   await net.stop();
@@ -348,6 +517,25 @@ const rows = [
   [
     `peak JS heap (CDP JSHeapUsedSize), 1 channel, ${browser.heap.payments} payments`,
     `${mb(browser.heap.peak)} (${HEAP_PAYMENTS} keysends in ${browser.heap.seconds.toFixed(0)} s)`,
+    "—",
+  ],
+  [
+    `first receive via LSPS2 JIT, Chromium: \`receiveViaJitChannel\` (50,000 sat) → \`paymentReceived\` (fresh node on IndexedDB, connected to the LSP; merchant → LSP → new zero-conf channel; ${jit?.n ?? 0} runs)`,
+    jit ? `median ${ms(jit.median)}, max ${ms(jit.max)} (of which the quote/invoice ${ms(jit.quote)}; fee ${jit.feeMsat} msat)` : "n/a (failed: see stderr)",
+    "≤ 3 s",
+  ],
+  [
+    rgs
+      ? `RGS apply, Chromium: mainnet-size snapshot (${mb(rgs.size)}, ${mb(rgs.gzip)} gzip; ${rgs.graph.nodes} nodes, ${rgs.graph.channels} channels) from \`create()\` to the graph applied`
+      : "RGS apply, Chromium (mainnet-size synthetic snapshot)",
+    rgs
+      ? `${ms(rgs.applied)} = create ${ms(rgs.created)} + first fetch (loopback, ${rgs.fetch ? `${ms(rgs.fetch.start)}–${ms(rgs.fetch.end)}` : "not seen"}) + decode/apply${rgs.fetch ? ` ${ms(rgs.applied - rgs.fetch.end)} after the response (polled every 10 ms)` : ""}`
+      : `n/a (${opt["rgs-snapshot"] ? "failed: see stderr" : "no --rgs-snapshot"})`,
+    "≤ 1 s (apply)",
+  ],
+  [
+    "… the graph's stored size (IndexedDB usage added by the node with the graph, after stop)",
+    rgs ? `${mb(rgs.stored)} (a node without a graph: ${mb(rgs.plain)})` : "n/a",
     "—",
   ],
 ];
