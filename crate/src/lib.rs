@@ -54,6 +54,7 @@ pub mod event;
 mod event_handler;
 pub mod io;
 pub mod keys;
+pub mod liquidity;
 pub mod logger;
 pub mod net;
 mod node;

@@ -39,8 +39,8 @@ use crate::payment::{
 use crate::peer_store::{PeerRecord, PeerStore};
 use crate::seed::Mnemonic;
 use crate::types::{
-    BumpHandler, ChainMonitor, ChainSource, ChannelManager, LiquidityManager, OnionMessenger,
-    PeerManager, ScorerCell, Sweeper, Wallet,
+    BumpHandler, ChainMonitor, ChainSource, ChannelManager, OnionMessenger, PeerManager,
+    ScorerCell, Sweeper, Wallet,
 };
 use crate::{net, runtime, Error, Network};
 
@@ -72,6 +72,9 @@ pub(crate) struct NodeConfig {
     pub sync_interval: Duration,
     /// Whether we negotiate anchor channels (`Builder::set_anchor_channels`).
     pub anchor_channels: bool,
+    /// The delay we ask a counterparty to wait (`Builder::set_our_to_self_delay`); an LSP's
+    /// JIT channel offer must accept it.
+    pub our_to_self_delay: u16,
 }
 
 /// Everything the node is made of, shared by its handles and background tasks.
@@ -88,6 +91,8 @@ pub(crate) struct NodeInner {
     pub channel_manager: Arc<ChannelManager>,
     pub onion_messenger: Arc<OnionMessenger>,
     pub peer_manager: Arc<PeerManager>,
+    /// The LSPS2 client, when an LSP is configured (liquidity.rs).
+    pub lsp: Option<Arc<crate::liquidity::LspClient>>,
     pub scorer: Arc<ScorerCell>,
     pub sweeper: Arc<Sweeper>,
     pub bump_handler: Arc<BumpHandler>,
@@ -532,6 +537,7 @@ impl Node {
         self.spawn_sync_loop();
         self.spawn_reconnect_loop();
         self.spawn_storage_watch();
+        crate::liquidity::spawn_event_task(inner);
         log_at!(
             inner.logger,
             Info,
@@ -561,7 +567,7 @@ impl Node {
                 Some(Arc::clone(&inner.onion_messenger)),
                 GossipSync::none(),
                 Arc::clone(&inner.peer_manager),
-                None::<Arc<LiquidityManager>>,
+                inner.lsp.as_ref().map(|l| Arc::clone(&l.manager)),
                 Some(Arc::clone(&inner.sweeper)),
                 Arc::clone(&inner.logger),
                 Some(Arc::clone(&inner.scorer)),

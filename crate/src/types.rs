@@ -166,13 +166,14 @@ pub type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
 >;
 
 /// Peer connections over our transport (`net::transport`). P2P gossip is off (DESIGN.md §1).
+/// Custom messages are LSPS messages, handled when an LSP is configured (liquidity.rs).
 pub type PeerManager = lightning::ln::peer_handler::PeerManager<
     Descriptor,
     Arc<ChannelManager>,
     Arc<IgnoringMessageHandler>,
     Arc<OnionMessenger>,
     Arc<NodeLogger>,
-    Arc<IgnoringMessageHandler>,
+    Arc<crate::liquidity::LspMessageHandler>,
     Arc<KeysManager>,
     Arc<ChainMonitor>,
 >;
@@ -212,8 +213,7 @@ impl lightning_liquidity::utils::time::TimeProvider for LiquidityClock {
     }
 }
 
-/// The LSPS client (LSPS2 JIT channels come with the liquidity work; for now only named so
-/// the background processor's type is complete).
+/// The LSPS client: LSPS2 JIT channels from the configured LSP (liquidity.rs).
 pub type LiquidityManager = lightning_liquidity::LiquidityManager<
     Arc<KeysManager>,
     Arc<KeysManager>,
