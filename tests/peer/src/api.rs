@@ -14,6 +14,7 @@ use ldk_node::bitcoin::hashes::Hash as _;
 use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::lightning::ln::channelmanager::PaymentId;
 use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::lightning::routing::gossip::ChannelUpdateInfo;
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use ldk_node::lightning_types::payment::{PaymentHash, PaymentPreimage};
 use ldk_node::payment::{
@@ -71,6 +72,7 @@ pub fn router(state: State) -> Router {
         .route("/payments", get(list_payments))
         .route("/payments/{id}", get(get_payment))
         .route("/events/next", get(next_event))
+        .route("/graph", get(graph))
         .route("/stop", post(stop))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(Extension(state))
@@ -816,6 +818,51 @@ async fn next_event(
         .await?
         .map_err(|e| ApiError::node("event_handled", e))?;
     Ok(Json(value).into_response())
+}
+
+// ---- graph ----
+
+fn update_json(u: Option<&ChannelUpdateInfo>) -> Value {
+    match u {
+        None => Value::Null,
+        Some(u) => json!({
+            "enabled": u.enabled,
+            "last_update": u.last_update,
+            "cltv_expiry_delta": u.cltv_expiry_delta,
+            "htlc_minimum_msat": u.htlc_minimum_msat,
+            "htlc_maximum_msat": u.htlc_maximum_msat,
+            "fee_base_msat": u.fees.base_msat,
+            "fee_proportional_millionths": u.fees.proportional_millionths,
+        }),
+    }
+}
+
+/// The node's gossip graph: every node and every channel with both directions.
+async fn graph(Extension(s): Extension<State>) -> ApiResult {
+    let graph = s.node.network_graph();
+    let mut nodes: Vec<String> = graph
+        .list_nodes()
+        .iter()
+        .map(|n| hex(n.as_slice()))
+        .collect();
+    nodes.sort();
+    let mut scids = graph.list_channels();
+    scids.sort_unstable();
+    let channels: Vec<Value> = scids
+        .into_iter()
+        .filter_map(|scid| graph.channel(scid).map(|c| (scid, c)))
+        .map(|(scid, c)| {
+            json!({
+                "short_channel_id": scid,
+                "node_one": hex(c.node_one.as_slice()),
+                "node_two": hex(c.node_two.as_slice()),
+                "capacity_sat": c.capacity_sats,
+                "one_to_two": update_json(c.one_to_two.as_ref()),
+                "two_to_one": update_json(c.two_to_one.as_ref()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "nodes": nodes, "channels": channels })))
 }
 
 async fn stop(Extension(s): Extension<State>) -> ApiResult {

@@ -11,7 +11,22 @@
 //!      | --regtest-esplora http://127.0.0.1:3002      (RPC info from GET /regtest/rpc)
 //!      [--listen 127.0.0.1:0] [--control 127.0.0.1:0] [--storage-dir DIR] [--seed-hex HEX]
 //!      [--alias NAME] [--exit-on-stdin-close]
+//!      [--lsps2 [--lsps2-fee-ppm 10000] [--lsps2-min-fee-msat 1000000] [--lsps2-token T]
+//!               [--lsps2-over-provisioning-ppm 100000]]
 //! ```
+//!
+//! | flag | meaning |
+//! |---|---|
+//! | `--alias NAME` | node alias (default `wasm-ln-peer`); with the listening address, which is also announced, it lets the node open and accept announced channels |
+//! | `--lsps2` | act as an [LSPS2](https://github.com/lightning/blips/blob/master/blip-0052.md) LSP (ldk-node's service, alpha): JIT channels for clients that pay it an opening fee; ldk-node then intercepts HTLCs to its intercept SCIDs and forwards to private channels. The LSP opens the JIT channel from its on-chain funds (fund it first: channel amount + 25,000 sat anchor reserve) and broadcasts the funding at once (`client_trusts_lsp = false`: LSP trusts client), so the client must accept it as a 0-conf channel |
+//! | `--lsps2-fee-ppm N` | opening fee, proportional part (default 10,000 = 1 %) |
+//! | `--lsps2-min-fee-msat N` | opening fee, minimum (default 1,000,000) |
+//! | `--lsps2-token T` | only clients sending this token are served (default: any) |
+//! | `--lsps2-over-provisioning-ppm N` | the JIT channel is this much larger than the forwarded amount (default 100,000 = 10 %) |
+//!
+//! Fixed LSPS2 terms: payments of 1,000,000 to 1,000,000,000 msat, `max_client_to_self_delay`
+//! 2016 blocks, `min_channel_lifetime` 100 blocks, the service advertised in the node's
+//! announcement. The JIT channel forwards at zero fee (ldk-node's choice).
 //!
 //! Once the node runs it prints one JSON line to stdout:
 //! `{"node_id", "p2p_address", "control_url"}`. It stops the node cleanly (`Node::stop`) and
@@ -19,8 +34,9 @@
 //! closes; if that takes more than 15 s it exits anyway (status 2). Without `--storage-dir` it
 //! keeps its state in a temporary directory removed on exit.
 //!
-//! Chain source: bitcoind RPC only (polled every 2 s by ldk-node). No gossip source, no RGS,
-//! nothing outside loopback. On regtest ldk-node falls back to 1 sat/vB when `estimatesmartfee`
+//! Chain source: bitcoind RPC only (polled every 2 s by ldk-node; it also verifies channel
+//! announcements against the chain, so the graph knows capacities). Gossip: P2P with its
+//! peers (ldk-node's default), nothing outside loopback. On regtest ldk-node falls back to 1 sat/vB when `estimatesmartfee`
 //! has no data.
 //!
 //! # Control API (JSON; errors are 4xx/5xx with `{"error": "..."}`)
@@ -42,6 +58,7 @@
 //! | GET | `/payments` | | `[{id, kind, direction, status, amount_msat, fee_paid_msat, payment_hash, preimage, txid, updated_at}]` |
 //! | GET | `/payments/{id}` | | one payment (404 if unknown) |
 //! | GET | `/events/next?timeout_ms=N` | | the next event `{type, ...}` (marked handled), or 204 after N ms (default 0) |
+//! | GET | `/graph` | | `{nodes: [hex node id], channels: [{short_channel_id, node_one, node_two, capacity_sat (null if unknown), one_to_two, two_to_one}]}`, each direction `null` or `{enabled, last_update, cltv_expiry_delta, htlc_minimum_msat, htlc_maximum_msat, fee_base_msat, fee_proportional_millionths}` (the node's view of the gossip graph) |
 //! | POST | `/stop` | | `{}`, then the node stops and the process exits |
 //!
 //! `user_channel_id` is a decimal string (a `u128`); ids, hashes and preimages are lowercase hex.
@@ -61,6 +78,7 @@ use clap::Parser;
 use ldk_node::bitcoin::hashes::{sha512, Hash};
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::liquidity::LSPS2ServiceConfig;
 use ldk_node::Builder;
 use serde::Deserialize;
 use serde_json::json;
@@ -106,6 +124,44 @@ struct Args {
     /// Exit (cleanly) when stdin reaches EOF, i.e. when the parent process goes away.
     #[arg(long)]
     exit_on_stdin_close: bool,
+    /// Act as an LSPS2 LSP (JIT channels).
+    #[arg(long)]
+    lsps2: bool,
+    /// LSPS2 opening fee, parts per million of the payment.
+    #[arg(long, default_value_t = 10_000, requires = "lsps2")]
+    lsps2_fee_ppm: u32,
+    /// LSPS2 minimum opening fee, msat.
+    #[arg(long, default_value_t = 1_000_000, requires = "lsps2")]
+    lsps2_min_fee_msat: u64,
+    /// LSPS2 token clients must send (default: none required).
+    #[arg(long, requires = "lsps2")]
+    lsps2_token: Option<String>,
+    /// LSPS2 channel over-provisioning, parts per million of the forwarded amount.
+    #[arg(long, default_value_t = 100_000, requires = "lsps2")]
+    lsps2_over_provisioning_ppm: u32,
+}
+
+/// LSPS2 payment size limits and channel terms (fixed; see the crate docs).
+const LSPS2_MIN_PAYMENT_MSAT: u64 = 1_000_000;
+const LSPS2_MAX_PAYMENT_MSAT: u64 = 1_000_000_000;
+/// wasm-ln asks for a 1008-block `to_self_delay`; allow up to two weeks.
+const LSPS2_MAX_CLIENT_TO_SELF_DELAY: u32 = 2016;
+const LSPS2_MIN_CHANNEL_LIFETIME: u32 = 100;
+
+fn lsps2_config(args: &Args) -> LSPS2ServiceConfig {
+    LSPS2ServiceConfig {
+        require_token: args.lsps2_token.clone(),
+        advertise_service: true,
+        channel_opening_fee_ppm: args.lsps2_fee_ppm,
+        channel_over_provisioning_ppm: args.lsps2_over_provisioning_ppm,
+        min_channel_opening_fee_msat: args.lsps2_min_fee_msat,
+        min_channel_lifetime: LSPS2_MIN_CHANNEL_LIFETIME,
+        max_client_to_self_delay: LSPS2_MAX_CLIENT_TO_SELF_DELAY,
+        min_payment_size_msat: LSPS2_MIN_PAYMENT_MSAT,
+        max_payment_size_msat: LSPS2_MAX_PAYMENT_MSAT,
+        // LSP trusts client: the funding goes out at once, the client may claim right away.
+        client_trusts_lsp: false,
+    }
 }
 
 #[derive(Deserialize)]
@@ -231,8 +287,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .set_storage_dir_path(storage_dir.to_string_lossy().into_owned())
         .set_chain_source_bitcoind_rpc(rpc.host, rpc.port, rpc.user, rpc.password);
     builder
-        .set_listening_addresses(vec![p2p_socket_addr])
+        .set_listening_addresses(vec![p2p_socket_addr.clone()])
         .map_err(|e| anyhow::anyhow!("listening address: {e:?}"))?;
+    // Announced in the node announcement (ldk-node would fall back to the listening addresses;
+    // said explicitly so the announced channels' node is reachable where it listens).
+    builder
+        .set_announcement_addresses(vec![p2p_socket_addr])
+        .map_err(|e| anyhow::anyhow!("announcement address: {e:?}"))?;
+    if args.lsps2 {
+        builder.set_liquidity_provider_lsps2(lsps2_config(&args));
+    }
     builder
         .set_node_alias(args.alias.clone())
         .map_err(|e| anyhow::anyhow!("alias: {e:?}"))?;

@@ -69,6 +69,7 @@ pub struct Peer {
     pub storage_dir: PathBuf,
     exe: PathBuf,
     chain_args: Vec<String>,
+    extra_args: Vec<String>,
     http: reqwest::Client,
 }
 
@@ -115,6 +116,17 @@ impl Peer {
     /// Spawns the binary `exe` (on the calling thread: `PR_SET_PDEATHSIG` follows the thread)
     /// on a new storage directory, and reads its startup line.
     pub fn spawn(exe: &Path, name: &'static str, chain: Chain<'_>) -> Peer {
+        Self::spawn_with_args(exe, name, chain, &[])
+    }
+
+    /// [`Peer::spawn`] with more command-line flags (`--alias`, `--lsps2`, …; see the peer's
+    /// docs), given again on every [`Peer::start`].
+    pub fn spawn_with_args(
+        exe: &Path,
+        name: &'static str,
+        chain: Chain<'_>,
+        extra_args: &[&str],
+    ) -> Peer {
         let chain_args: Vec<String> = match chain {
             Chain::Rpc(rpc) => vec![
                 "--bitcoind-rpc-url".into(),
@@ -135,6 +147,7 @@ impl Peer {
             storage_dir: fresh_dir("peer"),
             exe: exe.to_path_buf(),
             chain_args,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             http: reqwest::Client::new(),
         };
         peer.start();
@@ -149,6 +162,7 @@ impl Peer {
         let name = self.name;
         let mut cmd = Command::new(&self.exe);
         cmd.args(&self.chain_args)
+            .args(&self.extra_args)
             .arg("--storage-dir")
             .arg(&self.storage_dir)
             .args(["--listen", &self.p2p_address])
