@@ -194,6 +194,7 @@ pub struct Builder {
     esplora_url: Option<String>,
     proxy_url: Option<String>,
     lsp: Option<String>,
+    lsp_token: Option<String>,
     store: Option<Arc<DynStore>>,
     ephemeral: bool,
     our_to_self_delay: u16,
@@ -235,6 +236,7 @@ impl Builder {
             esplora_url: None,
             proxy_url: None,
             lsp: None,
+            lsp_token: None,
             store: None,
             ephemeral: false,
             our_to_self_delay: DEFAULT_OUR_TO_SELF_DELAY,
@@ -266,10 +268,17 @@ impl Builder {
         self
     }
 
-    /// The LSP, `node_id@host:port` (LSPS2 JIT channels come with the liquidity work; it is
-    /// checked and reachable through `Node::lsp`).
+    /// The LSP, `node_id@host:port`: the peer JIT channels are bought from (LSPS2,
+    /// [`crate::payment::Bolt11Payment::receive_via_jit_channel`]), the only peer whose
+    /// zero-conf channels are accepted. Connected on demand.
     pub fn set_lsp(&mut self, lsp: impl Into<String>) -> &mut Self {
         self.lsp = Some(lsp.into());
+        self
+    }
+
+    /// The token the LSP gave us (an API key or coupon), sent with every LSPS2 request.
+    pub fn set_lsp_token(&mut self, token: impl Into<String>) -> &mut Self {
+        self.lsp_token = Some(token.into());
         self
     }
 
@@ -645,12 +654,29 @@ impl Builder {
             IgnoringMessageHandler {},
             IgnoringMessageHandler {},
         ));
+        let lsp_client = match &lsp {
+            Some((id, address)) => Some(Arc::new(
+                crate::liquidity::LspClient::build(
+                    *id,
+                    address.clone(),
+                    self.lsp_token.clone(),
+                    Arc::clone(&keys),
+                    Arc::clone(&channel_manager),
+                    Arc::clone(&chain),
+                    Arc::clone(&store),
+                )
+                .await?,
+            )),
+            None => None,
+        };
         let peer_manager = Arc::new(PeerManager::new(
             MessageHandler {
                 chan_handler: Arc::clone(&channel_manager),
                 route_handler: gossip.route_handler(),
                 onion_message_handler: Arc::clone(&onion_messenger),
-                custom_message_handler: Arc::new(IgnoringMessageHandler {}),
+                custom_message_handler: Arc::new(crate::liquidity::LspMessageHandler(
+                    lsp_client.as_ref().map(|l| Arc::clone(&l.manager)),
+                )),
                 send_only_message_handler: Arc::clone(&chain_monitor),
             },
             u32::try_from(runtime::now().as_secs()).unwrap_or(u32::MAX),
@@ -682,6 +708,7 @@ impl Builder {
                 lsp,
                 sync_interval: self.sync_interval,
                 anchor_channels: self.anchor_channels,
+                our_to_self_delay: self.our_to_self_delay,
             },
             node_id,
             generated_mnemonic: std::cell::RefCell::new(generated.then_some(mnemonic)),
@@ -696,6 +723,7 @@ impl Builder {
             peer_manager,
             graph,
             gossip,
+            lsp: lsp_client,
             scorer,
             sweeper,
             bump_handler,

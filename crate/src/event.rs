@@ -68,8 +68,11 @@ pub enum Event {
         payment_id: String,
         /// The payment hash.
         payment_hash: String,
-        /// The amount received.
+        /// The amount received (after the LSP's fee, for a JIT channel).
         amount_msat: u64,
+        /// What the LSP withheld as its JIT channel's opening fee (0 otherwise).
+        #[serde(default)]
+        fee_msat: u64,
     },
     /// A payment we sent arrived. (`paymentSucceeded` in JavaScript, as in API.md; queues
     /// written before that name still read.)
@@ -481,6 +484,7 @@ mod tests {
             payment_id: "aa".into(),
             payment_hash: "aa".into(),
             amount_msat: 5,
+            fee_msat: 0,
         })
         .unwrap();
         assert_eq!(json["type"], "paymentReceived");

@@ -100,18 +100,45 @@ impl NodeInner {
                 purpose,
                 amount_msat,
                 claim_deadline,
+                counterparty_skimmed_fee_msat,
                 ..
             } => {
                 let id = payment_hash.0.as_hex().to_string();
+                let record = self.payments.get(&id);
                 // LDK forgets a payment once claimed: a second payment of a paid invoice
                 // would be claimed again, silently, unless we refuse it.
-                if let Incoming::Refuse(why) = judge_incoming(self.payments.get(&id).as_ref()) {
+                if let Incoming::Refuse(why) = judge_incoming(record.as_ref()) {
                     log_at!(
                         self.logger,
                         Warn,
                         "failing back incoming payment {payment_hash} of {amount_msat} msat: {why}"
                     );
                     self.channel_manager.fail_htlc_backwards(&payment_hash);
+                    return Ok(());
+                }
+                // Only the LSP's channel lets a peer withhold part of a payment, and only as
+                // much as it quoted for the JIT channel.
+                if let Some(why) = skim_refusal(
+                    amount_msat,
+                    counterparty_skimmed_fee_msat,
+                    record.as_ref().and_then(|p| p.lsp_fee_limit_msat),
+                    record.as_ref().and_then(|p| p.amount_msat),
+                ) {
+                    log_at!(
+                        self.logger,
+                        Warn,
+                        "failing back incoming payment {payment_hash} of {amount_msat} msat: {why}"
+                    );
+                    self.channel_manager.fail_htlc_backwards(&payment_hash);
+                    if record.is_some() {
+                        self.payments
+                            .update(&id, |p| {
+                                p.status = PaymentStatus::Failed;
+                                p.failure_reason = Some(why.clone());
+                            })
+                            .await
+                            .map_err(|e| self.replay(e))?;
+                    }
                     return Ok(());
                 }
                 // A hold invoice still waiting; one failed back already is failed again.
@@ -148,8 +175,12 @@ impl NodeInner {
                 payment_hash,
                 amount_msat,
                 purpose,
+                htlcs,
                 ..
             } => {
+                // What the LSP withheld (a JIT channel's opening fee), checked when claimable.
+                let skimmed: u64 = htlcs.iter().map(|h| h.counterparty_skimmed_fee_msat).sum();
+                let fee_msat = (skimmed > 0).then_some(skimmed);
                 let hash = payment_hash.0.as_hex().to_string();
                 // Never the record of a payment we sent (claimed before we could refuse it).
                 let id = inbound_id(&payment_hash.0, self.payments.get(&hash).as_ref());
@@ -163,6 +194,7 @@ impl NodeInner {
                     payment_id: id.clone(),
                     payment_hash: hash.clone(),
                     amount_msat,
+                    fee_msat: skimmed,
                 })
                 .await?;
                 let now = runtime::now().as_secs();
@@ -171,6 +203,7 @@ impl NodeInner {
                         p.status = PaymentStatus::Succeeded;
                         p.claimable_amount_msat = None;
                         p.amount_msat = Some(amount_msat);
+                        p.fee_msat = fee_msat.or(p.lsp_fee_limit_msat.map(|_| 0));
                         // A hold invoice's purpose has no preimage: `claim_for_hash` stored it.
                         p.preimage = preimage.or(p.preimage.take());
                         p
@@ -178,6 +211,7 @@ impl NodeInner {
                     None => PaymentDetails {
                         status: PaymentStatus::Succeeded,
                         preimage,
+                        fee_msat,
                         ..PaymentDetails::pending(
                             id.clone(),
                             kind,
@@ -443,14 +477,17 @@ impl NodeInner {
                 .try_into()
                 .unwrap_or([0; 16]),
         );
-        // (Only the LSP gets here with a zero-conf channel.)
-        let accepted = if channel_type.requires_zero_conf() && from_lsp {
+        // The LSP's channels are zero-conf (a JIT channel carries the payment that made the
+        // LSP open it, at once), may carry HTLCs short of what the payer sent (the LSP
+        // withholds its opening fee: `PaymentClaimable` checks it against the quote), and may
+        // have all of their value in flight to us (the whole payment is one HTLC).
+        let accepted = if from_lsp {
             self.channel_manager
                 .accept_inbound_channel_from_trusted_peer_0conf(
                     &temporary_channel_id,
                     &counterparty_node_id,
                     user_channel_id,
-                    None,
+                    Some(lsp_channel_overrides()),
                 )
         } else {
             self.channel_manager.accept_inbound_channel(
@@ -554,6 +591,48 @@ fn payment_kind(purpose: &PaymentPurpose) -> PaymentKind {
     }
 }
 
+/// The settings of a channel the LSP opens to us, over our defaults (builder.rs).
+fn lsp_channel_overrides() -> lightning::util::config::ChannelConfigOverrides {
+    use lightning::util::config::{
+        ChannelConfigOverrides, ChannelConfigUpdate, ChannelHandshakeConfigUpdate,
+    };
+    ChannelConfigOverrides {
+        handshake_overrides: Some(ChannelHandshakeConfigUpdate {
+            max_inbound_htlc_value_in_flight_percent_of_channel: Some(100),
+            ..Default::default()
+        }),
+        update_overrides: Some(ChannelConfigUpdate {
+            accept_underpaying_htlcs: Some(true),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Why an incoming payment of which a peer withheld `skimmed_msat` (LDK's
+/// `counterparty_skimmed_fee_msat`; `amount_msat` arrived) must be failed back, or `None`:
+/// only a JIT invoice's payment may be short, by at most the LSP's quote (`limit_msat`), and
+/// what arrived plus what was withheld must cover the invoice (`invoice_msat`).
+fn skim_refusal(
+    amount_msat: u64,
+    skimmed_msat: u64,
+    limit_msat: Option<u64>,
+    invoice_msat: Option<u64>,
+) -> Option<String> {
+    let limit = limit_msat.unwrap_or(0);
+    if skimmed_msat > limit {
+        return Some(format!(
+            "the LSP withheld {skimmed_msat} msat, more than the {limit} msat it quoted"
+        ));
+    }
+    match invoice_msat {
+        Some(asked) if amount_msat.saturating_add(skimmed_msat) < asked => Some(format!(
+            "{amount_msat} msat arrived and {skimmed_msat} msat were withheld: the invoice \
+             asks {asked} msat"
+        )),
+        _ => None,
+    }
+}
+
 /// What our policy looks at in a channel a peer opens to us.
 #[derive(Clone, Copy, Debug)]
 struct InboundChannel {
@@ -596,7 +675,22 @@ mod tests {
     use lightning::events::PaymentPurpose;
     use lightning::types::payment::{PaymentPreimage, PaymentSecret};
 
-    use super::{inbound_channel_refusal, payment_kind, InboundChannel};
+    use super::{inbound_channel_refusal, payment_kind, skim_refusal, InboundChannel};
+
+    #[test]
+    fn only_a_jit_payment_may_be_short_by_the_quote() {
+        // An ordinary payment: nothing may be withheld.
+        assert_eq!(skim_refusal(50_000, 0, None, Some(50_000)), None);
+        assert!(skim_refusal(49_999, 1, None, Some(50_000)).is_some());
+        // A JIT payment: up to the quote.
+        assert_eq!(skim_refusal(49_000, 1_000, Some(1_000), Some(50_000)), None);
+        assert_eq!(skim_refusal(49_500, 500, Some(1_000), Some(50_000)), None);
+        assert!(skim_refusal(48_999, 1_001, Some(1_000), Some(50_000))
+            .is_some_and(|why| why.contains("more than the 1000 msat")));
+        // Short of the invoice even with what was withheld.
+        assert!(skim_refusal(48_000, 1_000, Some(1_000), Some(50_000))
+            .is_some_and(|why| why.contains("asks 50000")));
+    }
     use crate::payment::PaymentKind;
 
     #[test]

@@ -55,6 +55,7 @@ mod event_handler;
 pub mod graph;
 pub mod io;
 pub mod keys;
+pub mod liquidity;
 pub mod logger;
 pub mod net;
 mod node;

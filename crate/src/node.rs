@@ -40,8 +40,8 @@ use crate::payment::{
 use crate::peer_store::{PeerRecord, PeerStore};
 use crate::seed::Mnemonic;
 use crate::types::{
-    BumpHandler, ChainMonitor, ChainSource, ChannelManager, Graph, LiquidityManager,
-    OnionMessenger, PeerManager, ScorerCell, Sweeper, Wallet,
+    BumpHandler, ChainMonitor, ChainSource, ChannelManager, Graph, OnionMessenger, PeerManager,
+    ScorerCell, Sweeper, Wallet,
 };
 use crate::{net, runtime, Error, Network};
 
@@ -73,6 +73,9 @@ pub(crate) struct NodeConfig {
     pub sync_interval: Duration,
     /// Whether we negotiate anchor channels (`Builder::set_anchor_channels`).
     pub anchor_channels: bool,
+    /// The delay we ask a counterparty to wait (`Builder::set_our_to_self_delay`); an LSP's
+    /// JIT channel offer must accept it.
+    pub our_to_self_delay: u16,
 }
 
 /// Everything the node is made of, shared by its handles and background tasks.
@@ -92,6 +95,8 @@ pub(crate) struct NodeInner {
     /// The public channel graph, and where it is learnt from (graph.rs).
     pub graph: Arc<Graph>,
     pub gossip: Gossip,
+    /// The LSPS2 client, when an LSP is configured (liquidity.rs).
+    pub lsp: Option<Arc<crate::liquidity::LspClient>>,
     pub scorer: Arc<ScorerCell>,
     pub sweeper: Arc<Sweeper>,
     pub bump_handler: Arc<BumpHandler>,
@@ -557,6 +562,7 @@ impl Node {
         if inner.gossip.is_rgs() {
             self.spawn_rgs_loop();
         }
+        crate::liquidity::spawn_event_task(inner);
         log_at!(
             inner.logger,
             Info,
@@ -587,7 +593,7 @@ impl Node {
                 // Prunes the graph and persists it (hourly, and on stop).
                 inner.gossip.background_sync(),
                 Arc::clone(&inner.peer_manager),
-                None::<Arc<LiquidityManager>>,
+                inner.lsp.as_ref().map(|l| Arc::clone(&l.manager)),
                 Some(Arc::clone(&inner.sweeper)),
                 Arc::clone(&inner.logger),
                 Some(Arc::clone(&inner.scorer)),

@@ -185,13 +185,14 @@ pub type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
 
 /// Peer connections over our transport (`net::transport`). The route handler is the
 /// [`P2PGossipSync`] with P2P gossip, an `IgnoringMessageHandler` with RGS (graph.rs).
+/// Custom messages are LSPS messages, handled when an LSP is configured (liquidity.rs).
 pub type PeerManager = lightning::ln::peer_handler::PeerManager<
     Descriptor,
     Arc<ChannelManager>,
     Arc<dyn RoutingMessageHandler>,
     Arc<OnionMessenger>,
     Arc<NodeLogger>,
-    Arc<IgnoringMessageHandler>,
+    Arc<crate::liquidity::LspMessageHandler>,
     Arc<KeysManager>,
     Arc<ChainMonitor>,
 >;
@@ -231,8 +232,7 @@ impl lightning_liquidity::utils::time::TimeProvider for LiquidityClock {
     }
 }
 
-/// The LSPS client (LSPS2 JIT channels come with the liquidity work; for now only named so
-/// the background processor's type is complete).
+/// The LSPS client: LSPS2 JIT channels from the configured LSP (liquidity.rs).
 pub type LiquidityManager = lightning_liquidity::LiquidityManager<
     Arc<KeysManager>,
     Arc<KeysManager>,

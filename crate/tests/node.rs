@@ -595,6 +595,8 @@ fn interrupted_payment_fails_on_restart() {
                 invoice: None,
                 failure_reason: None,
                 claimable_amount_msat: None,
+                fee_msat: None,
+                lsp_fee_limit_msat: None,
                 created_at: 1,
                 updated_at: 1,
             })

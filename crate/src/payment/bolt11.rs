@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::bitcoin::hashes::{sha256, Hash};
 use crate::bitcoin::hex::DisplayHex;
 use crate::event::Event;
+use crate::liquidity::JitHint;
 use crate::logger::log_at;
 use crate::node::NodeInner;
 use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
@@ -40,6 +41,12 @@ pub struct ReceivedInvoice {
     pub payment_hash: String,
     /// Unix time it expires.
     pub expires_at: u64,
+    /// Whether it is paid through a JIT channel the LSP opens when the payment arrives.
+    #[serde(default)]
+    pub via_jit_channel: bool,
+    /// The LSP's fee for that channel, withheld from the payment (0 without a JIT channel).
+    #[serde(default)]
+    pub fee_msat: u64,
 }
 
 /// The currency prefix of `network`'s invoices.
@@ -158,21 +165,123 @@ impl Bolt11Payment {
         Bolt11Payment { inner }
     }
 
-    /// An invoice for `amount_msat`, valid `expiry_secs`. Refused with
-    /// [`Error::NoInboundCapacity`] when our channels cannot receive that much.
+    /// An invoice for `amount_msat`, valid `expiry_secs`: [`Self::receive_with_max_fee`]
+    /// with the default fee limit.
     pub async fn receive(
         &self,
         amount_msat: u64,
         description: &str,
         expiry_secs: u32,
     ) -> Result<ReceivedInvoice, Error> {
+        self.receive_with_max_fee(amount_msat, description, expiry_secs, None)
+            .await
+    }
+
+    /// An invoice for `amount_msat`, valid `expiry_secs`, over what suits: our channels when
+    /// they can receive the amount (no fee); else, when an LSP is configured, a JIT channel
+    /// ([`Self::receive_via_jit_channel`], whose fee must not exceed `max_fee_msat`, by
+    /// default [`crate::liquidity::default_max_fee_msat`]); else
+    /// [`Error::NoInboundCapacity`]. The result says which (`via_jit_channel`, `fee_msat`).
+    pub async fn receive_with_max_fee(
+        &self,
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+        max_fee_msat: Option<u64>,
+    ) -> Result<ReceivedInvoice, Error> {
         self.inner.check_running()?;
         if amount_msat == 0 {
             return Err(Error::InvalidConfig("the amount must be positive".into()));
         }
-        self.check_inbound(amount_msat)?;
-        self.create(Some(amount_msat), description, expiry_secs, None)
-            .await
+        match self.check_inbound(amount_msat) {
+            Ok(()) => {
+                self.create(Some(amount_msat), description, expiry_secs, None, None)
+                    .await
+            }
+            Err(e) if self.inner.lsp.is_none() => Err(e),
+            Err(_) => {
+                self.receive_via_jit_channel(amount_msat, description, expiry_secs, max_fee_msat)
+                    .await
+            }
+        }
+    }
+
+    /// An invoice for `amount_msat` paid through a JIT channel (LSPS2): the LSP opens a
+    /// channel to us when the payment arrives and withholds its opening fee from it, so
+    /// `amount_msat − fee_msat` arrives. Works with no channel and no coins at all.
+    ///
+    /// The LSP (connected first, at its configured address) quotes its fee; the cheapest
+    /// offer for this amount is taken ([`crate::liquidity::cheapest_offer`]). A quote above
+    /// `max_fee_msat` (default [`crate::liquidity::default_max_fee_msat`]: 5,000 sat + 1 %,
+    /// at most half the amount) is refused with [`Error::FeeTooHigh`] before anything is
+    /// bought or stored. The quote is kept with the invoice's payment: an LSP that withholds
+    /// more is failed back.
+    ///
+    /// Errors: [`Error::InvalidConfig`] without an LSP (see `Builder::set_lsp`) or when the
+    /// LSP does not know our token; [`Error::PeerUnreachable`] when the LSP cannot be
+    /// reached or does not answer within [`crate::liquidity::LSP_REQUEST_TIMEOUT`];
+    /// [`Error::NoInboundCapacity`] when no offer suits the amount or the LSP refuses.
+    pub async fn receive_via_jit_channel(
+        &self,
+        amount_msat: u64,
+        description: &str,
+        expiry_secs: u32,
+        max_fee_msat: Option<u64>,
+    ) -> Result<ReceivedInvoice, Error> {
+        let inner = &self.inner;
+        inner.check_running()?;
+        inner.check_storage()?;
+        if amount_msat == 0 {
+            return Err(Error::InvalidConfig("the amount must be positive".into()));
+        }
+        if expiry_secs == 0 {
+            return Err(Error::InvalidConfig("the expiry must be positive".into()));
+        }
+        let lsp = inner.lsp.as_ref().ok_or_else(|| {
+            Error::InvalidConfig("no LSP is configured: JIT channels need one".into())
+        })?;
+        crate::node::connect_inner(inner, lsp.node_id, &lsp.address).await?;
+        let menu = lsp.opening_fee_menu(inner).await?;
+        let (fee_msat, params) = crate::liquidity::cheapest_offer(
+            &menu,
+            amount_msat,
+            runtime::now().as_secs(),
+            inner.config.our_to_self_delay,
+        )?;
+        let limit =
+            max_fee_msat.unwrap_or_else(|| crate::liquidity::default_max_fee_msat(amount_msat));
+        if fee_msat > limit {
+            return Err(Error::FeeTooHigh(format!(
+                "the LSP asks {fee_msat} msat to open a channel for {amount_msat} msat, \
+                 above the limit of {limit} msat"
+            )));
+        }
+        let hint = lsp.buy(inner, amount_msat, params, fee_msat).await?;
+        let invoice = self
+            .create(
+                Some(amount_msat),
+                description,
+                expiry_secs,
+                None,
+                Some(hint),
+            )
+            .await?;
+        // The LSP opens the channel over our connection: keep it up (the reconnect loop)
+        // until then; the channel's peer is remembered anyway once it exists.
+        inner
+            .peers
+            .upsert(crate::peer_store::PeerRecord {
+                node_id: lsp.node_id.to_string(),
+                address: lsp.address.to_string(),
+            })
+            .await?;
+        log_at!(
+            inner.logger,
+            Info,
+            "JIT invoice {} for {amount_msat} msat, LSP fee {fee_msat} msat",
+            invoice.payment_hash
+        );
+        Ok(invoice)
     }
 
     /// An invoice the payer chooses the amount of.
@@ -181,7 +290,8 @@ impl Bolt11Payment {
         description: &str,
         expiry_secs: u32,
     ) -> Result<ReceivedInvoice, Error> {
-        self.create(None, description, expiry_secs, None).await
+        self.create(None, description, expiry_secs, None, None)
+            .await
     }
 
     /// A hold invoice for `payment_hash` (hex), whose preimage only the caller knows: a
@@ -209,8 +319,14 @@ impl Bolt11Payment {
             )));
         }
         self.check_inbound(amount_msat)?;
-        self.create(Some(amount_msat), description, expiry_secs, Some(hash))
-            .await
+        self.create(
+            Some(amount_msat),
+            description,
+            expiry_secs,
+            Some(hash),
+            None,
+        )
+        .await
     }
 
     /// Takes a payment waiting on a hold invoice with its `preimage` (hex), after its
@@ -308,12 +424,20 @@ impl Bolt11Payment {
         description: &str,
         expiry_secs: u32,
         for_hash: Option<PaymentHash>,
+        jit: Option<JitHint>,
     ) -> Result<ReceivedInvoice, Error> {
         let inner = &self.inner;
         inner.check_running()?;
         if expiry_secs == 0 {
             return Err(Error::InvalidConfig("the expiry must be positive".into()));
         }
+        // LSPS2 asks the client for 2 blocks more than its usual final delta: the LSP's
+        // forward over the new channel is one more hop.
+        let final_cltv_delta = if jit.is_some() {
+            FINAL_CLTV_EXPIRY_DELTA + 2
+        } else {
+            FINAL_CLTV_EXPIRY_DELTA
+        };
         let out_of_range = |()| Error::InvalidConfig("amount or expiry out of range".into());
         let (hash, secret) = match for_hash {
             Some(hash) => (
@@ -324,13 +448,13 @@ impl Bolt11Payment {
                         hash,
                         amount_msat,
                         expiry_secs,
-                        Some(FINAL_CLTV_EXPIRY_DELTA),
+                        Some(final_cltv_delta),
                     )
                     .map_err(out_of_range)?,
             ),
             None => inner
                 .channel_manager
-                .create_inbound_payment(amount_msat, expiry_secs, Some(FINAL_CLTV_EXPIRY_DELTA))
+                .create_inbound_payment(amount_msat, expiry_secs, Some(final_cltv_delta))
                 .map_err(out_of_range)?,
         };
         let now = runtime::now();
@@ -339,14 +463,33 @@ impl Bolt11Payment {
             .payment_hash(sha256::Hash::from_byte_array(hash.0))
             .payment_secret(secret)
             .duration_since_epoch(now)
-            .min_final_cltv_expiry_delta(FINAL_CLTV_EXPIRY_DELTA.into())
+            .min_final_cltv_expiry_delta(final_cltv_delta.into())
             .expiry_time(Duration::from_secs(expiry_secs.into()))
             .basic_mpp();
         if let Some(amount) = amount_msat {
             builder = builder.amount_milli_satoshis(amount);
         }
-        for hint in self.route_hints() {
-            builder = builder.private_route(hint);
+        match &jit {
+            // The LSP's intercept scid: only it can take the payment to us (no fee on the
+            // hop: the LSP takes its fee from the payment).
+            Some(j) => {
+                builder = builder.private_route(RouteHint(vec![RouteHintHop {
+                    src_node_id: j.lsp_node_id,
+                    short_channel_id: j.intercept_scid,
+                    fees: RoutingFees {
+                        base_msat: 0,
+                        proportional_millionths: 0,
+                    },
+                    cltv_expiry_delta: j.cltv_expiry_delta,
+                    htlc_minimum_msat: None,
+                    htlc_maximum_msat: None,
+                }]))
+            }
+            None => {
+                for hint in self.route_hints() {
+                    builder = builder.private_route(hint);
+                }
+            }
         }
         let raw = builder
             .build_raw()
@@ -366,6 +509,7 @@ impl Bolt11Payment {
             .payments
             .upsert(PaymentDetails {
                 invoice: Some(invoice.to_string()),
+                lsp_fee_limit_msat: jit.map(|j| j.fee_msat),
                 ..PaymentDetails::pending(
                     id.clone(),
                     PaymentKind::Bolt11,
@@ -380,6 +524,8 @@ impl Bolt11Payment {
             invoice: invoice.to_string(),
             payment_hash: id,
             expires_at: created + u64::from(expiry_secs),
+            via_jit_channel: jit.is_some(),
+            fee_msat: jit.map_or(0, |j| j.fee_msat),
         })
     }
 

@@ -81,6 +81,15 @@ pub struct PaymentDetails {
     /// brings (`None` otherwise, and once settled or failed back).
     #[serde(default)]
     pub claimable_amount_msat: Option<u64>,
+    /// A payment received through a JIT channel: what the LSP withheld as its channel opening
+    /// fee (`amount_msat` is what arrived, after it). `None` for other payments.
+    #[serde(default)]
+    pub fee_msat: Option<u64>,
+    /// An invoice to be paid through a JIT channel: the LSP's quoted opening fee, the most it
+    /// may withhold from the payment (more, and the payment is failed back). `None` for other
+    /// payments.
+    #[serde(default)]
+    pub lsp_fee_limit_msat: Option<u64>,
     /// Unix time it was created.
     pub created_at: u64,
     /// Unix time of the last change.
@@ -109,6 +118,8 @@ impl PaymentDetails {
             invoice: None,
             failure_reason: None,
             claimable_amount_msat: None,
+            fee_msat: None,
+            lsp_fee_limit_msat: None,
             created_at,
             updated_at: created_at,
         }
@@ -279,6 +290,8 @@ mod tests {
             invoice: None,
             failure_reason: None,
             claimable_amount_msat: None,
+            fee_msat: None,
+            lsp_fee_limit_msat: None,
             created_at,
             updated_at: created_at,
         }
