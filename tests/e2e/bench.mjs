@@ -324,7 +324,7 @@ async function rgsFigures(net, serverUrl, file) {
     await inPage(page, async () => {
       window.ln = await import("/pkg/index.js");
       await window.ln.initWasm();
-      window.graphOf = async (node) => (typeof node.graphInfo === "function" ? node.graphInfo() : (await node.getInfo()).graph ?? null);
+      window.graphOf = async (node) => (await node.getInfo()).graph;
       window.usage = async () => (await navigator.storage.estimate()).usage;
     });
     const base = { network: "regtest", esploraUrl: net.esploraUrl, seed: { passphrase: PASSPHRASE } };

@@ -66,14 +66,8 @@ async function createNode(key, config) {
   );
 }
 
-/** The node's graph info, whichever way the package gives it (getInfo().graph or graphInfo()). */
-async function graphInfo(key) {
-  return inPage(async (key) => {
-    const node = window.nodes[key];
-    if (typeof node.graphInfo === "function") return node.graphInfo();
-    return (await node.getInfo()).graph ?? null;
-  }, key);
-}
+/** The node's graph info: `getInfo().graph`, `{ nodes, channels, rgsSyncedAt }`. */
+const graphInfo = (key) => inPage(async (key) => (await window.nodes[key].getInfo()).graph, key);
 
 /** Waits until `key`'s graph has at least the LSP topology's two announced channels. */
 async function waitGraph(key, what) {
