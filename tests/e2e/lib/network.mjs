@@ -306,9 +306,10 @@ export async function startNetwork({
     const funding = [];
     if (peer && peerFundingSat > 0) funding.push([peer, [peerFundingSat]]);
     if (lspTopology) {
-      funding.push([lsp, [2_000_000, 1_000_000, 1_000_000, 1_000_000]]);
-      funding.push([merchant, [1_000_000]]);
-      funding.push([carol, [200_000]]);
+      // The amounts of tests/regtest/src/network.rs (the LSP's 0.2 BTC in 4 coins here).
+      funding.push([lsp, [5_000_000, 5_000_000, 5_000_000, 5_000_000]]);
+      funding.push([merchant, [2_000_000]]);
+      funding.push([carol, [1_000_000]]);
     }
     if (funding.length) {
       for (const [p, amounts] of funding) {
