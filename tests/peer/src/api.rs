@@ -73,6 +73,7 @@ pub fn router(state: State) -> Router {
         .route("/payments/{id}", get(get_payment))
         .route("/events/next", get(next_event))
         .route("/graph", get(graph))
+        .route("/rgs/snapshot/{timestamp}", get(rgs_snapshot))
         .route("/stop", post(stop))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(Extension(state))
@@ -863,6 +864,56 @@ async fn graph(Extension(s): Extension<State>) -> ApiResult {
         })
         .collect();
     Ok(Json(json!({ "nodes": nodes, "channels": channels })))
+}
+
+fn rgs_update(u: Option<&ChannelUpdateInfo>) -> Option<rgs_snapshot::ChannelUpdate> {
+    u.map(|u| rgs_snapshot::ChannelUpdate {
+        enabled: u.enabled,
+        cltv_expiry_delta: u.cltv_expiry_delta,
+        htlc_minimum_msat: u.htlc_minimum_msat,
+        htlc_maximum_msat: u.htlc_maximum_msat,
+        fee_base_msat: u.fees.base_msat,
+        fee_proportional_millionths: u.fees.proportional_millionths,
+    })
+}
+
+/// A full Rapid Gossip Sync snapshot of the node's graph, as of now; the client's last sync
+/// timestamp (the path's last segment) is ignored.
+async fn rgs_snapshot(
+    Extension(s): Extension<State>,
+    Path(_timestamp): Path<String>,
+) -> Result<Response, ApiError> {
+    let graph = s.node.network_graph();
+    let channels = graph
+        .list_channels()
+        .into_iter()
+        .filter_map(|scid| graph.channel(scid).map(|c| (scid, c)))
+        .filter_map(|(scid, c)| {
+            Some(rgs_snapshot::Channel {
+                short_channel_id: scid,
+                node_one: c.node_one.as_slice().try_into().ok()?,
+                node_two: c.node_two.as_slice().try_into().ok()?,
+                one_to_two: rgs_update(c.one_to_two.as_ref()),
+                two_to_one: rgs_update(c.two_to_one.as_ref()),
+            })
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    let bytes = rgs_snapshot::encode(
+        &rgs_snapshot::Graph {
+            chain_hash: rgs_snapshot::REGTEST_CHAIN_HASH,
+            channels,
+        },
+        now,
+    );
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn stop(Extension(s): Extension<State>) -> ApiResult {

@@ -59,6 +59,7 @@
 //! | GET | `/payments/{id}` | | one payment (404 if unknown) |
 //! | GET | `/events/next?timeout_ms=N` | | the next event `{type, ...}` (marked handled), or 204 after N ms (default 0) |
 //! | GET | `/graph` | | `{nodes: [hex node id], channels: [{short_channel_id, node_one, node_two, capacity_sat (null if unknown), one_to_two, two_to_one}]}`, each direction `null` or `{enabled, last_update, cltv_expiry_delta, htlc_minimum_msat, htlc_maximum_msat, fee_base_msat, fee_proportional_millionths}` (the node's view of the gossip graph) |
+//! | GET | `/rgs/snapshot/{timestamp}` | | `application/octet-stream`: a Rapid Gossip Sync snapshot (LDK's format, version 1, written by `rgs-snapshot`, tests/rgs) of the node's current graph: this is the test network's RGS server. Always a full snapshot of every announced channel and every direction with an update, whatever the timestamp (clients append their last sync's); its `latest_seen_timestamp` is now (the regtest chain hash) |
 //! | POST | `/stop` | | `{}`, then the node stops and the process exits |
 //!
 //! `user_channel_id` is a decimal string (a `u128`); ids, hashes and preimages are lowercase hex.
