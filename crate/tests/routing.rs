@@ -28,8 +28,6 @@ use common::{wait_until, WAIT};
 /// Valid BIP39 mnemonics (test vectors) for nodes beside the one on [`MNEMONIC`].
 const MNEMONIC_2: &str =
     "legal winner thank year wave sausage worth useful legal winner thank yellow";
-const MNEMONIC_3: &str =
-    "letter advice cage absurd amount doctor acoustic avoid letter advice cage above";
 
 /// The test network: an LSP, a merchant and carol behind it, with announced channels that
 /// are in the LSP's graph.
@@ -199,6 +197,44 @@ fn pays_across_two_and_three_hops() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         println!("P2P part done in {:?}", began.elapsed());
+
+        // A second node learns the graph from the LSP's RGS snapshot only: its gossip handler
+        // ignores peers' gossip, and the graph is there before it connects to anyone.
+        let rgs_url = format!("{}/rgs/snapshot/", net.lsp.url);
+        let (node2, store2) = our_node(&net, MNEMONIC_2, Some(&rgs_url)).await;
+        wait_until(&node2, "the graph from the RGS snapshot", |n| {
+            let g = n.graph_info();
+            g.channels >= 2 && g.rgs_synced_at.is_some()
+        })
+        .await;
+        assert!(node2.list_peers().is_empty());
+        let graph = node2.graph_info();
+        assert!(graph.nodes >= 3, "{graph:?}");
+        fund(&net.esplora, &node2, 400_000).await;
+        open_channel_of(&net.esplora, &node2, &net.lsp, 200_000, 0).await;
+        let fee = net.fee(&net.lsp, &net.merchant, to_merchant).await;
+        pay_through(&node2, &net.merchant, to_merchant, fee).await;
+        let merchant_fee = net.fee(&net.merchant, &net.carol, to_carol).await;
+        let lsp_fee = net
+            .fee(&net.lsp, &net.merchant, to_carol + merchant_fee)
+            .await;
+        pay_through(&node2, &net.carol, to_carol, lsp_fee + merchant_fee).await;
+
+        // The graph is stored (the background processor writes it on stop) and read back; a
+        // snapshot server that does not answer is only a warning.
+        node2.stop().await.expect("stop");
+        drop(node2);
+        let mut b = builder(&net.esplora, Arc::clone(&store2));
+        b.set_mnemonic(MNEMONIC_2, "")
+            .set_gossip_source_rgs(format!("http://127.0.0.1:{}/", closed_port()));
+        let again = b.build().await.expect("build again");
+        assert_eq!(again.graph_info(), graph, "the graph read back");
+        again.start().expect("start");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let status = again.status();
+        assert!(status.is_running && status.fatal_error.is_none(), "{status:?}");
+        assert_eq!(status.graph, graph);
+        println!("RGS part done in {:?}", began.elapsed());
     })
 }
 
@@ -272,6 +308,7 @@ fn no_route() {
         wait_graph(&node, "the graph by P2P gossip").await;
         let balances = node.balances();
         let no_route = |e: wasm_ln::Error, why: &str| {
+            println!("{e}");
             assert_eq!(e.code(), "NO_ROUTE", "{e}");
             assert!(e.to_string().contains(why), "{e}");
         };
