@@ -51,6 +51,7 @@ use crate::chain::bump::BumpWalletSource;
 use crate::chain::esplora::EsploraChainSource;
 use crate::chain::wallet::OnchainWallet;
 use crate::event::EventQueue;
+use crate::graph::{Gossip, GossipSource};
 use crate::io::{
     DynStore, FencedStore, GatedStore, MemoryStore, MonitorGate, NodeMetadata, StorageHealth,
     NODE_METADATA_KEY, NODE_METADATA_PRIMARY_NAMESPACE, NODE_METADATA_SECONDARY_NAMESPACE,
@@ -92,6 +93,8 @@ pub enum BuildError {
     InvalidMnemonic(String),
     /// The LSP is not `node_id@host:port`.
     InvalidLsp(String),
+    /// The Rapid Gossip Sync URL is not `http(s)://`.
+    InvalidRgsUrl(String),
     /// `our_to_self_delay` is outside [`MIN_OUR_TO_SELF_DELAY`]..=[`MAX_TO_SELF_DELAY`].
     InvalidToSelfDelay(u16),
     /// No network was set: there is no default, a wrong guess would be costly either way.
@@ -116,6 +119,7 @@ impl fmt::Display for BuildError {
             BuildError::InvalidProxyUrl(m) => write!(f, "invalid proxy URL: {m}"),
             BuildError::InvalidMnemonic(m) => write!(f, "invalid mnemonic: {m}"),
             BuildError::InvalidLsp(m) => write!(f, "invalid LSP: {m}"),
+            BuildError::InvalidRgsUrl(m) => write!(f, "invalid RGS URL: {m}"),
             BuildError::InvalidToSelfDelay(d) => write!(
                 f,
                 "our to_self_delay must be {MIN_OUR_TO_SELF_DELAY} to {MAX_TO_SELF_DELAY} blocks, not {d}"
@@ -199,6 +203,8 @@ pub struct Builder {
     passphrase: String,
     log_level: LogLevel,
     sync_interval: Duration,
+    /// `None`: the network's default ([`GossipSource::default_for`]).
+    gossip_source: Option<GossipSource>,
 }
 
 impl fmt::Debug for Builder {
@@ -209,6 +215,7 @@ impl fmt::Debug for Builder {
             .field("esplora_url", &self.esplora_url)
             .field("proxy_url", &self.proxy_url)
             .field("lsp", &self.lsp)
+            .field("gossip_source", &self.gossip_source)
             .finish_non_exhaustive()
     }
 }
@@ -238,6 +245,7 @@ impl Builder {
             passphrase: String::new(),
             log_level: LogLevel::Info,
             sync_interval: Duration::from_secs(30),
+            gossip_source: None,
         }
     }
 
@@ -322,6 +330,23 @@ impl Builder {
         self
     }
 
+    /// Learn the public channel graph by BOLT 7 gossip from the peers we connect to (the
+    /// default on signet and regtest). Without `std`, LDK asks each peer for all of its gossip
+    /// on every connection: fine for small graphs, tens of MB on mainnet.
+    pub fn set_gossip_source_p2p(&mut self) -> &mut Self {
+        self.gossip_source = Some(GossipSource::P2p);
+        self
+    }
+
+    /// Learn the public channel graph from Rapid Gossip Sync snapshots at `url` (the snapshot
+    /// timestamp is appended: `https://rapidsync.lightningdevkit.org/snapshot/` serves
+    /// `…/snapshot/<timestamp>`): on start, then every hour. The default on bitcoin and testnet
+    /// (LDK's public servers, [`crate::graph::RGS_URL_BITCOIN`]); see `graph.rs` for why.
+    pub fn set_gossip_source_rgs(&mut self, url: impl Into<String>) -> &mut Self {
+        self.gossip_source = Some(GossipSource::Rgs(url.into()));
+        self
+    }
+
     /// The lowest level logged.
     pub fn set_log_level(&mut self, level: LogLevel) -> &mut Self {
         self.log_level = level;
@@ -356,6 +381,17 @@ impl Builder {
             if !(proxy.starts_with("ws://") || proxy.starts_with("wss://")) {
                 return Err(BuildError::InvalidProxyUrl(format!(
                     "must be ws:// or wss://: {proxy:?}"
+                )));
+            }
+        }
+        let gossip_source = self
+            .gossip_source
+            .clone()
+            .unwrap_or_else(|| GossipSource::default_for(network));
+        if let GossipSource::Rgs(url) = &gossip_source {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(BuildError::InvalidRgsUrl(format!(
+                    "must be http:// or https://: {url:?}"
                 )));
             }
         }
@@ -457,6 +493,7 @@ impl Builder {
                 None => Graph::new(btc_network, Arc::clone(&logger)),
             },
         );
+        let gossip = Gossip::new(&gossip_source, &graph, &logger);
         let decay = ProbabilisticScoringDecayParameters::default();
         let scorer = Arc::new(ScorerCell(std::cell::RefCell::new(
             match read_optional(
@@ -635,7 +672,7 @@ impl Builder {
         let peer_manager = Arc::new(PeerManager::new(
             MessageHandler {
                 chan_handler: Arc::clone(&channel_manager),
-                route_handler: Arc::new(IgnoringMessageHandler {}),
+                route_handler: gossip.route_handler(),
                 onion_message_handler: Arc::clone(&onion_messenger),
                 custom_message_handler: Arc::new(crate::liquidity::LspMessageHandler(
                     lsp_client.as_ref().map(|l| Arc::clone(&l.manager)),
@@ -685,6 +722,8 @@ impl Builder {
             onion_messenger,
             peer_manager,
             lsp: lsp_client,
+            graph,
+            gossip,
             scorer,
             sweeper,
             bump_handler,

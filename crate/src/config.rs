@@ -249,6 +249,17 @@ pub struct NodeConfig {
     /// ([`Builder::set_anchor_channels`](crate::Builder::set_anchor_channels)).
     #[serde(default)]
     pub anchor_channels: Option<bool>,
+    /// Where the channel graph comes from: `Some(Some(url))` Rapid Gossip Sync from `url`,
+    /// `Some(None)` (JavaScript `null`) P2P gossip from connected peers, `None` (absent) the
+    /// network's default ([`GossipSource::default_for`](crate::GossipSource::default_for):
+    /// RGS from LDK's servers on bitcoin and testnet, P2P on signet and regtest).
+    #[serde(default, deserialize_with = "present")]
+    pub rgs_url: Option<Option<String>>,
+}
+
+/// A field that is there, `null` included (`Some(None)`), as opposed to absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 impl NodeConfig {
@@ -292,6 +303,15 @@ impl NodeConfig {
         }
         if let Some(anchors) = self.anchor_channels {
             b.set_anchor_channels(anchors);
+        }
+        match &self.rgs_url {
+            Some(Some(url)) => {
+                b.set_gossip_source_rgs(url.as_str());
+            }
+            Some(None) => {
+                b.set_gossip_source_p2p();
+            }
+            None => {}
         }
         if let Some(secs) = self.sync_interval_secs {
             if secs == 0 {
@@ -368,6 +388,18 @@ mod tests {
         let c = parse(r#"{"network":"regtest","esploraUrl":"http://e","storage":{"kind":"indexeddb","name":"shop"}}"#)
             .unwrap();
         assert_eq!(c.storage.indexeddb_name(), Some("shop"));
+    }
+
+    #[test]
+    fn rgs_url_absent_null_or_given() {
+        let with = |field: &str| parse(&MINIMAL.replacen('{', &format!("{{{field},"), 1));
+        assert_eq!(parse(MINIMAL).unwrap().rgs_url, None);
+        assert_eq!(with(r#""rgsUrl":null"#).unwrap().rgs_url, Some(None));
+        assert_eq!(
+            with(r#""rgsUrl":"http://r/snapshot/""#).unwrap().rgs_url,
+            Some(Some("http://r/snapshot/".into()))
+        );
+        assert!(with(r#""rgsUrl":5"#).is_err());
     }
 
     #[test]

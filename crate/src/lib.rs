@@ -52,6 +52,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 mod event_handler;
+pub mod graph;
 pub mod io;
 pub mod keys;
 pub mod liquidity;
@@ -76,6 +77,7 @@ pub use chain::wallet::WalletBalance;
 pub use config::Network;
 pub use error::Error;
 pub use event::{Event, EventId, PendingEvent};
+pub use graph::{GossipSource, GraphInfo};
 /// The one `bitcoin` (and `secp256k1`) of the dependency tree: LDK's re-export.
 pub use lightning::bitcoin;
 pub use logger::LogLevel;

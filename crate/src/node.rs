@@ -22,7 +22,7 @@ use lightning::ln::types::ChannelId;
 use lightning::sign::KeysManager;
 use lightning::util::errors::APIError;
 use lightning::util::sweep::OutputSpendStatus;
-use lightning_background_processor::{process_events_async, GossipSync};
+use lightning_background_processor::process_events_async;
 use serde::{Deserialize, Serialize};
 
 use crate::bitcoin::hex::DisplayHex;
@@ -31,6 +31,7 @@ use crate::bitcoin::Txid;
 use crate::chain::esplora::{with_timeout, SyncStats};
 use crate::chain::wallet::WalletBalance;
 use crate::event::{EventId, EventQueue, PendingEvent};
+use crate::graph::{Gossip, GraphInfo};
 use crate::io::{DynStore, FencedStore};
 use crate::logger::{log_at, NodeLogger};
 use crate::payment::{
@@ -39,7 +40,7 @@ use crate::payment::{
 use crate::peer_store::{PeerRecord, PeerStore};
 use crate::seed::Mnemonic;
 use crate::types::{
-    BumpHandler, ChainMonitor, ChainSource, ChannelManager, OnionMessenger, PeerManager,
+    BumpHandler, ChainMonitor, ChainSource, ChannelManager, Graph, OnionMessenger, PeerManager,
     ScorerCell, Sweeper, Wallet,
 };
 use crate::{net, runtime, Error, Network};
@@ -93,6 +94,9 @@ pub(crate) struct NodeInner {
     pub peer_manager: Arc<PeerManager>,
     /// The LSPS2 client, when an LSP is configured (liquidity.rs).
     pub lsp: Option<Arc<crate::liquidity::LspClient>>,
+    /// The public channel graph, and where it is learnt from (graph.rs).
+    pub graph: Arc<Graph>,
+    pub gossip: Gossip,
     pub scorer: Arc<ScorerCell>,
     pub sweeper: Arc<Sweeper>,
     pub bump_handler: Arc<BumpHandler>,
@@ -260,6 +264,9 @@ pub struct ChannelDetails {
     pub capacity_sat: u64,
     /// What we could send now (our balance minus reserves).
     pub outbound_capacity_msat: u64,
+    /// The most one payment part can send over it now (the peer may cap what is in flight
+    /// below the outbound capacity; larger payments are split over several channels).
+    pub next_outbound_htlc_limit_msat: u64,
     /// What we could receive now.
     pub inbound_capacity_msat: u64,
     /// Funding confirmed and `channel_ready` exchanged.
@@ -336,6 +343,8 @@ pub struct NodeStatus {
     /// Why the node stopped by itself (a background task died, a panic): every later call
     /// fails with `INTERNAL`; reload to run it again.
     pub fatal_error: Option<String>,
+    /// The public channel graph payments are routed through.
+    pub graph: GraphInfo,
 }
 
 /// The Lightning node.
@@ -403,6 +412,19 @@ fn stoppable_sleep(
             runtime::sleep(left.min(Duration::from_millis(50))).await;
         }
     })
+}
+
+/// `fut`'s output, or `None` when `other` finished first (`fut` is dropped).
+async fn first_of<F: Future, G: Future>(fut: F, other: G) -> Option<F::Output> {
+    let mut fut = core::pin::pin!(fut);
+    let mut other = core::pin::pin!(other);
+    core::future::poll_fn(|cx| {
+        if let core::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return core::task::Poll::Ready(Some(v));
+        }
+        other.as_mut().poll(cx).map(|_| None)
+    })
+    .await
 }
 
 /// Waits until `tasks` is 0, at most `timeout`; whether it got there.
@@ -538,6 +560,9 @@ impl Node {
         self.spawn_reconnect_loop();
         self.spawn_storage_watch();
         crate::liquidity::spawn_event_task(inner);
+        if inner.gossip.is_rgs() {
+            self.spawn_rgs_loop();
+        }
         log_at!(
             inner.logger,
             Info,
@@ -565,7 +590,8 @@ impl Node {
                 Arc::clone(&inner.chain_monitor),
                 Arc::clone(&inner.channel_manager),
                 Some(Arc::clone(&inner.onion_messenger)),
-                GossipSync::none(),
+                // Prunes the graph and persists it (hourly, and on stop).
+                inner.gossip.background_sync(),
                 Arc::clone(&inner.peer_manager),
                 inner.lsp.as_ref().map(|l| Arc::clone(&l.manager)),
                 Some(Arc::clone(&inner.sweeper)),
@@ -635,6 +661,36 @@ impl Node {
                     }
                 }
                 if stoppable_sleep(Arc::clone(&inner.stopping), RECONNECT_INTERVAL).await {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Fetches and applies the Rapid Gossip Sync delta on start and then every
+    /// [`crate::graph::RGS_INTERVAL`]; a failure is logged and tried again next round.
+    fn spawn_rgs_loop(&self) {
+        let inner = Arc::clone(&self.inner);
+        let guard = TaskGuard::new(&inner.tasks);
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("rapid gossip sync", async move {
+            let _guard = guard;
+            loop {
+                // Raced with `stop`, which must not wait for a download.
+                let round = crate::graph::rgs_sync(
+                    &inner.gossip,
+                    &inner.graph,
+                    &inner.logger,
+                    &inner.stopping,
+                );
+                let stopped = stoppable_sleep(Arc::clone(&inner.stopping), Duration::MAX);
+                match first_of(round, stopped).await {
+                    Some(Err(e)) => log_at!(inner.logger, Warn, "rapid gossip sync failed: {e}"),
+                    Some(Ok(_)) => {}
+                    None => break,
+                }
+                let interval = crate::graph::RGS_INTERVAL;
+                if stoppable_sleep(Arc::clone(&inner.stopping), interval).await {
                     break;
                 }
             }
@@ -776,7 +832,13 @@ impl Node {
             channels: inner.channel_manager.list_channels().len(),
             degraded: inner.storage_health.failure(),
             fatal_error: inner.fatal_error.borrow().clone(),
+            graph: GraphInfo::of(&inner.graph),
         }
+    }
+
+    /// The public channel graph at a glance (also in [`Node::status`]).
+    pub fn graph_info(&self) -> GraphInfo {
+        GraphInfo::of(&self.inner.graph)
     }
 
     /// The on-chain wallet.
@@ -954,6 +1016,7 @@ impl Node {
                 funding_txo: c.funding_txo.map(|o| format!("{}:{}", o.txid, o.index)),
                 capacity_sat: c.channel_value_satoshis,
                 outbound_capacity_msat: c.outbound_capacity_msat,
+                next_outbound_htlc_limit_msat: c.next_outbound_htlc_limit_msat,
                 inbound_capacity_msat: c.inbound_capacity_msat,
                 is_ready: c.is_channel_ready,
                 is_usable: c.is_usable,

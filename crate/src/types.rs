@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use lightning::chain::chainmonitor;
+use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::ln::peer_handler::IgnoringMessageHandler;
 use lightning::routing::gossip;
 use lightning::routing::router::DefaultRouter;
+use lightning::routing::utxo::UtxoLookup;
 use std::cell::{Ref, RefCell, RefMut};
 
 use lightning::routing::scoring::{
@@ -90,8 +92,24 @@ pub type ChainMonitor = chainmonitor::ChainMonitor<
     Arc<KeysManager>,
 >;
 
-/// The public channel graph (filled by rapid gossip sync, when configured).
+/// The public channel graph, filled by P2P gossip or Rapid Gossip Sync (graph.rs).
 pub type Graph = gossip::NetworkGraph<Arc<NodeLogger>>;
+
+/// BOLT 7 gossip from connected peers (not checked against the chain: no UTXO lookup).
+pub type P2PGossipSync = gossip::P2PGossipSync<Arc<Graph>, Arc<dyn UtxoLookup>, Arc<NodeLogger>>;
+
+/// Rapid Gossip Sync snapshots (applied with our clock: `update_network_graph_no_std`).
+pub type RapidGossipSync =
+    lightning_rapid_gossip_sync::RapidGossipSync<Arc<Graph>, Arc<NodeLogger>>;
+
+/// What the background processor prunes and persists the graph through.
+pub type GossipSync = lightning_background_processor::GossipSync<
+    Arc<P2PGossipSync>,
+    Arc<RapidGossipSync>,
+    Arc<Graph>,
+    Arc<dyn UtxoLookup>,
+    Arc<NodeLogger>,
+>;
 
 /// Payment-path scoring.
 pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<NodeLogger>>;
@@ -165,12 +183,13 @@ pub type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
     IgnoringMessageHandler,
 >;
 
-/// Peer connections over our transport (`net::transport`). P2P gossip is off (DESIGN.md §1).
+/// Peer connections over our transport (`net::transport`). The route handler is the
+/// [`P2PGossipSync`] with P2P gossip, an `IgnoringMessageHandler` with RGS (graph.rs).
 /// Custom messages are LSPS messages, handled when an LSP is configured (liquidity.rs).
 pub type PeerManager = lightning::ln::peer_handler::PeerManager<
     Descriptor,
     Arc<ChannelManager>,
-    Arc<IgnoringMessageHandler>,
+    Arc<dyn RoutingMessageHandler>,
     Arc<OnionMessenger>,
     Arc<NodeLogger>,
     Arc<crate::liquidity::LspMessageHandler>,

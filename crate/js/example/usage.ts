@@ -23,6 +23,7 @@ export async function everything(): Promise<void> {
     seed: { passphrase: "correct horse battery staple" },
     logLevel: "warn",
     syncIntervalSecs: 30,
+    rgsUrl: null, // P2P gossip; a URL for Rapid Gossip Sync; absent for the network's default
     worker: false,
   };
   const node = await LightningNode.create(config);
@@ -30,6 +31,8 @@ export async function everything(): Promise<void> {
   const id: string = node.nodeId;
   const info = await node.getInfo();
   const height: number = info.blockHeight;
+  const graphChannels: number = info.graph.channels;
+  const rgsSyncedAt: number | null = info.graph.rgsSyncedAt;
   await node.sync();
 
   const address: string = await node.onchain.newAddress();
@@ -46,6 +49,7 @@ export async function everything(): Promise<void> {
   const { userChannelId } = await node.openChannel({ peer: "02aa@127.0.0.1:9735", amountSat: 100_000, pushMsat: 0 });
   const channels = await node.listChannels();
   const outbound: number = channels[0]!.outboundCapacityMsat;
+  const perPart: number = channels[0]!.nextOutboundHtlcLimitMsat;
   await node.closeChannel({ channelId: channels[0]!.channelId, force: false });
   const balances = await node.balances();
   const lightning: number = balances.lightningMsat;
@@ -100,5 +104,5 @@ export async function everything(): Promise<void> {
   const ev: LnEvent | undefined = (await events.next()).value;
   await events.return?.(); // an iterator used by hand is closed by hand
   await remote.stop();
-  void [words, height, spendable, txid, connected, userChannelId, outbound, lightning, amount, preimage, one, ev, viaJit, jitFee, lspFee];
+  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, viaJit, jitFee, lspFee];
 }

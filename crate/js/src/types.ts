@@ -14,6 +14,7 @@ export type {
   ClaimableBalance,
   DecodedHop,
   DecodedInvoice,
+  GraphInfo,
   LnEvent,
   Network,
   NodeInfo,

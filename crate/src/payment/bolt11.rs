@@ -658,6 +658,14 @@ impl Bolt11Payment {
                     Bolt11PaymentError::InvalidAmount => {
                         Error::InvalidInvoice("the amount does not suit the invoice".into())
                     }
+                    Bolt11PaymentError::SendingFailed(RetryableSendFailure::RouteNotFound) => {
+                        Error::NoRoute(crate::graph::no_route_reason(
+                            inner,
+                            &invoice,
+                            amount,
+                            max_fee_msat,
+                        ))
+                    }
                     Bolt11PaymentError::SendingFailed(f) => send_failure(f),
                 })
         })

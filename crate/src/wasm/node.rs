@@ -43,11 +43,26 @@ export interface NodeConfig {
    *  broadcast, so the wallet keeps 25,000 sat on-chain per anchor channel (see
    *  `Balances.onchainReserveSat`). `false` opens legacy channels from now on. */
   anchorChannels?: boolean;
+  /** Where the public channel graph comes from: a URL, Rapid Gossip Sync snapshots from it
+   *  (`{rgsUrl}{timestamp}`, LDK's format) on start and hourly; `null`, BOLT 7 gossip from the
+   *  connected peers (LDK without `std` asks each for all of it: fine for small graphs);
+   *  absent, the network's default: LDK's public RGS servers on bitcoin and testnet
+   *  (`https://rapidsync.lightningdevkit.org/snapshot/`, `…/testnet/snapshot/`), P2P on signet
+   *  and regtest. A full mainnet P2P sync is tens of MB, an RGS snapshot about 2 MB. */
+  rgsUrl?: string | null;
+}
+/** The public channel graph payments are routed through. */
+export interface GraphInfo {
+  nodes: number; channels: number;
+  /** Unix time (seconds) the last applied RGS snapshot is current to; null before the first
+   *  one, and with P2P gossip. */
+  rgsSyncedAt: number | null;
 }
 export interface NodeInfo {
   isRunning: boolean; nodeId: string; network: Network; blockHeight: number; blockHash: string;
   syncedAt: number | null; peers: number; channels: number;
   degraded: string | null; fatalError: string | null;
+  graph: GraphInfo;
   storagePersisted: boolean | null; version: string;
   /** Where create/open spent its time, ms: locks and storage, seed (decryption), reading the
    *  node's state, starting its tasks, and the total. */
@@ -58,6 +73,9 @@ export interface PeerDetails { nodeId: string; address: string | null; connected
 export interface ChannelDetails {
   channelId: string; userChannelId: string; counterpartyNodeId: string; fundingTxo: string | null;
   capacitySat: number; outboundCapacityMsat: number; inboundCapacityMsat: number;
+  /** The most one payment part can send over it now (the peer may cap what is in flight
+   *  below the outbound capacity; larger payments are split over several channels). */
+  nextOutboundHtlcLimitMsat: number;
   isReady: boolean; isUsable: boolean; isOutbound: boolean;
   confirmations: number | null; confirmationsRequired: number | null;
   /** Anchor outputs: the commitment's fee is paid from the wallet when it is broadcast. */
@@ -307,7 +325,12 @@ struct JsEvent {
 /// Create a node (`opening == false`) or open one (`true`).
 async fn build(config: JsValue, opening: bool) -> Result<LightningNode, Error> {
     let began = now_ms();
-    let config: NodeConfig = from_js(config)?;
+    // `from_js` drops nulls, but `rgsUrl: null` (P2P gossip) differs from no `rgsUrl`.
+    let rgs_null = Reflect::get(&config, &"rgsUrl".into()).is_ok_and(|v| v.is_null());
+    let mut config: NodeConfig = from_js(config)?;
+    if rgs_null {
+        config.rgs_url = Some(None);
+    }
     let builder = config.builder()?;
     let mut locks = Vec::new();
     let mut startup = StartupTimings::default();
