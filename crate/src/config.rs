@@ -207,6 +207,9 @@ pub struct LspConfig {
     pub node_id: String,
     /// Where it listens, `host:port`.
     pub address: String,
+    /// The token it gave us (an API key or coupon), sent with LSPS2 requests.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// The one configuration object JavaScript passes to `LightningNode.create` / `open`
@@ -281,6 +284,9 @@ impl NodeConfig {
         }
         if let Some(lsp) = &self.lsp {
             b.set_lsp(format!("{}@{}", lsp.node_id, lsp.address));
+            if let Some(token) = &lsp.token {
+                b.set_lsp_token(token);
+            }
         }
         if let Some(words) = &self.seed.mnemonic {
             b.set_mnemonic(

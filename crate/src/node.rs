@@ -92,11 +92,11 @@ pub(crate) struct NodeInner {
     pub channel_manager: Arc<ChannelManager>,
     pub onion_messenger: Arc<OnionMessenger>,
     pub peer_manager: Arc<PeerManager>,
+    /// The LSPS2 client, when an LSP is configured (liquidity.rs).
+    pub lsp: Option<Arc<crate::liquidity::LspClient>>,
     /// The public channel graph, and where it is learnt from (graph.rs).
     pub graph: Arc<Graph>,
     pub gossip: Gossip,
-    /// The LSPS2 client, when an LSP is configured (liquidity.rs).
-    pub lsp: Option<Arc<crate::liquidity::LspClient>>,
     pub scorer: Arc<ScorerCell>,
     pub sweeper: Arc<Sweeper>,
     pub bump_handler: Arc<BumpHandler>,
@@ -559,10 +559,10 @@ impl Node {
         self.spawn_sync_loop();
         self.spawn_reconnect_loop();
         self.spawn_storage_watch();
+        crate::liquidity::spawn_event_task(inner);
         if inner.gossip.is_rgs() {
             self.spawn_rgs_loop();
         }
-        crate::liquidity::spawn_event_task(inner);
         log_at!(
             inner.logger,
             Info,

@@ -56,6 +56,10 @@ export async function everything(): Promise<void> {
 
   const inv = await node.bolt11.receive({ amountMsat: 50_000_000, description: "Coffee", expirySecs: 3600 });
   await node.bolt11.receive();
+  const jit = await node.bolt11.receiveViaJitChannel({ amountMsat: 50_000_000, description: "First", maxFeeMsat: 2_000_000 });
+  const viaJit: boolean = jit.viaJitChannel;
+  const jitFee: number = jit.feeMsat;
+  await node.bolt11.receive({ amountMsat: 50_000_000, maxFeeMsat: 2_000_000 });
   const hash = "00".repeat(32);
   await node.bolt11.receiveForHash({ amountMsat: 1_000, paymentHash: hash, description: "held" });
   await node.bolt11.settle({ paymentHash: hash, preimage: "11".repeat(32) });
@@ -64,6 +68,7 @@ export async function everything(): Promise<void> {
   const amount: number | null = decoded.amountMsat;
   const paid: PaymentDetails = await node.bolt11.send({ invoice: inv.invoice, maxFeeMsat: 1_000 });
   const preimage: string | null = paid.preimage;
+  const lspFee: number | null = paid.feeMsat;
   await node.keysend({ nodeId: id, amountMsat: 1_000 });
   const pending = await node.listPayments({ status: "pending" });
   await node.listPayments();
@@ -99,5 +104,5 @@ export async function everything(): Promise<void> {
   const ev: LnEvent | undefined = (await events.next()).value;
   await events.return?.(); // an iterator used by hand is closed by hand
   await remote.stop();
-  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev];
+  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, viaJit, jitFee, lspFee];
 }

@@ -27,6 +27,7 @@ import type {
   PeerDetails,
   ReceiveArgs,
   ReceiveForHashArgs,
+  ReceiveViaJitChannelArgs,
   SettleArgs,
   ReceivedInvoice,
   WalletBalance,
@@ -74,8 +75,21 @@ export interface OnchainApi {
 
 /** BOLT11 invoices: `node.bolt11`. */
 export interface Bolt11Api {
-  /** A new invoice of ours; without `amountMsat` the payer chooses the amount. */
+  /**
+   * A new invoice of ours; without `amountMsat` the payer chooses the amount. Our channels
+   * take it when they can; else a JIT channel from the LSP, when one is configured (its fee
+   * at most `maxFeeMsat`, withheld from the payment); else `NO_INBOUND_CAPACITY`. The result
+   * says which (`viaJitChannel`, `feeMsat`).
+   */
   receive(args?: ReceiveArgs): Promise<ReceivedInvoice>;
+  /**
+   * An invoice paid through a JIT channel (LSPS2): when the payment arrives the LSP opens a
+   * zero-conf channel to us and withholds its fee (`feeMsat`, its quote) from it. Works with
+   * no channel and no coins. Rejects with `FEE_TOO_HIGH` when the quote exceeds `maxFeeMsat`,
+   * `INVALID_CONFIG` without an LSP, `PEER_UNREACHABLE` when the LSP does not answer within
+   * 10 s, `NO_INBOUND_CAPACITY` when it offers nothing for this amount.
+   */
+  receiveViaJitChannel(args: ReceiveViaJitChannelArgs): Promise<ReceivedInvoice>;
   /** A hold invoice: a payment to it waits (a `paymentClaimable` event) until `settle`. */
   receiveForHash(args: ReceiveForHashArgs): Promise<ReceivedInvoice>;
   /** Claims a waiting payment with its preimage, or fails it back without one. */
@@ -107,7 +121,10 @@ export class LightningNode {
       sendAll: (a) => call("onchainSendAll", a) as Promise<string>,
     };
     this.bolt11 = {
-      receive: async (a = {}) => call("bolt11Receive", withAmounts(a, ["amountMsat"])) as Promise<ReceivedInvoice>,
+      receive: async (a = {}) =>
+        call("bolt11Receive", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceivedInvoice>,
+      receiveViaJitChannel: async (a) =>
+        call("bolt11ReceiveViaJitChannel", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceivedInvoice>,
       receiveForHash: async (a) =>
         call("bolt11ReceiveForHash", withAmounts(a, ["amountMsat"])) as Promise<ReceivedInvoice>,
       settle: (a) => call("bolt11Settle", a) as Promise<void>,

@@ -77,6 +77,23 @@ export interface ReceiveArgs {
   description?: string;
   /** Default 3600. */
   expirySecs?: number;
+  /**
+   * When our channels cannot take `amountMsat` and a JIT channel from the LSP is used: the
+   * most its fee may be. Default 5,000 sat + 1 % of the amount, at most half of it.
+   */
+  maxFeeMsat?: Amount;
+}
+
+export interface ReceiveViaJitChannelArgs {
+  amountMsat: Amount;
+  description?: string;
+  /** Default 3600. */
+  expirySecs?: number;
+  /**
+   * The most the LSP's fee may be, else `FEE_TOO_HIGH` before anything is stored. Default
+   * 5,000 sat + 1 % of the amount, at most half of it.
+   */
+  maxFeeMsat?: Amount;
 }
 
 export interface ReceiveForHashArgs {

@@ -25,7 +25,8 @@ export interface NodeConfig {
   network: Network;
   esploraUrl: string;
   proxyUrl?: string;
-  lsp?: { nodeId: string; address: string };
+  /** The LSP of JIT channels (LSPS2): `token` if it gave one. */
+  lsp?: { nodeId: string; address: string; token?: string };
   /** Memory storage loses everything, channels' funds included, when the page goes: on
    *  "bitcoin" it needs `ephemeral: true`. */
   storage: { kind: "indexeddb"; name?: string } | { kind: "memory"; ephemeral?: boolean };
@@ -94,9 +95,20 @@ export interface PaymentDetails {
   preimage: string | null; invoice: string | null; failureReason: string | null;
   /** A payment to a hold invoice that waits for `bolt11.settle`: what claiming it brings. */
   claimableAmountMsat: number | null;
+  /** Received through a JIT channel: the LSP's opening fee, withheld (`amountMsat` is what
+   *  arrived). `null` for other payments. */
+  feeMsat: number | null;
+  /** A JIT invoice: the LSP's quote, the most it may withhold (more is failed back). */
+  lspFeeLimitMsat: number | null;
   createdAt: number; updatedAt: number;
 }
-export interface ReceivedInvoice { invoice: string; paymentHash: string; expiresAt: number; }
+export interface ReceivedInvoice {
+  invoice: string; paymentHash: string; expiresAt: number;
+  /** Paid through a JIT channel the LSP opens when the payment arrives. */
+  viaJitChannel: boolean;
+  /** The LSP's fee for that channel, withheld from the payment (0 without one). */
+  feeMsat: number;
+}
 export interface DecodedHop {
   nodeId: string; shortChannelId: string; feeBaseMsat: number; feeProportionalMillionths: number; cltvExpiryDelta: number;
 }
@@ -111,7 +123,8 @@ export type LnEvent =
   | { id: string; type: "channelPending"; channelId: string; userChannelId: string; counterpartyNodeId: string; fundingTxo: string }
   | { id: string; type: "channelReady"; channelId: string; userChannelId: string; counterpartyNodeId: string }
   | { id: string; type: "channelClosed"; channelId: string; userChannelId: string; counterpartyNodeId: string | null; reason: string }
-  | { id: string; type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number }
+  /** `amountMsat` arrived; `feeMsat` is what the LSP withheld for a JIT channel (0 otherwise). */
+  | { id: string; type: "paymentReceived"; paymentId: string; paymentHash: string; amountMsat: number; feeMsat: number }
   | { id: string; type: "paymentSucceeded"; paymentId: string; paymentHash: string; preimage: string; feePaidMsat: number | null }
   /** A payment to a hold invoice waits: `bolt11.settle` it before `claimDeadline` (a height). */
   | { id: string; type: "paymentClaimable"; paymentId: string; paymentHash: string; claimableAmountMsat: number; claimDeadline: number | null }
@@ -212,6 +225,21 @@ struct ReceiveArgs {
     description: String,
     #[serde(default = "default_expiry")]
     expiry_secs: u32,
+    /// The limit on a JIT channel's fee (default: `liquidity::default_max_fee_msat`).
+    #[serde(default)]
+    max_fee_msat: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JitReceiveArgs {
+    amount_msat: u64,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "default_expiry")]
+    expiry_secs: u32,
+    #[serde(default)]
+    max_fee_msat: Option<u64>,
 }
 
 fn default_expiry() -> u32 {
@@ -727,24 +755,52 @@ impl LightningNode {
         promise(&self.node, |n| async move { Ok(n.balances()) })
     }
 
-    /// A BOLT11 invoice; without `amountMsat` the payer chooses the amount.
+    /// A BOLT11 invoice; without `amountMsat` the payer chooses the amount. With an amount
+    /// our channels cannot take, a JIT channel from the LSP when one is configured (its fee
+    /// at most `maxFeeMsat`), else `NO_INBOUND_CAPACITY`.
     #[wasm_bindgen(js_name = bolt11Receive, unchecked_return_type = "Promise<ReceivedInvoice>")]
     pub fn bolt11_receive(
         &self,
         #[wasm_bindgen(
-            unchecked_param_type = "{ amountMsat?: number; description?: string; expirySecs?: number }"
+            unchecked_param_type = "{ amountMsat?: number; description?: string; expirySecs?: number; maxFeeMsat?: number }"
         )]
         args: JsValue,
     ) -> Promise {
         promise_with(&self.node, args, |n, a: ReceiveArgs| async move {
             let pay = n.bolt11_payment();
             match a.amount_msat {
-                Some(msat) => pay.receive(msat, &a.description, a.expiry_secs).await,
+                Some(msat) => {
+                    pay.receive_with_max_fee(msat, &a.description, a.expiry_secs, a.max_fee_msat)
+                        .await
+                }
                 None => {
                     pay.receive_variable_amount(&a.description, a.expiry_secs)
                         .await
                 }
             }
+        })
+    }
+
+    /// An invoice paid through a JIT channel from the configured LSP (LSPS2), its fee
+    /// withheld from the payment: `FEE_TOO_HIGH` when the LSP's quote exceeds `maxFeeMsat`
+    /// (default 5,000 sat + 1 %, at most half the amount), before anything is stored.
+    #[wasm_bindgen(js_name = bolt11ReceiveViaJitChannel, unchecked_return_type = "Promise<ReceivedInvoice>")]
+    pub fn bolt11_receive_via_jit_channel(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ amountMsat: number; description?: string; expirySecs?: number; maxFeeMsat?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: JitReceiveArgs| async move {
+            n.bolt11_payment()
+                .receive_via_jit_channel(
+                    a.amount_msat,
+                    &a.description,
+                    a.expiry_secs,
+                    a.max_fee_msat,
+                )
+                .await
         })
     }
 

@@ -1,0 +1,259 @@
+//! First receive through an LSPS2 JIT channel (#16 items 4 and 5), against a real ldk-node
+//! LSP (`peer --lsps2`: 1 % or at least 1,000 sat, payments of 1,000 sat to 1,000,000 sat)
+//! and a merchant (ldk-node) with a channel to the LSP, which pays our brand-new node.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::native::*;
+use common::wait_until;
+use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
+use regtest_esplora::RegtestEsplora;
+use serde_json::json;
+use wasm_ln::io::MemoryStore;
+use wasm_ln::{Event, Node, PaymentDirection, PaymentStatus};
+
+/// A mnemonic of its own: the LSP must not know our node from another test's run.
+const FRESH: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
+
+/// What the merchant's side of its channel to the LSP holds.
+const MERCHANT_SAT: u64 = 400_000;
+
+/// The LSP's quote for a payment of `msat`: `max(1,000 sat, 1 %)` (the peer's defaults).
+fn quote(msat: u64) -> u64 {
+    (msat / 100).max(1_000_000)
+}
+
+struct Net {
+    esplora: RegtestEsplora,
+    lsp: Peer,
+    merchant: Peer,
+}
+
+/// bitcoind, an LSP with coins to open JIT channels, and a merchant with a private channel of
+/// [`MERCHANT_SAT`] to the LSP (private: its invoices carry a route hint, so a node without
+/// a graph can pay it through the LSP).
+async fn network() -> Net {
+    let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+    let chain = || Chain::Esplora(esplora.esplora_url());
+    let lsp = Peer::spawn_with_args(&peer_exe(), "lsp", chain(), &["--lsps2"]);
+    let merchant = Peer::spawn(&peer_exe(), "merchant", chain());
+    fund_peer(&esplora, &lsp, 1_000_000).await;
+    fund_peer(&esplora, &merchant, 1_000_000).await;
+    let info = lsp.get("/info").await;
+    merchant
+        .post(
+            "/channels",
+            json!({ "node_id": info["node_id"], "address": info["p2p_address"],
+                    "amount_sat": MERCHANT_SAT, "announce": false }),
+        )
+        .await;
+    wait_mempool(&esplora, None).await;
+    esplora.mine(6).await.expect("mine");
+    for peer in [&merchant, &lsp] {
+        peer.wait_event("ChannelReady").await;
+    }
+    Net {
+        esplora,
+        lsp,
+        merchant,
+    }
+}
+
+fn lsp_uri(lsp: &Peer) -> String {
+    lsp.uri()
+}
+
+async fn fresh_node(esplora: &RegtestEsplora, lsp: Option<&Peer>) -> Node {
+    let mut b = builder(esplora, Arc::new(MemoryStore::new()));
+    b.set_mnemonic(FRESH, "");
+    if let Some(lsp) = lsp {
+        b.set_lsp(lsp_uri(lsp));
+    }
+    let node = b.build().await.expect("build");
+    node.start().expect("start");
+    node
+}
+
+/// The merchant pays `invoice` (its `/pay` returns once sent).
+async fn merchant_pays(merchant: &Peer, invoice: &str) {
+    merchant.post("/pay", json!({ "invoice": invoice })).await;
+}
+
+#[test]
+fn fresh_wallet_first_receive() {
+    run(async {
+        let net = network().await;
+        let node = fresh_node(&net.esplora, Some(&net.lsp)).await;
+        assert!(node.list_channels().is_empty());
+        assert_eq!(node.onchain().balance().confirmed_sat, 0);
+
+        let amount = 50_000_000;
+        let started = Instant::now();
+        let inv = node
+            .bolt11_payment()
+            .receive_via_jit_channel(amount, "first receive", 600, None)
+            .await
+            .expect("JIT invoice");
+        let quoted = started.elapsed();
+        assert!(inv.via_jit_channel);
+        assert_eq!(inv.fee_msat, quote(amount), "the fee is the LSP's quote");
+        let record = node.payment(&inv.payment_hash).expect("recorded");
+        assert_eq!(record.lsp_fee_limit_msat, Some(inv.fee_msat));
+        assert_eq!(record.amount_msat, Some(amount));
+
+        merchant_pays(&net.merchant, &inv.invoice).await;
+        let ev = wait_event(&node, "PaymentReceived", |e| {
+            matches!(e, Event::PaymentReceived { .. })
+        })
+        .await;
+        let elapsed = started.elapsed();
+        println!(
+            "JIT receive: invoice after {quoted:?}, PaymentReceived after {elapsed:?} \
+             (budget 3 s on loopback)"
+        );
+        let Event::PaymentReceived {
+            amount_msat,
+            fee_msat,
+            ..
+        } = ev
+        else {
+            unreachable!()
+        };
+        assert_eq!(fee_msat, inv.fee_msat);
+        assert_eq!(amount_msat, amount - inv.fee_msat);
+
+        let p = node.payment(&inv.payment_hash).expect("payment");
+        assert_eq!(p.status, PaymentStatus::Succeeded);
+        assert_eq!(p.direction, PaymentDirection::Inbound);
+        assert_eq!(p.amount_msat, Some(amount - inv.fee_msat));
+        assert_eq!(p.fee_msat, Some(inv.fee_msat));
+        assert_eq!(node.list_payments().len(), 1);
+
+        // The new channel: from the LSP, zero-conf, ours the payment less the fee.
+        let channels = node.list_channels();
+        assert_eq!(channels.len(), 1, "{channels:?}");
+        let ch = &channels[0];
+        assert!(!ch.is_outbound && ch.is_usable);
+        assert_eq!(ch.counterparty_node_id, net.lsp.node_id.as_str());
+        let b = node.balances();
+        // Our side of the channel, less nothing: the LSP opened it and pays its fees.
+        assert_eq!(b.lightning_msat / 1000, (amount - inv.fee_msat) / 1000);
+        assert_eq!(b.onchain.confirmed_sat + b.onchain.unconfirmed_sat, 0);
+
+        // Paid back over the new channel, through the LSP, to the merchant.
+        let back = 20_000_000;
+        // The claim's commitment update ends a moment after `PaymentReceived`.
+        wait_until(&node, "outbound capacity", |n| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.outbound_capacity_msat >= back)
+        })
+        .await;
+        let inv_back = peer_invoice(&net.merchant, Some(back), 600).await;
+        let paid = node
+            .bolt11_payment()
+            .send(&inv_back, None, None)
+            .await
+            .expect("pay the merchant back");
+        assert_eq!(paid.status, PaymentStatus::Succeeded);
+        net.merchant.wait_event("PaymentReceived").await;
+        assert_eq!(node.list_payments().len(), 2);
+
+        // `receive` turns to a JIT channel by itself when the channel cannot take the amount
+        // (and takes the channel when it can).
+        let small = node
+            .bolt11_payment()
+            .receive(5_000_000, "fits", 600)
+            .await
+            .expect("receive");
+        assert!(!small.via_jit_channel);
+        assert_eq!(small.fee_msat, 0);
+        let big = node
+            .bolt11_payment()
+            .receive(300_000_000, "needs a channel", 600)
+            .await
+            .expect("receive via JIT");
+        assert!(big.via_jit_channel);
+        assert_eq!(big.fee_msat, quote(300_000_000));
+        merchant_pays(&net.merchant, &big.invoice).await;
+        received(&node, 300_000_000 - big.fee_msat).await;
+        wait_until(&node, "two channels", |n| n.list_channels().len() == 2).await;
+        node.stop().await.expect("stop");
+    });
+}
+
+#[test]
+fn jit_quote_too_expensive() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let lsp = Peer::spawn_with_args(
+            &peer_exe(),
+            "lsp",
+            Chain::Esplora(esplora.esplora_url()),
+            &["--lsps2"],
+        );
+        let node = fresh_node(&esplora, Some(&lsp)).await;
+        let amount = 50_000_000;
+        let limit = quote(amount) - 1;
+        let e = node
+            .bolt11_payment()
+            .receive_via_jit_channel(amount, "too dear", 600, Some(limit))
+            .await
+            .expect_err("a quote above the limit");
+        assert_eq!(e.code(), "FEE_TOO_HIGH", "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(&quote(amount).to_string()) && text.contains(&limit.to_string()),
+            "{text}"
+        );
+        // Through `receive` too, with its limit.
+        let e = node
+            .bolt11_payment()
+            .receive_with_max_fee(amount, "too dear", 600, Some(limit))
+            .await
+            .expect_err("a quote above the limit");
+        assert_eq!(e.code(), "FEE_TOO_HIGH", "{e}");
+        assert!(
+            node.list_payments().is_empty(),
+            "{:?}",
+            node.list_payments()
+        );
+        // Nothing was bought: the LSP was only asked for its fees.
+        assert!(node.list_peers().iter().all(|p| !p.persisted));
+        // A limit that the quote meets goes through.
+        let ok = node
+            .bolt11_payment()
+            .receive_via_jit_channel(amount, "fine", 600, Some(quote(amount)))
+            .await
+            .expect("at the limit");
+        assert_eq!(ok.fee_msat, quote(amount));
+        assert_eq!(node.list_payments().len(), 1);
+        node.stop().await.expect("stop");
+    });
+}
+
+#[test]
+fn no_inbound_without_lsp() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let node = fresh_node(&esplora, None).await;
+        let e = node
+            .bolt11_payment()
+            .receive(50_000_000, "no channel", 600)
+            .await
+            .expect_err("no inbound capacity");
+        assert_eq!(e.code(), "NO_INBOUND_CAPACITY", "{e}");
+        let e = node
+            .bolt11_payment()
+            .receive_via_jit_channel(50_000_000, "no LSP", 600, None)
+            .await
+            .expect_err("no LSP");
+        assert_eq!(e.code(), "INVALID_CONFIG", "{e}");
+        assert!(node.list_payments().is_empty());
+        node.stop().await.expect("stop");
+    });
+}

@@ -1,0 +1,396 @@
+//! Payments through the public graph (#16 items 2 and 3): our node has private channels to
+//! the LSP only, and pays nodes behind it over announced channels it learnt by P2P gossip or
+//! from a Rapid Gossip Sync snapshot; several parts when no channel of ours can carry the
+//! payment alone; `NO_ROUTE` with its reason otherwise.
+//!
+//! Topology: us ⇢ LSP → merchant → carol (⇢ private, → announced, opened by the left side;
+//! LSP→merchant 1,000,000 sat, merchant→carol 500,000 sat). ldk-node caps the HTLCs in flight
+//! on a channel it accepted at 10 % of its value (100 % on the LSP, an LSPS2 service), so
+//! amounts to carol stay below 50,000 sat and to the merchant below 100,000 sat.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use regtest_esplora::peer::{peer_exe, wait_mempool_settled, Chain, Peer};
+use regtest_esplora::RegtestEsplora;
+use serde_json::{json, Value};
+use wasm_ln::io::{
+    read_optional, DynStore, MemoryStore, SCORER_PERSISTENCE_KEY,
+    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use wasm_ln::{Node, PaymentDirection, PaymentStatus};
+
+use common::native::*;
+use common::{wait_until, WAIT};
+
+/// Valid BIP39 mnemonics (test vectors) for nodes beside the one on [`MNEMONIC`].
+const MNEMONIC_2: &str =
+    "legal winner thank year wave sausage worth useful legal winner thank yellow";
+
+/// The test network: an LSP, a merchant and carol behind it, with announced channels that
+/// are in the LSP's graph.
+struct Net {
+    esplora: RegtestEsplora,
+    lsp: Peer,
+    merchant: Peer,
+    carol: Peer,
+}
+
+impl Net {
+    async fn start() -> Net {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let chain = || Chain::Esplora(esplora.esplora_url());
+        let exe = peer_exe();
+        let lsp = Peer::spawn_with_args(&exe, "lsp", chain(), &["--alias", "lsp", "--lsps2"]);
+        let merchant = Peer::spawn_with_args(&exe, "merchant", chain(), &["--alias", "merchant"]);
+        let carol = Peer::spawn_with_args(&exe, "carol", chain(), &["--alias", "carol"]);
+        fund_peer(&esplora, &lsp, 1_100_000).await;
+        fund_peer(&esplora, &merchant, 600_000).await;
+        fund_peer_reserve(&esplora, &carol).await;
+        for (from, to, sat) in [(&lsp, &merchant, 1_000_000), (&merchant, &carol, 500_000)] {
+            from.post(
+                "/channels",
+                json!({"node_id": to.node_id, "address": to.p2p_address,
+                       "amount_sat": sat, "announce": true}),
+            )
+            .await;
+            from.wait_event("ChannelPending").await;
+        }
+        wait_mempool_settled(&esplora).await;
+        esplora.mine(6).await.expect("mine");
+        for p in [&lsp, &merchant] {
+            p.wait_event("ChannelReady").await;
+        }
+        let net = Net {
+            esplora,
+            lsp,
+            merchant,
+            carol,
+        };
+        // Announced, with both directions' updates, in the graph of the LSP (our gossip
+        // source): ldk-node announces channels with 6 confirmations.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let graph = net.lsp.get("/graph").await;
+            let channels = graph["channels"].as_array().cloned().unwrap_or_default();
+            if channels.len() == 2
+                && channels
+                    .iter()
+                    .all(|c| !c["one_to_two"].is_null() && !c["two_to_one"].is_null())
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the LSP's graph: {graph}");
+            let _ = net.esplora.mine(1).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        net
+    }
+
+    /// The forwarding fee `from` charges on its announced channel to `to` for `amount_msat`.
+    async fn fee(&self, from: &Peer, to: &Peer, amount_msat: u64) -> u64 {
+        let graph = self.lsp.get("/graph").await;
+        let channel = graph["channels"]
+            .as_array()
+            .expect("channels")
+            .iter()
+            .find(|c| {
+                (c["node_one"] == from.node_id.as_str() && c["node_two"] == to.node_id.as_str())
+                    || (c["node_two"] == from.node_id.as_str()
+                        && c["node_one"] == to.node_id.as_str())
+            })
+            .unwrap_or_else(|| panic!("no channel {} -> {}: {graph}", from.name, to.name))
+            .clone();
+        let dir: &Value = if channel["node_one"] == from.node_id.as_str() {
+            &channel["one_to_two"]
+        } else {
+            &channel["two_to_one"]
+        };
+        let base = dir["fee_base_msat"].as_u64().expect("base fee");
+        let ppm = dir["fee_proportional_millionths"].as_u64().expect("ppm");
+        base + amount_msat * ppm / 1_000_000
+    }
+}
+
+/// A funded node on its own memory store, started; `None`: P2P gossip (regtest's default).
+async fn our_node(net: &Net, mnemonic: &str, rgs_url: Option<&str>) -> (Node, Arc<DynStore>) {
+    let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+    let mut b = builder(&net.esplora, Arc::clone(&store));
+    b.set_mnemonic(mnemonic, "");
+    if let Some(url) = rgs_url {
+        b.set_gossip_source_rgs(url);
+    }
+    let node = b.build().await.expect("build");
+    node.start().expect("start");
+    (node, store)
+}
+
+async fn stored_scorer(store: &DynStore) -> Option<Vec<u8>> {
+    read_optional(
+        store,
+        SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+        SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+        SCORER_PERSISTENCE_KEY,
+    )
+    .await
+    .expect("read the scorer")
+}
+
+/// Waits until the node's graph holds the LSP's two announced channels.
+async fn wait_graph(node: &Node, what: &str) {
+    wait_until(node, what, |n| n.graph_info().channels >= 2).await;
+}
+
+/// Pays `payee` `msat` through the graph; checks the fee is what the route's channels charge
+/// (`expected_fee`) and that the payee got the payment.
+async fn pay_through(node: &Node, payee: &Peer, msat: u64, expected_fee: u64) {
+    let invoice = peer_invoice(payee, Some(msat), 600).await;
+    let paid = node
+        .bolt11_payment()
+        .send(&invoice, None, None)
+        .await
+        .unwrap_or_else(|e| panic!("paying {}: {e}", payee.name));
+    assert_eq!(paid.status, PaymentStatus::Succeeded);
+    assert_eq!(
+        paid.fee_paid_msat,
+        Some(expected_fee),
+        "the fee of {msat} msat to {}",
+        payee.name
+    );
+    let got = payee.get(&format!("/payments/{}", paid.payment_hash)).await;
+    assert_eq!(got["status"], "succeeded", "{got}");
+    assert_eq!(got["amount_msat"], msat, "{got}");
+}
+
+#[test]
+fn pays_across_two_and_three_hops() {
+    run(async {
+        let began = Instant::now();
+        let net = Net::start().await;
+        println!("network ready in {:?}", began.elapsed());
+
+        // P2P gossip from the LSP, learnt when we connect to open our channel.
+        let (node, store) = our_node(&net, MNEMONIC, None).await;
+        assert_eq!(node.graph_info().channels, 0);
+        fund(&net.esplora, &node, 400_000).await;
+        open_channel_of(&net.esplora, &node, &net.lsp, 200_000, 0).await;
+        wait_graph(&node, "the graph by P2P gossip").await;
+        let info = node.status().graph;
+        assert!(info.nodes >= 3 && info.rgs_synced_at.is_none(), "{info:?}");
+
+        let scorer_before = stored_scorer(&*store).await;
+        let to_merchant = 20_000_000;
+        let fee = net.fee(&net.lsp, &net.merchant, to_merchant).await;
+        pay_through(&node, &net.merchant, to_merchant, fee).await;
+        let to_carol = 10_000_000;
+        let merchant_fee = net.fee(&net.merchant, &net.carol, to_carol).await;
+        let lsp_fee = net
+            .fee(&net.lsp, &net.merchant, to_carol + merchant_fee)
+            .await;
+        pay_through(&node, &net.carol, to_carol, lsp_fee + merchant_fee).await;
+        // The background processor fed the results to the scorer and wrote it.
+        let deadline = Instant::now() + WAIT;
+        while stored_scorer(&*store).await == scorer_before {
+            assert!(
+                Instant::now() < deadline,
+                "the scorer was not written again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("P2P part done in {:?}", began.elapsed());
+
+        // A second node learns the graph from the LSP's RGS snapshot only: its gossip handler
+        // ignores peers' gossip, and the graph is there before it connects to anyone.
+        let rgs_url = format!("{}/rgs/snapshot/", net.lsp.url);
+        let (node2, store2) = our_node(&net, MNEMONIC_2, Some(&rgs_url)).await;
+        wait_until(&node2, "the graph from the RGS snapshot", |n| {
+            let g = n.graph_info();
+            g.channels >= 2 && g.rgs_synced_at.is_some()
+        })
+        .await;
+        assert!(node2.list_peers().is_empty());
+        let graph = node2.graph_info();
+        assert!(graph.nodes >= 3, "{graph:?}");
+        fund(&net.esplora, &node2, 400_000).await;
+        open_channel_of(&net.esplora, &node2, &net.lsp, 200_000, 0).await;
+        let fee = net.fee(&net.lsp, &net.merchant, to_merchant).await;
+        pay_through(&node2, &net.merchant, to_merchant, fee).await;
+        let merchant_fee = net.fee(&net.merchant, &net.carol, to_carol).await;
+        let lsp_fee = net
+            .fee(&net.lsp, &net.merchant, to_carol + merchant_fee)
+            .await;
+        pay_through(&node2, &net.carol, to_carol, lsp_fee + merchant_fee).await;
+
+        // The graph is stored (the background processor writes it on stop) and read back; a
+        // snapshot server that does not answer is only a warning.
+        node2.stop().await.expect("stop");
+        drop(node2);
+        let mut b = builder(&net.esplora, Arc::clone(&store2));
+        b.set_mnemonic(MNEMONIC_2, "")
+            .set_gossip_source_rgs(format!("http://127.0.0.1:{}/", closed_port()));
+        let again = b.build().await.expect("build again");
+        assert_eq!(again.graph_info(), graph, "the graph read back");
+        again.start().expect("start");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let status = again.status();
+        assert!(
+            status.is_running && status.fatal_error.is_none(),
+            "{status:?}"
+        );
+        assert_eq!(status.graph, graph);
+        println!("RGS part done in {:?}", began.elapsed());
+    })
+}
+
+#[test]
+fn multi_path_payment() {
+    run(async {
+        let net = Net::start().await;
+        let (node, _store) = our_node(&net, MNEMONIC, None).await;
+        // Two channels and their anchor reserves.
+        fund(&net.esplora, &node, 300_000).await;
+        let (first, _) = open_channel_of(&net.esplora, &node, &net.lsp, 60_000, 0).await;
+        let (second, _) = open_channel_of(&net.esplora, &node, &net.lsp, 50_000, 0).await;
+        wait_graph(&node, "the graph by P2P gossip").await;
+
+        let channels = node.list_channels();
+        let limit = |id: &str| {
+            channels
+                .iter()
+                .find(|c| c.channel_id == id)
+                .map(|c| c.next_outbound_htlc_limit_msat)
+                .expect("our channel")
+        };
+        let (big, small) = (
+            limit(&first).max(limit(&second)),
+            limit(&first).min(limit(&second)),
+        );
+        // More than either channel can send in one HTLC, less than both together (and than
+        // the 100,000 sat the merchant lets in flight on its channel from the LSP).
+        let amount = (big + small / 2) / 1000 * 1000;
+        assert!(amount > big && amount < big + small && amount < 100_000_000);
+        let outbound = |n: &Node| -> Vec<u64> {
+            let mut v: Vec<(String, u64)> = n
+                .list_channels()
+                .into_iter()
+                .map(|c| (c.channel_id, c.outbound_capacity_msat))
+                .collect();
+            v.sort();
+            v.into_iter().map(|(_, o)| o).collect()
+        };
+        let before = outbound(&node);
+
+        let invoice = peer_invoice(&net.merchant, Some(amount), 600).await;
+        let paid = node
+            .bolt11_payment()
+            .send(&invoice, None, None)
+            .await
+            .expect("a payment larger than any one channel");
+        let got = net
+            .merchant
+            .get(&format!("/payments/{}", paid.payment_hash))
+            .await;
+        assert_eq!(got["amount_msat"], amount, "{got}");
+        // Both channels carried a part: each sent something, and the LSP's per-HTLC base
+        // fee was paid once per part.
+        let after = outbound(&node);
+        assert!(
+            before.iter().zip(&after).all(|(b, a)| a < b),
+            "outbound before {before:?}, after {after:?}"
+        );
+        let base = net.fee(&net.lsp, &net.merchant, 0).await;
+        let fee = paid.fee_paid_msat.expect("fee");
+        assert!(fee >= 2 * base, "fee {fee} for parts of base fee {base}");
+        println!("{amount} msat in parts over channels of {big} and {small} msat, fee {fee}");
+    })
+}
+
+#[test]
+fn no_route() {
+    run(async {
+        let net = Net::start().await;
+        let (node, _store) = our_node(&net, MNEMONIC, None).await;
+        fund(&net.esplora, &node, 400_000).await;
+        open_channel_of(&net.esplora, &node, &net.lsp, 200_000, 0).await;
+        wait_graph(&node, "the graph by P2P gossip").await;
+        let balances = node.balances();
+        let no_route = |e: wasm_ln::Error, why: &str| {
+            println!("{e}");
+            assert_eq!(e.code(), "NO_ROUTE", "{e}");
+            assert!(e.to_string().contains(why), "{e}");
+        };
+        // Nothing stored as succeeded: the record says why it failed.
+        let failed = |node: &Node, invoice: &str| {
+            let hash = wasm_ln::payment::bolt11::decode_invoice(invoice)
+                .expect("decode")
+                .payment_hash;
+            let p = node.payment(&hash).expect("the attempt is recorded");
+            assert_eq!(
+                (p.direction, p.status),
+                (PaymentDirection::Outbound, PaymentStatus::Failed)
+            );
+            assert!(p.failure_reason.is_some_and(|r| !r.is_empty()));
+        };
+
+        // A node nobody knows: no channels, so its invoice has no route hints.
+        let dave = Peer::spawn_with_args(
+            &peer_exe(),
+            "dave",
+            Chain::Esplora(net.esplora.esplora_url()),
+            &["--alias", "dave"],
+        );
+        let invoice = peer_invoice(&dave, Some(1_000_000), 600).await;
+        let e = node
+            .bolt11_payment()
+            .send(&invoice, None, None)
+            .await
+            .expect_err("paid a node outside the graph");
+        no_route(e, "not in the graph");
+        failed(&node, &invoice);
+
+        // Carol is in the graph, but the route costs more than we allow.
+        let to_carol = 10_000_000;
+        let merchant_fee = net.fee(&net.merchant, &net.carol, to_carol).await;
+        let fee = net
+            .fee(&net.lsp, &net.merchant, to_carol + merchant_fee)
+            .await
+            + merchant_fee;
+        assert!(fee > 0);
+        let invoice = peer_invoice(&net.carol, Some(to_carol), 600).await;
+        let e = node
+            .bolt11_payment()
+            .send(&invoice, None, Some(fee - 1))
+            .await
+            .expect_err("paid above the fee limit");
+        no_route(e, "fee limit");
+        failed(&node, &invoice);
+
+        // More than the path can carry (carol lets 50,000 sat in flight from the merchant),
+        // though our channel could send it.
+        let invoice = peer_invoice(&net.carol, Some(150_000_000), 600).await;
+        let e = node
+            .bolt11_payment()
+            .send(&invoice, None, None)
+            .await
+            .expect_err("paid more than the path carries");
+        no_route(e, "enough capacity");
+        failed(&node, &invoice);
+
+        assert_eq!(node.balances(), balances, "nothing left the node");
+        assert!(node
+            .list_payments()
+            .iter()
+            .all(|p| p.status != PaymentStatus::Succeeded));
+
+        // The limit is the fee itself: at exactly the route's fee it goes through.
+        let invoice = peer_invoice(&net.carol, Some(to_carol), 600).await;
+        let paid = node
+            .bolt11_payment()
+            .send(&invoice, None, Some(fee))
+            .await
+            .expect("a payment at the fee limit");
+        assert_eq!(paid.fee_paid_msat, Some(fee));
+    })
+}
