@@ -193,7 +193,10 @@ fn pays_across_two_and_three_hops() {
         // The background processor fed the results to the scorer and wrote it.
         let deadline = Instant::now() + WAIT;
         while stored_scorer(&*store).await == scorer_before {
-            assert!(Instant::now() < deadline, "the scorer was not written again");
+            assert!(
+                Instant::now() < deadline,
+                "the scorer was not written again"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         println!("P2P part done in {:?}", began.elapsed());
@@ -232,7 +235,10 @@ fn pays_across_two_and_three_hops() {
         again.start().expect("start");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let status = again.status();
-        assert!(status.is_running && status.fatal_error.is_none(), "{status:?}");
+        assert!(
+            status.is_running && status.fatal_error.is_none(),
+            "{status:?}"
+        );
         assert_eq!(status.graph, graph);
         println!("RGS part done in {:?}", began.elapsed());
     })
@@ -257,7 +263,10 @@ fn multi_path_payment() {
                 .map(|c| c.next_outbound_htlc_limit_msat)
                 .expect("our channel")
         };
-        let (big, small) = (limit(&first).max(limit(&second)), limit(&first).min(limit(&second)));
+        let (big, small) = (
+            limit(&first).max(limit(&second)),
+            limit(&first).min(limit(&second)),
+        );
         // More than either channel can send in one HTLC, less than both together (and than
         // the 100,000 sat the merchant lets in flight on its channel from the LSP).
         let amount = (big + small / 2) / 1000 * 1000;
@@ -344,7 +353,10 @@ fn no_route() {
         // Carol is in the graph, but the route costs more than we allow.
         let to_carol = 10_000_000;
         let merchant_fee = net.fee(&net.merchant, &net.carol, to_carol).await;
-        let fee = net.fee(&net.lsp, &net.merchant, to_carol + merchant_fee).await + merchant_fee;
+        let fee = net
+            .fee(&net.lsp, &net.merchant, to_carol + merchant_fee)
+            .await
+            + merchant_fee;
         assert!(fee > 0);
         let invoice = peer_invoice(&net.carol, Some(to_carol), 600).await;
         let e = node
