@@ -183,3 +183,71 @@ fn ldk_reads_a_mainnet_sized_synthetic_snapshot() {
     drop(ro);
     check(&graph, &ng);
 }
+
+/// The test network's RGS server (its LSP's `GET /rgs/snapshot/{timestamp}`) serves a snapshot
+/// LDK applies into exactly the LSP's gossip graph: both announced channels, both directions,
+/// fees and limits as the LSP's `GET /graph` shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_network_serves_the_lsp_graph_as_rgs() {
+    use regtest_esplora::network::TestNetwork;
+    use regtest_esplora::peer::peer_exe;
+    use regtest_esplora::RegtestEsplora;
+
+    let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+    let started = std::time::Instant::now();
+    let net = TestNetwork::start(&peer_exe(), &esplora).await;
+    println!("TestNetwork::start took {:?}", started.elapsed());
+
+    let graph = net.lsp.get("/graph").await;
+    let channels = graph["channels"].as_array().expect("channels");
+    assert_eq!(channels.len(), 2, "{graph}");
+    let mut ids = vec![
+        net.lsp_id(),
+        net.merchant.node_id.clone(),
+        net.carol.node_id.clone(),
+    ];
+    ids.sort();
+    assert_eq!(graph["nodes"], serde_json::json!(ids));
+    assert!(net.lsp_uri().ends_with(&net.lsp_p2p()));
+
+    let url = format!("{}{}", net.rgs_url(), 0);
+    let resp = reqwest::get(&url).await.expect("GET snapshot");
+    assert!(resp.status().is_success(), "{url}: {}", resp.status());
+    let bytes = resp.bytes().await.expect("snapshot");
+    static LOG: NoLog = NoLog;
+    let ng = NetworkGraph::new(Network::Regtest, &LOG);
+    RapidGossipSync::new(&ng, &LOG)
+        .update_network_graph_no_std(&bytes, Some(now() as u64))
+        .expect("LDK applies the LSP's snapshot");
+    let ro = ng.read_only();
+    assert_eq!(ro.channels().len(), 2);
+    assert_eq!(ro.nodes().len(), 3);
+    let hex = |id: &NodeId| {
+        id.as_slice()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    for c in channels {
+        let scid = c["short_channel_id"].as_u64().expect("scid");
+        let info = ro.channels().get(&scid).expect("channel in the RGS graph");
+        assert_eq!(c["node_one"], hex(&info.node_one));
+        assert_eq!(c["node_two"], hex(&info.node_two));
+        for (dir, ldk) in [
+            ("one_to_two", &info.one_to_two),
+            ("two_to_one", &info.two_to_one),
+        ] {
+            let want = &c[dir];
+            let got = ldk.as_ref().expect("direction in the RGS graph");
+            assert_eq!(want["enabled"], got.enabled, "{scid} {dir}");
+            assert_eq!(want["cltv_expiry_delta"], got.cltv_expiry_delta);
+            assert_eq!(want["htlc_minimum_msat"], got.htlc_minimum_msat);
+            assert_eq!(want["htlc_maximum_msat"], got.htlc_maximum_msat);
+            assert_eq!(want["fee_base_msat"], got.fees.base_msat);
+            assert_eq!(
+                want["fee_proportional_millionths"],
+                got.fees.proportional_millionths
+            );
+        }
+    }
+}

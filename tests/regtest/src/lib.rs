@@ -68,6 +68,7 @@
 pub mod bitcoind;
 mod faucet;
 pub mod index;
+pub mod network;
 pub mod peer;
 pub mod rpc;
 mod server;
