@@ -260,7 +260,8 @@ pub(crate) fn no_route_reason(
         )
     };
     match attempt(limit) {
-        Ok(_) => "no route at the time of sending (channels or the graph changed since)".into(),
+        // LDK's router also counted the payments in flight; or the graph changed meanwhile.
+        Ok(_) => "none when sending: payments in flight may hold the capacity it needs".into(),
         Err(e) => match attempt(None) {
             Ok(route) if limit.is_some() => format!(
                 "fee limit: the cheapest route costs {} msat in fees, above the limit of {} msat",
