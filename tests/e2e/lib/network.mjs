@@ -24,7 +24,7 @@
 // watch their stdin (--exit-on-stdin-close), so they go even if we are SIGKILLed; bitcoind dies
 // with regtest-esplora (PR_SET_PDEATHSIG). Plain Node 20 ESM, no dependencies.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import fs, { existsSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -260,6 +260,12 @@ export async function startNetwork({
 
     /** One ldk-node `peer` process; stdin is a pipe we hold: when we die, it closes and the peer exits. */
     const startPeer = async (name, extra = []) => {
+      // WASM_LN_PEER_KEEP=DIR: each peer's storage (ldk-node's log: logs/ldk_node.log) in a fresh
+      // DIR/<name>-XXXXXX, kept after the run, for debugging.
+      if (process.env.WASM_LN_PEER_KEEP) {
+        fs.mkdirSync(process.env.WASM_LN_PEER_KEEP, { recursive: true });
+        extra = [...extra, "--storage-dir", fs.mkdtempSync(path.join(process.env.WASM_LN_PEER_KEEP, `${name}-`))];
+      }
       const p = spawnReady(name, bins.peer, ["--regtest-esplora", esploraUrl, "--exit-on-stdin-close", ...extra], {
         stdin: "pipe",
         verbose,
