@@ -9,6 +9,8 @@
 //! LSPS2 service), so amounts to carol stay below 50,000 sat and to the merchant below
 //! 100,000 sat.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use std::sync::Arc;
