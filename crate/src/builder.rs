@@ -696,6 +696,7 @@ impl Builder {
             peer_manager,
             graph,
             gossip,
+            router,
             scorer,
             sweeper,
             bump_handler,
