@@ -1,6 +1,7 @@
 //! First receive through an LSPS2 JIT channel (#16 items 4 and 5), against a real ldk-node
 //! LSP (`peer --lsps2`: 1 % or at least 1,000 sat, payments of 1,000 sat to 1,000,000 sat)
-//! and a merchant (ldk-node) with a channel to the LSP, which pays our brand-new node.
+//! and a merchant (ldk-node) with an announced channel from the LSP (the test network,
+//! `regtest_esplora::network`), which pays our brand-new node.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -10,7 +11,8 @@ use std::time::Instant;
 
 use common::native::*;
 use common::wait_until;
-use regtest_esplora::peer::{peer_exe, wait_mempool, Chain, Peer};
+use regtest_esplora::network::TestNetwork;
+use regtest_esplora::peer::{peer_exe, Chain, Peer};
 use regtest_esplora::RegtestEsplora;
 use serde_json::json;
 use wasm_ln::io::MemoryStore;
@@ -19,59 +21,22 @@ use wasm_ln::{Event, Node, PaymentDirection, PaymentStatus};
 /// A mnemonic of its own: the LSP must not know our node from another test's run.
 const FRESH: &str = "legal winner thank year wave sausage worth useful legal winner thank yellow";
 
-/// What the merchant's side of its channel to the LSP holds.
-const MERCHANT_SAT: u64 = 400_000;
-
 /// The LSP's quote for a payment of `msat`: `max(1,000 sat, 1 %)` (the peer's defaults).
 fn quote(msat: u64) -> u64 {
     (msat / 100).max(1_000_000)
 }
 
-struct Net {
-    esplora: RegtestEsplora,
-    lsp: Peer,
-    merchant: Peer,
-}
-
-/// bitcoind, an LSP with coins to open JIT channels, and a merchant with a private channel of
-/// [`MERCHANT_SAT`] to the LSP (private: its invoices carry a route hint, so a node without
-/// a graph can pay it through the LSP).
-async fn network() -> Net {
+async fn network() -> (RegtestEsplora, TestNetwork) {
     let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-    let chain = || Chain::Esplora(esplora.esplora_url());
-    let lsp = Peer::spawn_with_args(&peer_exe(), "lsp", chain(), &["--lsps2"]);
-    let merchant = Peer::spawn(&peer_exe(), "merchant", chain());
-    fund_peer(&esplora, &lsp, 1_000_000).await;
-    fund_peer(&esplora, &merchant, 1_000_000).await;
-    let info = lsp.get("/info").await;
-    merchant
-        .post(
-            "/channels",
-            json!({ "node_id": info["node_id"], "address": info["p2p_address"],
-                    "amount_sat": MERCHANT_SAT, "announce": false }),
-        )
-        .await;
-    wait_mempool(&esplora, None).await;
-    esplora.mine(6).await.expect("mine");
-    for peer in [&merchant, &lsp] {
-        peer.wait_event("ChannelReady").await;
-    }
-    Net {
-        esplora,
-        lsp,
-        merchant,
-    }
+    let net = TestNetwork::start(&peer_exe(), &esplora).await;
+    (esplora, net)
 }
 
-fn lsp_uri(lsp: &Peer) -> String {
-    lsp.uri()
-}
-
-async fn fresh_node(esplora: &RegtestEsplora, lsp: Option<&Peer>) -> Node {
+async fn fresh_node(esplora: &RegtestEsplora, lsp: Option<String>) -> Node {
     let mut b = builder(esplora, Arc::new(MemoryStore::new()));
     b.set_mnemonic(FRESH, "");
     if let Some(lsp) = lsp {
-        b.set_lsp(lsp_uri(lsp));
+        b.set_lsp(lsp);
     }
     let node = b.build().await.expect("build");
     node.start().expect("start");
@@ -86,8 +51,8 @@ async fn merchant_pays(merchant: &Peer, invoice: &str) {
 #[test]
 fn fresh_wallet_first_receive() {
     run(async {
-        let net = network().await;
-        let node = fresh_node(&net.esplora, Some(&net.lsp)).await;
+        let (esplora, net) = network().await;
+        let node = fresh_node(&esplora, Some(net.lsp_uri())).await;
         assert!(node.list_channels().is_empty());
         assert_eq!(node.onchain().balance().confirmed_sat, 0);
 
@@ -113,7 +78,8 @@ fn fresh_wallet_first_receive() {
         let elapsed = started.elapsed();
         println!(
             "JIT receive: invoice after {quoted:?}, PaymentReceived after {elapsed:?} \
-             (budget 3 s on loopback)"
+             (budget 3 s on loopback; the node started just before: LDK's background \
+             processor makes its first HTLC processing wait 2 s)"
         );
         let Event::PaymentReceived {
             amount_msat,
@@ -138,13 +104,18 @@ fn fresh_wallet_first_receive() {
         assert_eq!(channels.len(), 1, "{channels:?}");
         let ch = &channels[0];
         assert!(!ch.is_outbound && ch.is_usable);
-        assert_eq!(ch.counterparty_node_id, net.lsp.node_id.as_str());
+        assert_eq!(ch.counterparty_node_id, net.lsp_id().as_str());
         let b = node.balances();
         // Our side of the channel, less nothing: the LSP opened it and pays its fees.
         assert_eq!(b.lightning_msat / 1000, (amount - inv.fee_msat) / 1000);
         assert_eq!(b.onchain.confirmed_sat + b.onchain.unconfirmed_sat, 0);
 
-        // Paid back over the new channel, through the LSP, to the merchant.
+        // Paid back over the new channel, through the LSP, to the merchant: a route through
+        // the graph learnt by gossip from the LSP (the merchant's channel is announced).
+        wait_until(&node, "the LSP's gossip", |n| {
+            n.status().graph.channels >= 2
+        })
+        .await;
         let back = 20_000_000;
         // The claim's commitment update ends a moment after `PaymentReceived`.
         wait_until(&node, "outbound capacity", |n| {
@@ -172,15 +143,20 @@ fn fresh_wallet_first_receive() {
             .expect("receive");
         assert!(!small.via_jit_channel);
         assert_eq!(small.fee_msat, 0);
+        let started = Instant::now();
         let big = node
             .bolt11_payment()
-            .receive(300_000_000, "needs a channel", 600)
+            .receive(100_000_000, "needs a channel", 600)
             .await
             .expect("receive via JIT");
         assert!(big.via_jit_channel);
-        assert_eq!(big.fee_msat, quote(300_000_000));
+        assert_eq!(big.fee_msat, quote(100_000_000));
         merchant_pays(&net.merchant, &big.invoice).await;
-        received(&node, 300_000_000 - big.fee_msat).await;
+        received(&node, 100_000_000 - big.fee_msat).await;
+        println!(
+            "second JIT receive (node running for a while): PaymentReceived after {:?}",
+            started.elapsed()
+        );
         wait_until(&node, "two channels", |n| n.list_channels().len() == 2).await;
         node.stop().await.expect("stop");
     });
@@ -196,7 +172,7 @@ fn jit_quote_too_expensive() {
             Chain::Esplora(esplora.esplora_url()),
             &["--lsps2"],
         );
-        let node = fresh_node(&esplora, Some(&lsp)).await;
+        let node = fresh_node(&esplora, Some(lsp.uri())).await;
         let amount = 50_000_000;
         let limit = quote(amount) - 1;
         let e = node
