@@ -175,6 +175,7 @@ describe("the test network with an LSP, in Chromium", () => {
     assert.equal(quote.viaJitChannel, true, JSON.stringify(quote));
     assert.equal(quote.feeMsat, fee, "the quote is the LSP's terms: max(1,000,000, 1 %)");
     assert.equal(event.amountMsat, JIT_MSAT - fee, "the payment arrives with the quoted fee deducted");
+    assert.equal(event.feeMsat, fee, "the event says what the LSP withheld");
     console.log(`# receiveViaJitChannel → paymentReceived: ${ms.toFixed(0)} ms`);
 
     const after = await inPage(async () => {
@@ -191,8 +192,8 @@ describe("the test network with an LSP, in Chromium", () => {
     assert.equal(after.payments.length, 1, JSON.stringify(after.payments));
     const [p] = after.payments;
     assert.deepEqual(
-      { direction: p.direction, status: p.status, paymentHash: p.paymentHash, amountMsat: p.amountMsat },
-      { direction: "inbound", status: "succeeded", paymentHash: quote.paymentHash, amountMsat: JIT_MSAT - fee },
+      { direction: p.direction, status: p.status, paymentHash: p.paymentHash, amountMsat: p.amountMsat, feeMsat: p.feeMsat },
+      { direction: "inbound", status: "succeeded", paymentHash: quote.paymentHash, amountMsat: JIT_MSAT - fee, feeMsat: fee },
     );
     const merchantSide = await peerPayment(net.merchant, quote.paymentHash, "outbound");
     assert.equal(merchantSide.amount_msat, JIT_MSAT, "the merchant paid the invoice's amount");
