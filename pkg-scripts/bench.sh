@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The budgets of DESIGN.md §4, measured: wasm size as served (raw/gzip/brotli), cold start in
 # Chromium, 1-hop payment latency in Chromium vs our node native vs ldk-node → ldk-node, Esplora
-# requests for an idle sync, peak JS heap with 1,000 payments. Prints ONE markdown table on
-# stdout (builds and progress go to stderr). Figures only, no assertion: not part of test.sh.
+# requests for an idle sync, peak JS heap with 1,000 payments; natively, a mainnet-sized RGS
+# snapshot's size and apply time, the stored graph's size and route-finding time. Prints ONE
+# markdown table on stdout (builds and progress go to stderr). Figures only, no assertion: not
+# part of test.sh.
 #
 #   pkg-scripts/bench.sh                   # everything (the native bench builds for minutes)
 #   BENCH_NATIVE=off pkg-scripts/bench.sh  # skip cargo bench (its row says n/a)
@@ -31,6 +33,9 @@ if [ "${BENCH_NATIVE:-on}" != off ]; then
   WASM_LN_PEER_EXE="$CARGO_TARGET_DIR/debug/peer" \
     cargo bench -p wasm-ln --bench pay_latency 2>&1 | tee "$native" >&2 ||
     echo "bench: cargo bench failed; the native row says n/a" >&2
+  # crate/benches/graph.rs prints the RGS snapshot, apply, stored-graph and route-finding lines.
+  cargo bench -p wasm-ln --bench graph 2>&1 | tee -a "$native" >&2 ||
+    echo "bench: cargo bench --bench graph failed; its rows say n/a" >&2
 fi
 
 # shellcheck disable=SC2086

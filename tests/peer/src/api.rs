@@ -455,6 +455,10 @@ struct InvoiceReq {
     expiry_secs: Option<u32>,
     /// A hold invoice for this hash (hex): the payment waits for `/claim` or `/fail`.
     payment_hash: Option<String>,
+    /// Through a JIT channel of the `--lsps2-client` LSP.
+    jit: Option<bool>,
+    /// The most the LSP may take (msat; for a variable amount: ppm).
+    max_lsp_fee_msat: Option<u64>,
 }
 
 async fn invoice(
@@ -468,6 +472,31 @@ async fn invoice(
     let expiry = req.expiry_secs.unwrap_or(3600);
     let amount = req.amount_msat;
     let hold = req.payment_hash.as_deref().map(parse_hash).transpose()?;
+    let max_fee = req.max_lsp_fee_msat;
+    if req.jit.unwrap_or(false) {
+        if hold.is_some() {
+            return Err(ApiError::bad_request(
+                "jit invoices cannot be hold invoices here",
+            ));
+        }
+        let invoice = blocking(&s, move |n| match amount {
+            Some(msat) => {
+                n.bolt11_payment()
+                    .receive_via_jit_channel(msat, &description, expiry, max_fee)
+            }
+            None => n.bolt11_payment().receive_variable_amount_via_jit_channel(
+                &description,
+                expiry,
+                max_fee,
+            ),
+        })
+        .await?
+        .map_err(|e| ApiError::node("create JIT invoice", e))?;
+        return Ok(Json(json!({
+            "invoice": invoice.to_string(),
+            "payment_hash": hex(invoice.payment_hash().as_byte_array()),
+        })));
+    }
     let invoice = blocking(&s, move |n| match (amount, hold) {
         (Some(msat), Some(hash)) => {
             n.bolt11_payment()

@@ -13,6 +13,7 @@
 //!      [--alias NAME] [--exit-on-stdin-close]
 //!      [--lsps2 [--lsps2-fee-ppm 10000] [--lsps2-min-fee-msat 1000000] [--lsps2-token T]
 //!               [--lsps2-over-provisioning-ppm 100000]]
+//!      [--lsps2-client NODE_ID@HOST:PORT [--lsps2-client-token T]]
 //! ```
 //!
 //! | flag | meaning |
@@ -23,6 +24,8 @@
 //! | `--lsps2-min-fee-msat N` | opening fee, minimum (default 1,000,000) |
 //! | `--lsps2-token T` | only clients sending this token are served (default: any) |
 //! | `--lsps2-over-provisioning-ppm N` | the JIT channel is this much larger than the forwarded amount (default 100,000 = 10 %) |
+//! | `--lsps2-client NODE_ID@HOST:PORT` | use that LSPS2 LSP (ldk-node's client; the LSP is trusted for 0-conf channels): `POST /invoice` with `jit: true` asks it for a JIT channel. An ldk-node client still needs 25,000 sat on-chain (anchor reserve) to accept the channel |
+//! | `--lsps2-client-token T` | the token the LSP asks for |
 //!
 //! Fixed LSPS2 terms: payments of 1,000,000 to 1,000,000,000 msat, `max_client_to_self_delay`
 //! 2016 blocks, `min_channel_lifetime` 100 blocks, the service advertised in the node's
@@ -51,7 +54,7 @@
 //! | POST | `/channels` | `{node_id, address, amount_sat, push_msat?, announce?: false}` | `{user_channel_id}` |
 //! | GET | `/channels` | | `[{channel_id, user_channel_id, counterparty_node_id, capacity_sat, outbound_msat, inbound_msat, is_outbound, is_channel_ready, is_usable, is_announced, confirmations, confirmations_required, force_close_spend_delay, funding_txid, funding_vout, short_channel_id}]` |
 //! | POST | `/channels/close` | `{user_channel_id, counterparty_node_id, force?: false}` | `{}` |
-//! | POST | `/invoice` | `{amount_msat?, description?: "", expiry_secs?: 3600, payment_hash?}` (no amount: variable; a hash: a hold invoice, settled by `/claim`) | `{invoice, payment_hash}` |
+//! | POST | `/invoice` | `{amount_msat?, description?: "", expiry_secs?: 3600, payment_hash?, jit?: false, max_lsp_fee_msat?}` (no amount: variable; a hash: a hold invoice, settled by `/claim`; `jit`: through a JIT channel of the `--lsps2-client` LSP, its fee capped at `max_lsp_fee_msat` (a variable amount: at `max_lsp_fee_msat` ppm), not with a hash) | `{invoice, payment_hash}` |
 //! | POST | `/claim` | `{payment_hash, preimage?, amount_msat?}` (settle a hold invoice; no preimage: fail it) | `{}` |
 //! | POST | `/pay` | `{invoice, amount_msat?}` (amount for variable-amount invoices) | `{payment_id}` once sent |
 //! | POST | `/keysend` | `{node_id, amount_msat}` | `{payment_id}` |
@@ -72,11 +75,13 @@ mod api;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Parser;
 use ldk_node::bitcoin::hashes::{sha512, Hash};
+use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::liquidity::LSPS2ServiceConfig;
@@ -140,6 +145,12 @@ struct Args {
     /// LSPS2 channel over-provisioning, parts per million of the forwarded amount.
     #[arg(long, default_value_t = 100_000, requires = "lsps2")]
     lsps2_over_provisioning_ppm: u32,
+    /// An LSPS2 LSP to buy JIT channels from (`node_id@host:port`).
+    #[arg(long)]
+    lsps2_client: Option<String>,
+    /// The token that LSP asks for.
+    #[arg(long, requires = "lsps2_client")]
+    lsps2_client_token: Option<String>,
 }
 
 /// LSPS2 payment size limits and channel terms (fixed; see the crate docs).
@@ -297,6 +308,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("announcement address: {e:?}"))?;
     if args.lsps2 {
         builder.set_liquidity_provider_lsps2(lsps2_config(&args));
+    }
+    if let Some(uri) = &args.lsps2_client {
+        let (id, addr) = uri
+            .split_once('@')
+            .context("--lsps2-client must be node_id@host:port")?;
+        let id = PublicKey::from_str(id).context("--lsps2-client: bad node id")?;
+        let addr = SocketAddress::from_str(addr)
+            .map_err(|e| anyhow::anyhow!("--lsps2-client: bad address: {e:?}"))?;
+        builder.set_liquidity_source_lsps2(id, addr, args.lsps2_client_token.clone());
     }
     builder
         .set_node_alias(args.alias.clone())

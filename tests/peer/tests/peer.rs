@@ -302,3 +302,84 @@ async fn api_errors_are_json_4xx() {
     let info = p.get("/info").await;
     assert!(info["block_height"].as_u64().is_some());
 }
+
+/// ldk-node's LSPS2 service (`--lsps2`) works on regtest with the bitcoind RPC chain source:
+/// on the test network, a client (`--lsps2-client`, the LSP's token) gets a JIT invoice, the
+/// merchant pays it through the LSP, the LSP opens a 0-conf channel to the client with its fee
+/// taken, the client receives the rest. A client without the token gets no invoice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lsps2_jit_channel_on_the_test_network() {
+    use regtest_esplora::network::TestNetwork;
+
+    const TOKEN: &str = "secret";
+    const AMOUNT_MSAT: u64 = 50_000_000;
+    let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+    let started = Instant::now();
+    let net = TestNetwork::start_with_lsp_args(exe(), &esplora, &["--lsps2-token", TOKEN]).await;
+    println!("TestNetwork::start took {:?}", started.elapsed());
+    let rpc = esplora.rpc_info().clone();
+    let uri = net.lsp_uri();
+    let client = Peer::spawn_with_args(
+        exe(),
+        "client",
+        Chain::Rpc(&rpc),
+        &["--lsps2-client", &uri, "--lsps2-client-token", TOKEN],
+    );
+    let stranger = Peer::spawn_with_args(
+        exe(),
+        "stranger",
+        Chain::Rpc(&rpc),
+        &["--lsps2-client", &uri],
+    );
+
+    // An ldk-node client accepts an anchor channel only with its reserve on-chain.
+    let addr = client.post("/address", json!({})).await;
+    let addr = regtest_address(addr["address"].as_str().expect("address")).expect("address");
+    esplora
+        .faucet_pay(&addr, 100_000, true)
+        .await
+        .expect("faucet");
+    client
+        .wait_balances("funding", |v| sat(v, "spendable_onchain_sat") == 100_000)
+        .await;
+
+    let (status, v) = stranger
+        .request(
+            reqwest::Method::POST,
+            "/invoice",
+            Some(json!({"amount_msat": AMOUNT_MSAT, "jit": true})),
+        )
+        .await;
+    assert!(!status.is_success(), "no token, no JIT invoice: {v}");
+
+    let inv = client
+        .post(
+            "/invoice",
+            json!({"amount_msat": AMOUNT_MSAT, "jit": true, "description": "jit"}),
+        )
+        .await;
+    net.merchant
+        .post("/pay", json!({"invoice": inv["invoice"]}))
+        .await;
+    let received = client.wait_event("PaymentReceived").await;
+    // The opening fee: max(1 % of 50,000 sat, the 1,000 sat minimum).
+    const FEE_MSAT: u64 = 1_000_000;
+    assert_eq!(sat(&received, "amount_msat"), AMOUNT_MSAT - FEE_MSAT);
+    let paid = net.merchant.wait_event("PaymentSuccessful").await;
+    println!("merchant paid, fee {}", paid["fee_paid_msat"]);
+
+    let channels = client.get("/channels").await;
+    let channel = channels
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["counterparty_node_id"] == net.lsp_id())
+        .unwrap_or_else(|| panic!("no channel with the LSP: {channels}"));
+    // The forwarded amount plus 10 % over-provisioning, opened unannounced.
+    assert_eq!(
+        sat(channel, "capacity_sat"),
+        (AMOUNT_MSAT - FEE_MSAT) * 11 / 10 / 1000
+    );
+    assert_eq!(channel["is_announced"], false);
+    println!("JIT payment done after {:?}", started.elapsed());
+}

@@ -60,6 +60,9 @@
 //! bitcoind (a broadcast lost on its way). Faulted requests are counted like the others. The
 //! first armed fault that matches a request applies; it is disarmed after `count` requests.
 //!
+//! [`network::TestNetwork`] starts the node tests' Lightning network on top: an LSPS2 LSP (also
+//! the RGS server), a merchant and carol, with announced channels (`peer` processes).
+//!
 //! The faucet holds a fixed P2WPKH key; it spends only mature coinbase outputs (≥ 100
 //! confirmations) and non-coinbase outputs (its change), confirmed first, largest first.
 
