@@ -391,22 +391,19 @@ fn rgs_failures_are_warnings() {
         let seen = Arc::clone(&requests);
         std::thread::spawn(move || {
             // Not a snapshot (the next round is an hour away).
-            for answer in
-                ["HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\ngarbage"]
-            {
-                let Ok((mut s, _)) = listener.accept() else {
-                    return;
-                };
-                let mut buf = vec![0; 4096];
-                let n = s.read(&mut buf).unwrap_or(0);
-                let line = String::from_utf8_lossy(&buf[..n])
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                seen.lock().expect("lock").push(line);
-                let _ = s.write_all(answer.as_bytes());
-            }
+            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\ngarbage";
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = vec![0; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let line = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            seen.lock().expect("lock").push(line);
+            let _ = s.write_all(answer.as_bytes());
         });
         let mut b = builder(&esplora, Arc::new(MemoryStore::new()));
         b.set_gossip_source_rgs(&url);
