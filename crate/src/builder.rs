@@ -724,6 +724,7 @@ impl Builder {
             lsp: lsp_client,
             graph,
             gossip,
+            router,
             scorer,
             sweeper,
             bump_handler,
@@ -885,6 +886,37 @@ mod tests {
                 let mut b = builder();
                 b.set_network(Network::Regtest);
                 assert!(b.build().await.is_ok());
+            })
+            .await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn gossip_source_per_network_unless_set() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                for (network, rgs) in [
+                    (Network::Bitcoin, true),
+                    (Network::Testnet, true),
+                    (Network::Signet, false),
+                    (Network::Regtest, false),
+                ] {
+                    let mut b = builder();
+                    b.set_network(network).set_ephemeral(true);
+                    let node = b.build().await.expect("build");
+                    assert_eq!(node.inner.gossip.is_rgs(), rgs, "{network}");
+                    b.set_gossip_source_p2p();
+                    assert!(!b.build().await.expect("build").inner.gossip.is_rgs());
+                    b.set_gossip_source_rgs("http://127.0.0.1:9/snapshot");
+                    assert!(b.build().await.expect("build").inner.gossip.is_rgs());
+                }
+                let mut b = builder();
+                b.set_network(Network::Regtest)
+                    .set_gossip_source_rgs("ftp://r/");
+                let Err(e) = b.build().await else {
+                    panic!("built with an ftp RGS URL")
+                };
+                assert!(matches!(e, BuildError::InvalidRgsUrl(_)), "{e}");
+                assert_eq!(e.code(), "INVALID_CONFIG");
             })
             .await;
     }

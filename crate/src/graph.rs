@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::ln::peer_handler::IgnoringMessageHandler;
+use lightning::routing::router::Router as _;
 use lightning::routing::router::{PaymentParameters, RouteParameters};
-use lightning::routing::scoring::ProbabilisticScoringFeeParameters;
 use lightning::routing::utxo::UtxoLookup;
 use lightning_invoice::Bolt11Invoice;
 use serde::{Deserialize, Serialize};
@@ -238,6 +238,8 @@ pub(crate) fn no_route_reason(
         amount_msat,
     );
     let limit = max_fee_msat.or(params.max_total_routing_fee_msat);
+    // LDK's own router (the same code the payment ran, not a second copy in the bundle),
+    // with the HTLCs in flight as it counted them.
     let attempt = |max_fee: Option<u64>| {
         let params = RouteParameters {
             max_total_routing_fee_msat: max_fee,
@@ -245,22 +247,16 @@ pub(crate) fn no_route_reason(
         };
         let first_hops = inner.channel_manager.list_usable_channels();
         let first_hops: Vec<_> = first_hops.iter().collect();
-        let random: [u8; 32] =
-            lightning::sign::EntropySource::get_secure_random_bytes(&*inner.keys);
-        let scorer = inner.scorer.0.borrow();
-        lightning::routing::router::find_route(
+        inner.router.find_route(
             &inner.node_id,
             &params,
-            &inner.graph,
             Some(&first_hops),
-            Arc::clone(&inner.logger),
-            &*scorer,
-            &ProbabilisticScoringFeeParameters::default(),
-            &random,
+            inner.channel_manager.compute_inflight_htlcs(),
         )
     };
     match attempt(limit) {
-        Ok(_) => "no route at the time of sending (channels or the graph changed since)".into(),
+        // The channels or the graph changed meanwhile.
+        Ok(_) => "none when sending; try again".into(),
         Err(e) => match attempt(None) {
             Ok(route) if limit.is_some() => format!(
                 "fee limit: the cheapest route costs {} msat in fees, above the limit of {} msat",

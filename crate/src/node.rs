@@ -3,7 +3,8 @@
 //! The node runs on one thread: the browser's event loop, or natively a tokio `LocalSet`
 //! (LDK without `std` is `!Sync`). [`Node::start`] spawns its background tasks there: LDK's
 //! background processor (events, persistence, timers), a chain and wallet sync every
-//! `sync_interval`, and reconnection to the peers we have channels with.
+//! `sync_interval`, reconnection to the peers we have channels with, and, when the graph comes
+//! from Rapid Gossip Sync, a snapshot fetch on start and every hour (graph.rs).
 
 // See builder.rs: LDK's `Arc`s hold `!Send` objects on our one thread.
 #![allow(clippy::arc_with_non_send_sync)]
@@ -41,7 +42,7 @@ use crate::peer_store::{PeerRecord, PeerStore};
 use crate::seed::Mnemonic;
 use crate::types::{
     BumpHandler, ChainMonitor, ChainSource, ChannelManager, Graph, OnionMessenger, PeerManager,
-    ScorerCell, Sweeper, Wallet,
+    Router, ScorerCell, Sweeper, Wallet,
 };
 use crate::{net, runtime, Error, Network};
 
@@ -97,6 +98,8 @@ pub(crate) struct NodeInner {
     /// The public channel graph, and where it is learnt from (graph.rs).
     pub graph: Arc<Graph>,
     pub gossip: Gossip,
+    /// The router the channel manager pays with (NO_ROUTE's reasons ask it again).
+    pub router: Arc<Router>,
     pub scorer: Arc<ScorerCell>,
     pub sweeper: Arc<Sweeper>,
     pub bump_handler: Arc<BumpHandler>,

@@ -3,19 +3,23 @@
 //! from a Rapid Gossip Sync snapshot; several parts when no channel of ours can carry the
 //! payment alone; `NO_ROUTE` with its reason otherwise.
 //!
-//! Topology: us ⇢ LSP → merchant → carol (⇢ private, → announced, opened by the left side;
-//! LSP→merchant 1,000,000 sat, merchant→carol 500,000 sat). ldk-node caps the HTLCs in flight
-//! on a channel it accepted at 10 % of its value (100 % on the LSP, an LSPS2 service), so
-//! amounts to carol stay below 50,000 sat and to the merchant below 100,000 sat.
+//! Topology ([`TestNetwork`]): us ⇢ LSP → merchant → carol (⇢ private, → announced, opened
+//! by the left side; LSP→merchant 1,000,000 sat, merchant→carol 500,000 sat). ldk-node caps
+//! the HTLCs in flight on a channel it accepted at 10 % of its value (100 % on the LSP, an
+//! LSPS2 service), so amounts to carol stay below 50,000 sat and to the merchant below
+//! 100,000 sat.
+
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use regtest_esplora::peer::{peer_exe, wait_mempool_settled, Chain, Peer};
+use regtest_esplora::network::TestNetwork;
+use regtest_esplora::peer::{peer_exe, Chain, Peer};
 use regtest_esplora::RegtestEsplora;
-use serde_json::{json, Value};
+use serde_json::Value;
 use wasm_ln::io::{
     read_optional, DynStore, MemoryStore, SCORER_PERSISTENCE_KEY,
     SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
@@ -29,64 +33,42 @@ use common::{wait_until, WAIT};
 const MNEMONIC_2: &str =
     "legal winner thank year wave sausage worth useful legal winner thank yellow";
 
-/// The test network: an LSP, a merchant and carol behind it, with announced channels that
-/// are in the LSP's graph.
+/// [`TestNetwork`] (an LSP, a merchant and carol behind it, announced channels in the LSP's
+/// graph) on its chain.
 struct Net {
     esplora: RegtestEsplora,
-    lsp: Peer,
-    merchant: Peer,
-    carol: Peer,
+    net: TestNetwork,
+}
+
+impl std::ops::Deref for Net {
+    type Target = TestNetwork;
+    fn deref(&self) -> &TestNetwork {
+        &self.net
+    }
 }
 
 impl Net {
     async fn start() -> Net {
         let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let chain = || Chain::Esplora(esplora.esplora_url());
-        let exe = peer_exe();
-        let lsp = Peer::spawn_with_args(&exe, "lsp", chain(), &["--alias", "lsp", "--lsps2"]);
-        let merchant = Peer::spawn_with_args(&exe, "merchant", chain(), &["--alias", "merchant"]);
-        let carol = Peer::spawn_with_args(&exe, "carol", chain(), &["--alias", "carol"]);
-        fund_peer(&esplora, &lsp, 1_100_000).await;
-        fund_peer(&esplora, &merchant, 600_000).await;
-        fund_peer_reserve(&esplora, &carol).await;
-        for (from, to, sat) in [(&lsp, &merchant, 1_000_000), (&merchant, &carol, 500_000)] {
-            from.post(
-                "/channels",
-                json!({"node_id": to.node_id, "address": to.p2p_address,
-                       "amount_sat": sat, "announce": true}),
-            )
-            .await;
-            from.wait_event("ChannelPending").await;
-        }
-        wait_mempool_settled(&esplora).await;
-        esplora.mine(6).await.expect("mine");
-        for p in [&lsp, &merchant] {
-            p.wait_event("ChannelReady").await;
-        }
-        let net = Net {
-            esplora,
-            lsp,
-            merchant,
-            carol,
-        };
-        // Announced, with both directions' updates, in the graph of the LSP (our gossip
-        // source): ldk-node announces channels with 6 confirmations.
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let graph = net.lsp.get("/graph").await;
-            let channels = graph["channels"].as_array().cloned().unwrap_or_default();
-            if channels.len() == 2
-                && channels
-                    .iter()
-                    .all(|c| !c["one_to_two"].is_null() && !c["two_to_one"].is_null())
-            {
-                break;
+        let (start_height, _) = esplora.tip().await.expect("tip");
+        // A peer sends its `announcement_signatures` on a block after the sixth confirmation:
+        // once `start` has mined its 7 blocks (fundings, then 6 confirmations), a block every
+        // second lets the last channel_update out (else the wait for the LSP's graph flakes).
+        let nudge = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let height = esplora.tip().await.map(|(h, _)| h).unwrap_or(0);
+                if height >= start_height + 7 {
+                    let _ = esplora.mine(1).await;
+                }
             }
-            assert!(Instant::now() < deadline, "the LSP's graph: {graph}");
-            let _ = net.esplora.mine(1).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        net
+        };
+        let exe = peer_exe();
+        let net = tokio::select! {
+            net = TestNetwork::start(&exe, &esplora) => net,
+            _ = nudge => unreachable!("the nudge never ends"),
+        };
+        Net { esplora, net }
     }
 
     /// The forwarding fee `from` charges on its announced channel to `to` for `amount_msat`.
@@ -203,7 +185,7 @@ fn pays_across_two_and_three_hops() {
 
         // A second node learns the graph from the LSP's RGS snapshot only: its gossip handler
         // ignores peers' gossip, and the graph is there before it connects to anyone.
-        let rgs_url = format!("{}/rgs/snapshot/", net.lsp.url);
+        let rgs_url = net.rgs_url();
         let (node2, store2) = our_node(&net, MNEMONIC_2, Some(&rgs_url)).await;
         wait_until(&node2, "the graph from the RGS snapshot", |n| {
             let g = n.graph_info();
@@ -392,5 +374,59 @@ fn no_route() {
             .await
             .expect("a payment at the fee limit");
         assert_eq!(paid.fee_paid_msat, Some(fee));
+    })
+}
+
+/// A snapshot LDK refuses is a warning (as is a server that does not answer, in
+/// `pays_across_two_and_three_hops`): the node runs on and asks again next round.
+#[test]
+fn rgs_failures_are_warnings() {
+    run(async {
+        use std::io::{Read, Write};
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        // A server on its own thread: the node's thread must not block.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/snapshot/", listener.local_addr().expect("addr"));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            // Not a snapshot (the next round is an hour away).
+            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\ngarbage";
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = vec![0; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let line = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            seen.lock().expect("lock").push(line);
+            let _ = s.write_all(answer.as_bytes());
+        });
+        let mut b = builder(&esplora, Arc::new(MemoryStore::new()));
+        b.set_gossip_source_rgs(&url);
+        let node = b.build().await.expect("build");
+        node.start().expect("start");
+        let deadline = Instant::now() + WAIT;
+        while requests.lock().expect("lock").is_empty() {
+            assert!(Instant::now() < deadline, "no snapshot request");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // No snapshot applied yet: the first query asks for everything since 0.
+        assert_eq!(
+            requests.lock().expect("lock")[0],
+            "GET /snapshot/0 HTTP/1.1"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let status = node.status();
+        assert!(
+            status.is_running && status.fatal_error.is_none(),
+            "{status:?}"
+        );
+        assert_eq!(status.graph.channels, 0);
+        assert_eq!(status.graph.rgs_synced_at, None);
+        node.stop().await.expect("stop");
     })
 }
