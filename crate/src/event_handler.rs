@@ -437,7 +437,9 @@ impl NodeInner {
     /// nothing, and a public channel would announce a node nobody can reach); an anchor
     /// channel only while the wallet holds its on-chain reserve, except from our LSP, whose
     /// channels are how a wallet without coins starts; zero-conf from the LSP only (a
-    /// zero-conf channel is trusted not to be double-spent).
+    /// zero-conf channel is trusted not to be double-spent). Every channel of the LSP is
+    /// accepted zero-conf (LDK's funder takes our `minimum_depth` of 0 whatever the channel
+    /// type: a JIT channel must carry its payment at once), with [`lsp_channel_overrides`].
     fn accept_or_reject_channel(
         &self,
         temporary_channel_id: lightning::ln::types::ChannelId,

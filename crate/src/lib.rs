@@ -33,7 +33,8 @@
 //! - a peer that opened a channel to us may have all of it in flight towards us (LDK's 10 %
 //!   default guards routing nodes; this one routes nothing);
 //! - channels are private: we announce none and refuse a peer's public one; inbound channels
-//!   are accepted by hand, zero-conf ones only from the configured LSP, and the peer of every
+//!   are accepted by hand, zero-conf ones only from the configured LSP (whose channels may
+//!   also deliver a payment short by the JIT fee it quoted, `liquidity`), and the peer of every
 //!   new channel is remembered (with the address we reached it at), so the node dials it
 //!   again after a restart: nobody can dial a browser;
 //! - anchor channels by default ([`Builder::set_anchor_channels`]): a commitment's fee is paid

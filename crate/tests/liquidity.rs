@@ -233,3 +233,42 @@ fn no_inbound_without_lsp() {
         node.stop().await.expect("stop");
     });
 }
+
+#[test]
+fn an_lsp_that_does_not_answer() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        // An ldk-node without the LSPS2 service ignores LSPS messages (an odd message type).
+        let mute = Peer::spawn(&peer_exe(), "mute", Chain::Esplora(esplora.esplora_url()));
+        let node = fresh_node(&esplora, Some(mute.uri())).await;
+        let started = Instant::now();
+        let e = node
+            .bolt11_payment()
+            .receive_via_jit_channel(50_000_000, "nobody home", 600, None)
+            .await
+            .expect_err("no answer");
+        let waited = started.elapsed();
+        assert_eq!(e.code(), "PEER_UNREACHABLE", "{e}");
+        assert!(e.to_string().contains("did not answer"), "{e}");
+        assert!(
+            waited >= wasm_ln::liquidity::LSP_REQUEST_TIMEOUT
+                && waited < wasm_ln::liquidity::LSP_REQUEST_TIMEOUT * 2,
+            "{waited:?}"
+        );
+        // An LSP nobody listens for: refused at once.
+        let mut b = builder(&esplora, Arc::new(MemoryStore::new()));
+        b.set_mnemonic(FRESH, "")
+            .set_lsp(format!("{}@127.0.0.1:{}", mute.node_id, closed_port()));
+        let offline = b.build().await.expect("build");
+        offline.start().expect("start");
+        let e = offline
+            .bolt11_payment()
+            .receive(50_000_000, "offline LSP", 600)
+            .await
+            .expect_err("LSP offline");
+        assert_eq!(e.code(), "PEER_UNREACHABLE", "{e}");
+        assert!(node.list_payments().is_empty() && offline.list_payments().is_empty());
+        node.stop().await.expect("stop");
+        offline.stop().await.expect("stop");
+    });
+}

@@ -376,3 +376,57 @@ fn no_route() {
         assert_eq!(paid.fee_paid_msat, Some(fee));
     })
 }
+
+/// A snapshot LDK refuses is a warning (as is a server that does not answer, in
+/// `pays_across_two_and_three_hops`): the node runs on and asks again next round.
+#[test]
+fn rgs_failures_are_warnings() {
+    run(async {
+        use std::io::{Read, Write};
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        // A server on its own thread: the node's thread must not block.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/snapshot/", listener.local_addr().expect("addr"));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            // Not a snapshot (the next round is an hour away).
+            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\ngarbage";
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = vec![0; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let line = String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            seen.lock().expect("lock").push(line);
+            let _ = s.write_all(answer.as_bytes());
+        });
+        let mut b = builder(&esplora, Arc::new(MemoryStore::new()));
+        b.set_gossip_source_rgs(&url);
+        let node = b.build().await.expect("build");
+        node.start().expect("start");
+        let deadline = Instant::now() + WAIT;
+        while requests.lock().expect("lock").is_empty() {
+            assert!(Instant::now() < deadline, "no snapshot request");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // No snapshot applied yet: the first query asks for everything since 0.
+        assert_eq!(
+            requests.lock().expect("lock")[0],
+            "GET /snapshot/0 HTTP/1.1"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let status = node.status();
+        assert!(
+            status.is_running && status.fatal_error.is_none(),
+            "{status:?}"
+        );
+        assert_eq!(status.graph.channels, 0);
+        assert_eq!(status.graph.rgs_synced_at, None);
+        node.stop().await.expect("stop");
+    })
+}
