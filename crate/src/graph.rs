@@ -36,7 +36,7 @@ use crate::chain::esplora::with_timeout;
 use crate::logger::{log_at, NodeLogger};
 use crate::node::NodeInner;
 use crate::types::{GossipSync, Graph, P2PGossipSync, RapidGossipSync};
-use crate::{runtime, Network};
+use crate::{runtime, Error, Network};
 
 /// LDK's public Rapid Gossip Sync server for mainnet (the snapshot's timestamp is appended).
 pub const RGS_URL_BITCOIN: &str = "https://rapidsync.lightningdevkit.org/snapshot/";
@@ -195,14 +195,16 @@ pub(crate) async fn rgs_sync(
     Ok(Some(applied))
 }
 
-/// Why LDK found no route for `invoice` (what `NO_ROUTE` says): asks the router again with
-/// the same parameters and our usable channels, and names what stopped it.
-pub(crate) fn no_route_reason(
+/// Why LDK found no route for `invoice`: asks the router again with the same parameters and
+/// our usable channels, and names what stopped it. [`Error::FeeTooHigh`] when a route exists
+/// but costs more than the fee limit (as a JIT channel's quote above `maxFeeMsat` is), else
+/// [`Error::NoRoute`]: the payee is not in the graph, or no path has the capacity.
+pub(crate) fn no_route_error(
     inner: &NodeInner,
     invoice: &Bolt11Invoice,
     amount_msat: u64,
     max_fee_msat: Option<u64>,
-) -> String {
+) -> Error {
     let payee = invoice.recover_payee_pub_key();
     let info = GraphInfo::of(&inner.graph);
     let in_graph = inner
@@ -228,7 +230,7 @@ pub(crate) fn no_route_reason(
                 ": the graph is empty, no peer has sent gossip yet"
             });
         }
-        return why;
+        return Error::NoRoute(why);
     }
     // The parameters `pay_for_bolt11_invoice` builds (`RouteParametersConfig::default()`
     // leaves the payment parameters' defaults as they are); without a limit of ours, LDK's
@@ -256,17 +258,17 @@ pub(crate) fn no_route_reason(
     };
     match attempt(limit) {
         // The channels or the graph changed meanwhile.
-        Ok(_) => "none when sending; try again".into(),
+        Ok(_) => Error::NoRoute("none when sending; try again".into()),
         Err(e) => match attempt(None) {
-            Ok(route) if limit.is_some() => format!(
-                "fee limit: the cheapest route costs {} msat in fees, above the limit of {} msat",
+            Ok(route) if limit.is_some() => Error::FeeTooHigh(format!(
+                "the best route found costs {} msat in fees, above the limit of {} msat",
                 route.get_total_fees(),
                 limit.unwrap_or_default()
-            ),
-            _ if e.contains("sufficient") || e.contains("more value") => {
-                format!("no path with enough capacity for {amount_msat} msat to {payee} ({e})")
-            }
-            _ => format!("no path to {payee} in the graph ({e})"),
+            )),
+            _ if e.contains("sufficient") || e.contains("more value") => Error::NoRoute(format!(
+                "no path with enough capacity for {amount_msat} msat to {payee} ({e})"
+            )),
+            _ => Error::NoRoute(format!("no path to {payee} in the graph ({e})")),
         },
     }
 }

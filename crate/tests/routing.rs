@@ -1,7 +1,7 @@
 //! Payments through the public graph (#16 items 2 and 3): our node has private channels to
 //! the LSP only, and pays nodes behind it over announced channels it learnt by P2P gossip or
 //! from a Rapid Gossip Sync snapshot; several parts when no channel of ours can carry the
-//! payment alone; `NO_ROUTE` with its reason otherwise.
+//! payment alone; `NO_ROUTE` with its reason otherwise (`FEE_TOO_HIGH` above `maxFeeMsat`).
 //!
 //! Topology ([`TestNetwork`]): us ⇢ LSP → merchant → carol (⇢ private, → announced, opened
 //! by the left side; LSP→merchant 1,000,000 sat, merchant→carol 500,000 sat). ldk-node caps
@@ -346,7 +346,9 @@ fn no_route() {
             .send(&invoice, None, Some(fee - 1))
             .await
             .expect_err("paid above the fee limit");
-        no_route(e, "fee limit");
+        println!("{e}");
+        assert_eq!(e.code(), "FEE_TOO_HIGH", "{e}");
+        assert!(e.to_string().contains(&format!("costs {fee} msat")), "{e}");
         failed(&node, &invoice);
 
         // More than the path can carry (carol lets 50,000 sat in flight from the merchant),

@@ -85,6 +85,35 @@ async fn create_generates_a_mnemonic_shown_once_and_runs() {
     assert_eq!(err(node.stop()).await, "NODE_STOPPED");
 }
 
+/// `rgsUrl`: a URL (Rapid Gossip Sync), `null` (P2P gossip) or absent (the network's
+/// default); `getInfo().graph` says what the graph holds.
+#[wasm_bindgen_test]
+async fn rgs_url_is_a_url_null_or_absent() {
+    for rgs in [
+        Some(json!(null)),
+        Some(json!("http://127.0.0.1:9/snapshot/")),
+        None,
+    ] {
+        let mut c =
+            json!({ "network": "regtest", "esploraUrl": NOWHERE, "storage": { "kind": "memory" } });
+        if let Some(rgs) = &rgs {
+            c["rgsUrl"] = rgs.clone();
+        }
+        let node = LightningNode::create(js(c)).await.expect("create");
+        let graph = get(&ok(node.get_info()).await, "graph");
+        assert_eq!(get(&graph, "nodes").as_f64(), Some(0.0), "{rgs:?}");
+        assert_eq!(get(&graph, "channels").as_f64(), Some(0.0), "{rgs:?}");
+        assert!(get(&graph, "rgsSyncedAt").is_null(), "{rgs:?}");
+        ok(node.stop()).await;
+    }
+    for bad in [json!(5), json!("ftp://r/"), json!({ "url": "http://r/" })] {
+        let c = json!({ "network": "regtest", "esploraUrl": NOWHERE,
+                        "storage": { "kind": "memory" }, "rgsUrl": bad });
+        let e = LightningNode::create(js(c)).await.err().expect("refused");
+        assert_eq!(code(&e), "INVALID_CONFIG", "{bad}");
+    }
+}
+
 #[wasm_bindgen_test]
 async fn bad_config_is_an_invalid_config_error() {
     let memory = json!({ "kind": "memory" });

@@ -555,7 +555,9 @@ impl Bolt11Payment {
 
     /// Pays `invoice` and waits for the outcome. `amount_msat` is required for an invoice
     /// without an amount (and refused otherwise); `max_fee_msat` caps routing fees. Returns
-    /// the succeeded payment, or [`Error::PaymentFailed`] / [`Error::NoRoute`].
+    /// the succeeded payment, or [`Error::PaymentFailed`] / [`Error::NoRoute`] (saying why:
+    /// the payee is not in the graph, or no path has the capacity) / [`Error::FeeTooHigh`]
+    /// (every route costs more than `max_fee_msat`, default 1 % + 50 sat).
     ///
     /// Refused before anything is sent: a malformed invoice ([`Error::InvalidInvoice`]),
     /// another network's ([`Error::WrongNetwork`]), an expired one
@@ -659,12 +661,7 @@ impl Bolt11Payment {
                         Error::InvalidInvoice("the amount does not suit the invoice".into())
                     }
                     Bolt11PaymentError::SendingFailed(RetryableSendFailure::RouteNotFound) => {
-                        Error::NoRoute(crate::graph::no_route_reason(
-                            inner,
-                            &invoice,
-                            amount,
-                            max_fee_msat,
-                        ))
+                        crate::graph::no_route_error(inner, &invoice, amount, max_fee_msat)
                     }
                     Bolt11PaymentError::SendingFailed(f) => send_failure(f),
                 })
