@@ -647,15 +647,23 @@ impl Node {
                     }
                     continue;
                 }
-                for record in inner.peers.list() {
+                let mut targets: Vec<_> = inner
+                    .peers
+                    .list()
+                    .iter()
+                    .filter_map(|r| net::parse_peer(&format!("{}@{}", r.node_id, r.address)).ok())
+                    .collect();
+                // The LSP too, channel or not: it is where a fresh wallet's P2P gossip (the
+                // routing graph) and its JIT channels come from.
+                if let Some((lsp_id, lsp_addr)) = inner.config.lsp.clone() {
+                    if !targets.iter().any(|(id, _)| *id == lsp_id) {
+                        targets.push((lsp_id, lsp_addr));
+                    }
+                }
+                for (node_id, addr) in targets {
                     if inner.stopping.load(Ordering::Acquire) {
                         break;
                     }
-                    let Ok((node_id, addr)) =
-                        net::parse_peer(&format!("{}@{}", record.node_id, record.address))
-                    else {
-                        continue;
-                    };
                     if inner.peer_manager.peer_by_node_id(&node_id).is_some() {
                         continue;
                     }

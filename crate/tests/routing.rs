@@ -32,6 +32,8 @@ use common::{wait_until, WAIT};
 /// Valid BIP39 mnemonics (test vectors) for nodes beside the one on [`MNEMONIC`].
 const MNEMONIC_2: &str =
     "legal winner thank year wave sausage worth useful legal winner thank yellow";
+const MNEMONIC_3: &str =
+    "letter advice cage absurd amount doctor acoustic avoid letter advice cage above";
 
 /// [`TestNetwork`] (an LSP, a merchant and carol behind it, announced channels in the LSP's
 /// graph) on its chain.
@@ -50,24 +52,7 @@ impl std::ops::Deref for Net {
 impl Net {
     async fn start() -> Net {
         let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
-        let (start_height, _) = esplora.tip().await.expect("tip");
-        // A peer sends its `announcement_signatures` on a block after the sixth confirmation:
-        // once `start` has mined its 7 blocks (fundings, then 6 confirmations), a block every
-        // second lets the last channel_update out (else the wait for the LSP's graph flakes).
-        let nudge = async {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let height = esplora.tip().await.map(|(h, _)| h).unwrap_or(0);
-                if height >= start_height + 7 {
-                    let _ = esplora.mine(1).await;
-                }
-            }
-        };
-        let exe = peer_exe();
-        let net = tokio::select! {
-            net = TestNetwork::start(&exe, &esplora) => net,
-            _ = nudge => unreachable!("the nudge never ends"),
-        };
+        let net = TestNetwork::start(&peer_exe(), &esplora).await;
         Net { esplora, net }
     }
 
@@ -182,6 +167,17 @@ fn pays_across_two_and_three_hops() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         println!("P2P part done in {:?}", began.elapsed());
+
+        // A node with the LSP configured dials it on start, channel or not, and so has the
+        // graph before its first payment or JIT receive.
+        let store3: Arc<DynStore> = Arc::new(MemoryStore::new());
+        let mut b = builder(&net.esplora, store3);
+        b.set_mnemonic(MNEMONIC_3, "");
+        b.set_lsp(net.lsp_uri());
+        let node3 = b.build().await.expect("build");
+        node3.start().expect("start");
+        wait_graph(&node3, "the graph from the LSP dialled on start").await;
+        node3.stop().await.expect("stop");
 
         // A second node learns the graph from the LSP's RGS snapshot only: its gossip handler
         // ignores peers' gossip, and the graph is there before it connects to anyone.

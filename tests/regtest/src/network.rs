@@ -197,10 +197,17 @@ impl TestNetwork {
             assert!(Instant::now() < deadline, "channels not usable: {m}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        // A peer sends its `announcement_signatures` only on a block connected after the
+        // sixth confirmation: while the graph is incomplete, a block a second lets them out.
+        let mut last_block = Instant::now();
         loop {
             let graph = net.lsp.get("/graph").await;
             if scids.iter().all(|s| has_both_directions(&graph, *s)) {
                 break;
+            }
+            if last_block.elapsed() >= Duration::from_secs(1) {
+                esplora.mine(1).await.expect("mine");
+                last_block = Instant::now();
             }
             assert!(
                 Instant::now() < deadline,
