@@ -435,9 +435,10 @@ impl NodeInner {
 
     /// Our policy for channels a peer opens to us: private ones only (a browser node routes
     /// nothing, and a public channel would announce a node nobody can reach); an anchor
-    /// channel only while the wallet holds its on-chain reserve, except from our LSP, whose
-    /// channels are how a wallet without coins starts; zero-conf from the LSP only (a
-    /// zero-conf channel is trusted not to be double-spent). Every channel of the LSP is
+    /// channel only while the wallet holds its on-chain reserve, from our LSP too (a wallet
+    /// without coins starts with a legacy JIT channel: LDK's funder falls back to one when
+    /// we refuse anchors); zero-conf from the LSP only (a zero-conf channel is trusted not
+    /// to be double-spent). Every channel of the LSP is
     /// accepted zero-conf (LDK's funder takes our `minimum_depth` of 0 whatever the channel
     /// type: a JIT channel must carry its payment at once), with [`lsp_channel_overrides`].
     fn accept_or_reject_channel(
@@ -656,7 +657,13 @@ fn inbound_channel_refusal(c: &InboundChannel) -> Option<String> {
     if c.zero_conf && !c.from_lsp {
         return Some("a zero-conf channel from a peer that is not our LSP".into());
     }
-    if c.anchors && !c.from_lsp && c.spendable_sat < c.reserve_sat {
+    // The LSP too: a wallet without coins can neither CPFP an anchor channel's commitment
+    // nor pay the fee of its zero-fee HTLC-success transactions, so once the channel is no
+    // longer zero-conf-young the LSP could let our HTLCs time out on-chain. Refused, LDK on
+    // the LSP's side opens the same channel again without anchors (legacy,
+    // `static_remote_key`, whose commitment pays its own fee), which we take zero-conf.
+    // ldk-node waives the reserve only for peers its user lists (`trusted_peers_no_reserve`).
+    if c.anchors && c.spendable_sat < c.reserve_sat {
         return Some(format!(
             "an anchor channel needs {} sat on-chain to bump its fees, the wallet has {} sat",
             c.reserve_sat, c.spendable_sat
@@ -755,10 +762,20 @@ mod tests {
         let from_lsp = InboundChannel {
             zero_conf: true,
             from_lsp: true,
-            spendable_sat: 0,
             ..ok
         };
         assert_eq!(inbound_channel_refusal(&from_lsp), None);
+        // Not even the LSP's anchor channel without the reserve (its legacy retry is taken).
+        let lsp_poor = InboundChannel {
+            spendable_sat: 0,
+            ..from_lsp
+        };
+        assert!(inbound_channel_refusal(&lsp_poor).is_some_and(|why| why.contains("25000 sat")));
+        let lsp_legacy = InboundChannel {
+            anchors: false,
+            ..lsp_poor
+        };
+        assert_eq!(inbound_channel_refusal(&lsp_legacy), None);
         let poor = InboundChannel {
             spendable_sat: 24_999,
             ..ok

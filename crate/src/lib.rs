@@ -42,7 +42,8 @@
 //!   [`chain::bump::ANCHOR_RESERVE_PER_CHANNEL_SAT`] on-chain per anchor channel; opens and
 //!   sends that would dig into it fail with `INSUFFICIENT_FUNDS` naming the reserve, and
 //!   `send_all` leaves it. An inbound anchor channel is accepted only with its reserve in
-//!   the wallet (the peer then falls back to a legacy channel), except from the LSP;
+//!   the wallet, the LSP's too (the peer then falls back to a legacy channel: a coinless
+//!   wallet's first JIT channel is legacy);
 //! - what is ours and unconfirmed (wallet transactions, channel fundings, LDK's claims) is
 //!   broadcast again on start and on each new block.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
