@@ -124,21 +124,15 @@ impl NodeInner {
                     record.as_ref().and_then(|p| p.lsp_fee_limit_msat),
                     record.as_ref().and_then(|p| p.amount_msat),
                 ) {
+                    // Only this payment is refused: the invoice stays payable (its record
+                    // Pending), and the payer may try again, through the LSP or otherwise.
                     log_at!(
                         self.logger,
                         Warn,
-                        "failing back incoming payment {payment_hash} of {amount_msat} msat: {why}"
+                        "failing back incoming payment {payment_hash} of {amount_msat} msat, \
+                         the invoice stays payable: {why}"
                     );
                     self.channel_manager.fail_htlc_backwards(&payment_hash);
-                    if record.is_some() {
-                        self.payments
-                            .update(&id, |p| {
-                                p.status = PaymentStatus::Failed;
-                                p.failure_reason = Some(why.clone());
-                            })
-                            .await
-                            .map_err(|e| self.replay(e))?;
-                    }
                     return Ok(());
                 }
                 // A hold invoice still waiting; one failed back already is failed again.
