@@ -478,39 +478,53 @@ impl Builder {
             keys.get_peer_storage_key(),
         ));
 
+        // The graph and the scorer are caches (gossip and payments rebuild them): one that
+        // cannot be read is logged and started afresh, not a node that cannot start.
         let btc_network = network.to_bitcoin();
-        let graph = Arc::new(
-            match read_optional(
-                &*store,
-                NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
-                NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
-                NETWORK_GRAPH_PERSISTENCE_KEY,
-            )
-            .await?
-            {
-                Some(bytes) => Graph::read(&mut &bytes[..], Arc::clone(&logger))
-                    .map_err(corrupt("network graph"))?,
-                None => Graph::new(btc_network, Arc::clone(&logger)),
-            },
-        );
+        let stored_graph = read_optional(
+            &*store,
+            NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+            NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+            NETWORK_GRAPH_PERSISTENCE_KEY,
+        )
+        .await?
+        .and_then(|bytes| {
+            Graph::read(&mut &bytes[..], Arc::clone(&logger))
+                .map_err(|e| {
+                    logger.log_line(
+                        LogLevel::Warn,
+                        &format!("the stored network graph is corrupt ({e:?}): starting empty"),
+                    )
+                })
+                .ok()
+        });
+        let graph =
+            Arc::new(stored_graph.unwrap_or_else(|| Graph::new(btc_network, Arc::clone(&logger))));
         let gossip = Gossip::new(&gossip_source, &graph, &logger);
         let decay = ProbabilisticScoringDecayParameters::default();
-        let scorer = Arc::new(ScorerCell(std::cell::RefCell::new(
-            match read_optional(
-                &*store,
-                SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
-                SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
-                SCORER_PERSISTENCE_KEY,
+        let stored_scorer = read_optional(
+            &*store,
+            SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+            SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+            SCORER_PERSISTENCE_KEY,
+        )
+        .await?
+        .and_then(|bytes| {
+            Scorer::read(
+                &mut &bytes[..],
+                (decay, Arc::clone(&graph), Arc::clone(&logger)),
             )
-            .await?
-            {
-                Some(bytes) => Scorer::read(
-                    &mut &bytes[..],
-                    (decay, Arc::clone(&graph), Arc::clone(&logger)),
+            .map_err(|e| {
+                logger.log_line(
+                    LogLevel::Warn,
+                    &format!("the stored scorer is corrupt ({e:?}): starting afresh"),
                 )
-                .map_err(corrupt("scorer"))?,
-                None => Scorer::new(decay, Arc::clone(&graph), Arc::clone(&logger)),
-            },
+            })
+            .ok()
+        });
+        let scorer = Arc::new(ScorerCell(std::cell::RefCell::new(
+            stored_scorer
+                .unwrap_or_else(|| Scorer::new(decay, Arc::clone(&graph), Arc::clone(&logger))),
         )));
         let router = Arc::new(Router::new(
             Arc::clone(&graph),
@@ -917,6 +931,41 @@ mod tests {
                 };
                 assert!(matches!(e, BuildError::InvalidRgsUrl(_)), "{e}");
                 assert_eq!(e.code(), "INVALID_CONFIG");
+            })
+            .await;
+    }
+
+    /// The stored graph and scorer are caches: garbage under their keys is logged and
+    /// replaced by empty ones, never a node that cannot start.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_corrupt_graph_or_scorer_starts_empty() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                for (primary, secondary, key) in [
+                    (
+                        NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+                        NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+                        NETWORK_GRAPH_PERSISTENCE_KEY,
+                    ),
+                    (
+                        SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+                        SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+                        SCORER_PERSISTENCE_KEY,
+                    ),
+                ] {
+                    let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+                    KVStore::write(&*store, primary, secondary, key, vec![0xff; 100])
+                        .await
+                        .expect("write");
+                    let mut b = builder();
+                    b.set_network(Network::Regtest)
+                        .set_store(Arc::clone(&store));
+                    let node = b
+                        .build()
+                        .await
+                        .expect("a corrupt cache must not stop the node");
+                    assert_eq!(node.graph_info().channels, 0, "{key}");
+                }
             })
             .await;
     }
