@@ -95,6 +95,10 @@ pub enum BuildError {
     InvalidLsp(String),
     /// The Rapid Gossip Sync URL is not `http(s)://`.
     InvalidRgsUrl(String),
+    /// P2P gossip was asked for on `bitcoin`: without `std`, LDK downloads every peer's
+    /// whole graph on each connection and uploads ours to any peer that asks, tens of MB
+    /// each way, and checks none of it against the chain. Use an RGS URL.
+    P2pGossipOnMainnet,
     /// `our_to_self_delay` is outside [`MIN_OUR_TO_SELF_DELAY`]..=[`MAX_TO_SELF_DELAY`].
     InvalidToSelfDelay(u16),
     /// No network was set: there is no default, a wrong guess would be costly either way.
@@ -120,6 +124,13 @@ impl fmt::Display for BuildError {
             BuildError::InvalidMnemonic(m) => write!(f, "invalid mnemonic: {m}"),
             BuildError::InvalidLsp(m) => write!(f, "invalid LSP: {m}"),
             BuildError::InvalidRgsUrl(m) => write!(f, "invalid RGS URL: {m}"),
+            BuildError::P2pGossipOnMainnet => write!(
+                f,
+                "P2P gossip is not available on bitcoin: this node (LDK without std) would \
+                 download every peer's whole graph on each connection and upload its own to \
+                 any peer that asks, tens of MB each way, unchecked against the chain; give an \
+                 RGS URL (rgsUrl), or leave it to the default, LDK's RGS server"
+            ),
             BuildError::InvalidToSelfDelay(d) => write!(
                 f,
                 "our to_self_delay must be {MIN_OUR_TO_SELF_DELAY} to {MAX_TO_SELF_DELAY} blocks, not {d}"
@@ -332,7 +343,10 @@ impl Builder {
 
     /// Learn the public channel graph by BOLT 7 gossip from the peers we connect to (the
     /// default on signet and regtest). Without `std`, LDK asks each peer for all of its gossip
-    /// on every connection: fine for small graphs, tens of MB on mainnet.
+    /// on every connection and sends ours to any peer that asks: fine for small graphs, tens
+    /// of MB each way on mainnet, so `build` refuses it on `bitcoin`
+    /// ([`BuildError::P2pGossipOnMainnet`], `INVALID_CONFIG`): use an RGS URL there. The P2P
+    /// graph is not pruned (see `graph.rs`).
     pub fn set_gossip_source_p2p(&mut self) -> &mut Self {
         self.gossip_source = Some(GossipSource::P2p);
         self
@@ -388,12 +402,18 @@ impl Builder {
             .gossip_source
             .clone()
             .unwrap_or_else(|| GossipSource::default_for(network));
-        if let GossipSource::Rgs(url) = &gossip_source {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(BuildError::InvalidRgsUrl(format!(
-                    "must be http:// or https://: {url:?}"
-                )));
+        match &gossip_source {
+            GossipSource::Rgs(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(BuildError::InvalidRgsUrl(format!(
+                        "must be http:// or https://: {url:?}"
+                    )));
+                }
             }
+            GossipSource::P2p if network == Network::Bitcoin => {
+                return Err(BuildError::P2pGossipOnMainnet)
+            }
+            GossipSource::P2p => {}
         }
         let lsp = match &self.lsp {
             Some(s) => {
@@ -919,10 +939,36 @@ mod tests {
                     let node = b.build().await.expect("build");
                     assert_eq!(node.inner.gossip.is_rgs(), rgs, "{network}");
                     b.set_gossip_source_p2p();
-                    assert!(!b.build().await.expect("build").inner.gossip.is_rgs());
+                    if network != Network::Bitcoin {
+                        assert!(!b.build().await.expect("build").inner.gossip.is_rgs());
+                    }
                     b.set_gossip_source_rgs("http://127.0.0.1:9/snapshot");
                     assert!(b.build().await.expect("build").inner.gossip.is_rgs());
                 }
+                // P2P gossip on mainnet: tens of MB each way per connection, unchecked.
+                let mut b = builder();
+                b.set_network(Network::Bitcoin)
+                    .set_ephemeral(true)
+                    .set_gossip_source_p2p();
+                let Err(e) = b.build().await else {
+                    panic!("built a bitcoin node with P2P gossip")
+                };
+                assert_eq!(e.code(), "INVALID_CONFIG");
+                assert!(e.to_string().contains("RGS"), "{e}");
+                // The same from a JavaScript config's `rgsUrl: null`.
+                let config: crate::config::NodeConfig = serde_json::from_str(
+                    r#"{"network":"bitcoin","esploraUrl":"http://127.0.0.1:9",
+                        "storage":{"kind":"memory","ephemeral":true},"rgsUrl":null}"#,
+                )
+                .expect("config");
+                let mut b = config.builder().expect("builder");
+                // The store is the wasm layer's (`storage`).
+                b.set_ephemeral(true);
+                let Err(e) = b.build().await else {
+                    panic!("built a bitcoin node with rgsUrl: null")
+                };
+                assert_eq!(e.code(), "INVALID_CONFIG");
+                assert!(e.to_string().contains("rgsUrl"), "{e}");
                 let mut b = builder();
                 b.set_network(Network::Regtest)
                     .set_gossip_source_rgs("ftp://r/");

@@ -41,6 +41,7 @@ impl NodeInner {
         self: &Arc<Self>,
         event: LdkEvent,
     ) -> Result<(), ReplayEvent> {
+        crate::graph::apply_network_update(&self.gossip, &self.graph, &event);
         match event {
             LdkEvent::FundingGenerationReady {
                 temporary_channel_id,

@@ -16,7 +16,29 @@
 //!
 //! P2P gossip is not checked against the chain (we have no cheap UTXO lookup over Esplora): a
 //! peer could announce channels that do not exist. Paths through them fail and the scorer
-//! learns to avoid them; the LSP we connect to is trusted more than that anyway.
+//! learns to avoid them; the LSP we connect to is trusted more than that anyway. On `bitcoin`
+//! P2P gossip is refused outright (`BuildError::P2pGossipOnMainnet`): LDK without `std` would
+//! download every peer's whole graph on each connection and upload ours to any peer that
+//! asks, tens of MB each way.
+//!
+//! # The P2P graph is not pruned
+//!
+//! LDK 0.2 without `std` records a P2P `channel_announcement` as received at time 0, so its
+//! pruning (`remove_stale_channels_and_tracking_with_time`, which the background processor
+//! runs a minute after start and then hourly) removes every channel still missing one
+//! direction's `channel_update` (a channel just announced, or one whose other side never sends
+//! one), and then refuses its re-announcement for a week. LDK has no public call that drops
+//! only stale updates. So in P2P mode the background processor gets no gossip sync
+//! ([`Gossip::background_sync`]: `GossipSync::None`; the peer manager still has the
+//! `P2PGossipSync` as its route handler) and the graph is never pruned: the P2P graphs of
+//! signet and regtest are small, and a channel that is gone is removed when a payment through
+//! it fails (the failure's network update is applied by [`apply_network_update`], which the
+//! background processor did with a graph). It is written by [`persist_graph`] on the
+//! background processor's cadence instead: a minute after start, hourly, and on stop
+//! ([`P2P_GRAPH_FIRST_PERSIST`], [`P2P_GRAPH_PERSIST_INTERVAL`]). The scorer is untouched by
+//! this: the background processor still updates, decays and persists it with its own clock
+//! (`fetch_time`). Rapid Gossip Sync is unaffected: its announcements carry the snapshot's
+//! time, and the background processor prunes and persists that graph as before.
 
 // See builder.rs: LDK's `Arc`s hold `!Send` objects on our one thread.
 #![allow(clippy::arc_with_non_send_sync)]
@@ -24,15 +46,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use lightning::events::{Event as LdkEvent, PathFailure};
 use lightning::ln::msgs::RoutingMessageHandler;
 use lightning::ln::peer_handler::IgnoringMessageHandler;
 use lightning::routing::router::Router as _;
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::routing::utxo::UtxoLookup;
+use lightning::util::ser::Writeable;
 use lightning_invoice::Bolt11Invoice;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::esplora::with_timeout;
+use crate::io::{
+    DynStore, NETWORK_GRAPH_PERSISTENCE_KEY, NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+    NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+};
 use crate::logger::{log_at, NodeLogger};
 use crate::node::NodeInner;
 use crate::types::{GossipSync, Graph, P2PGossipSync, RapidGossipSync};
@@ -47,6 +75,12 @@ pub const RGS_URL_TESTNET: &str = "https://rapidsync.lightningdevkit.org/testnet
 pub const RGS_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// How long one RGS download may take (a first mainnet snapshot is some 2 MB).
 pub const RGS_FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// When a started P2P node first writes its graph: once the first peers' gossip is in (the
+/// background processor's first prune-and-persist comes as soon).
+pub const P2P_GRAPH_FIRST_PERSIST: Duration = Duration::from_secs(60);
+/// How often a P2P node writes its graph after that (and once more on stop).
+pub const P2P_GRAPH_PERSIST_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 /// Where the node learns the public channel graph from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,16 +165,50 @@ impl Gossip {
         }
     }
 
-    /// What the background processor prunes and persists.
+    /// What the background processor prunes and persists: nothing with P2P gossip (the
+    /// module docs say why; [`persist_graph`] writes that graph).
     pub fn background_sync(&self) -> GossipSync {
         match self {
-            Gossip::P2p(sync) => GossipSync::P2P(Arc::clone(sync)),
+            Gossip::P2p(_) => GossipSync::None,
             Gossip::Rapid { sync, .. } => GossipSync::Rapid(Arc::clone(sync)),
         }
     }
 
     pub fn is_rgs(&self) -> bool {
         matches!(self, Gossip::Rapid { .. })
+    }
+}
+
+/// Writes the graph to the store (P2P mode: the background processor does it with RGS); a
+/// failure is logged, the graph being a cache that gossip fills again.
+pub(crate) async fn persist_graph(store: &DynStore, graph: &Graph, logger: &NodeLogger) {
+    let written = store
+        .write(
+            NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+            NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+            NETWORK_GRAPH_PERSISTENCE_KEY,
+            graph.encode(),
+        )
+        .await;
+    if let Err(e) = written {
+        log_at!(logger, Warn, "writing the network graph: {e}");
+    }
+}
+
+/// What a failed payment path says about a channel (disabled, gone), applied to the graph:
+/// the background processor does it when it has the graph, which in P2P mode it has not.
+pub(crate) fn apply_network_update(gossip: &Gossip, graph: &Graph, event: &LdkEvent) {
+    if gossip.is_rgs() {
+        return;
+    }
+    if let LdkEvent::PaymentPathFailed {
+        failure: PathFailure::OnPath {
+            network_update: Some(update),
+        },
+        ..
+    } = event
+    {
+        graph.handle_network_update(update);
     }
 }
 
@@ -270,5 +338,135 @@ pub(crate) fn no_route_error(
             )),
             _ => Error::NoRoute(format!("no path to {payee} in the graph ({e})")),
         },
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use std::sync::Arc;
+
+    use lightning::ln::msgs::{
+        ChannelAnnouncement, ChannelUpdate, UnsignedChannelAnnouncement, UnsignedChannelUpdate,
+    };
+    use lightning::routing::gossip::NodeId;
+    use lightning::util::ser::Writeable;
+    use lightning_types::features::ChannelFeatures;
+
+    use crate::bitcoin::constants::ChainHash;
+    use crate::bitcoin::hashes::{sha256d, Hash};
+    use crate::bitcoin::secp256k1::{ecdsa::Signature, Message, PublicKey, Secp256k1, SecretKey};
+    use crate::io::{DynStore, MemoryStore};
+    use crate::types::GossipSync;
+    use crate::{runtime, Builder, LogLevel, Network, Node};
+
+    const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+    const SCID: u64 = 101 << 40 | 1 << 16;
+
+    fn sign<T: Writeable>(contents: &T, key: &SecretKey) -> Signature {
+        let hash = sha256d::Hash::hash(&contents.encode());
+        Secp256k1::new().sign_ecdsa(&Message::from_digest(hash.to_byte_array()), key)
+    }
+
+    /// A signed announcement of a channel between two made-up nodes, and one `channel_update`,
+    /// from its first node: the channel is known in one direction only (as a channel whose
+    /// other side has not sent its update yet, or never will).
+    fn one_way_channel() -> (ChannelAnnouncement, ChannelUpdate) {
+        let secp = Secp256k1::new();
+        let mut nodes = [
+            SecretKey::from_slice(&[7; 32]),
+            SecretKey::from_slice(&[8; 32]),
+        ]
+        .map(|k| k.expect("key"));
+        nodes.sort_by_key(|k| PublicKey::from_secret_key(&secp, k).serialize());
+        let funding = [9, 10].map(|b| SecretKey::from_slice(&[b; 32]).expect("key"));
+        let id = |k: &SecretKey| NodeId::from_pubkey(&PublicKey::from_secret_key(&secp, k));
+        let chain_hash = ChainHash::using_genesis_block(crate::bitcoin::Network::Regtest);
+        let contents = UnsignedChannelAnnouncement {
+            features: ChannelFeatures::empty(),
+            chain_hash,
+            short_channel_id: SCID,
+            node_id_1: id(&nodes[0]),
+            node_id_2: id(&nodes[1]),
+            bitcoin_key_1: id(&funding[0]),
+            bitcoin_key_2: id(&funding[1]),
+            excess_data: Vec::new(),
+        };
+        let announcement = ChannelAnnouncement {
+            node_signature_1: sign(&contents, &nodes[0]),
+            node_signature_2: sign(&contents, &nodes[1]),
+            bitcoin_signature_1: sign(&contents, &funding[0]),
+            bitcoin_signature_2: sign(&contents, &funding[1]),
+            contents,
+        };
+        let contents = UnsignedChannelUpdate {
+            chain_hash,
+            short_channel_id: SCID,
+            timestamp: runtime::now().as_secs() as u32,
+            message_flags: 1,
+            channel_flags: 0,
+            cltv_expiry_delta: 40,
+            htlc_minimum_msat: 1,
+            htlc_maximum_msat: 100_000_000,
+            fee_base_msat: 1_000,
+            fee_proportional_millionths: 100,
+            excess_data: Vec::new(),
+        };
+        let update = ChannelUpdate {
+            signature: sign(&contents, &nodes[0]),
+            contents,
+        };
+        (announcement, update)
+    }
+
+    async fn build_node(store: &Arc<DynStore>) -> Node {
+        let mut b = Builder::new();
+        b.set_esplora_url("http://127.0.0.1:9")
+            .set_mnemonic(ABANDON, "")
+            .set_log_level(LogLevel::Error)
+            .set_network(Network::Regtest)
+            .set_store(Arc::clone(store));
+        b.build().await.expect("build")
+    }
+
+    /// LDK 0.2 without `std` stamps a P2P channel announcement as received at time 0, so its
+    /// pruning drops every channel missing one direction's update (and refuses it again for a
+    /// week). What the background processor prunes on its timer must leave the P2P graph as
+    /// it is, and the graph must still be there after a restart.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_p2p_channel_known_one_way_survives_pruning_and_a_restart() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let store: Arc<DynStore> = Arc::new(MemoryStore::new());
+                let node = build_node(&store).await;
+                let inner = &node.inner;
+                assert!(!inner.gossip.is_rgs());
+                let (announcement, update) = one_way_channel();
+                let handler = inner.gossip.route_handler();
+                handler
+                    .handle_channel_announcement(None, &announcement)
+                    .expect("announcement");
+                handler
+                    .handle_channel_update(None, &update)
+                    .expect("update");
+                assert_eq!(node.graph_info().channels, 1);
+
+                // What the background processor does on its prune timer with what it is given.
+                let now = runtime::now().as_secs();
+                match inner.gossip.background_sync() {
+                    GossipSync::P2P(sync) => sync
+                        .network_graph()
+                        .remove_stale_channels_and_tracking_with_time(now),
+                    GossipSync::Rapid(_) => panic!("RGS in P2P mode"),
+                    GossipSync::None => {}
+                }
+                assert_eq!(node.graph_info().channels, 1, "pruned");
+
+                node.start().expect("start");
+                node.stop().await.expect("stop");
+                drop(node);
+                let node = build_node(&store).await;
+                assert_eq!(node.graph_info().channels, 1, "lost across a restart");
+            })
+            .await;
     }
 }

@@ -4,7 +4,8 @@
 //! (LDK without `std` is `!Sync`). [`Node::start`] spawns its background tasks there: LDK's
 //! background processor (events, persistence, timers), a chain and wallet sync every
 //! `sync_interval`, reconnection to the peers we have channels with, and, when the graph comes
-//! from Rapid Gossip Sync, a snapshot fetch on start and every hour (graph.rs).
+//! from Rapid Gossip Sync, a snapshot fetch on start and every hour, else (P2P gossip) the
+//! graph's persistence (graph.rs).
 
 // See builder.rs: LDK's `Arc`s hold `!Send` objects on our one thread.
 #![allow(clippy::arc_with_non_send_sync)]
@@ -565,6 +566,8 @@ impl Node {
         crate::liquidity::spawn_event_task(inner);
         if inner.gossip.is_rgs() {
             self.spawn_rgs_loop();
+        } else {
+            self.spawn_graph_persist_loop();
         }
         log_at!(
             inner.logger,
@@ -593,7 +596,8 @@ impl Node {
                 Arc::clone(&inner.chain_monitor),
                 Arc::clone(&inner.channel_manager),
                 Some(Arc::clone(&inner.onion_messenger)),
-                // Prunes the graph and persists it (hourly, and on stop).
+                // With RGS, prunes the graph and persists it (hourly, and on stop); nothing
+                // with P2P gossip, whose graph LDK's pruning would damage (graph.rs).
                 inner.gossip.background_sync(),
                 Arc::clone(&inner.peer_manager),
                 inner.lsp.as_ref().map(|l| Arc::clone(&l.manager)),
@@ -704,6 +708,26 @@ impl Node {
                 if stoppable_sleep(Arc::clone(&inner.stopping), interval).await {
                     break;
                 }
+            }
+        });
+    }
+
+    /// Writes the P2P graph a minute after start, then hourly, and once more on stop: what
+    /// the background processor does with an RGS graph (graph.rs says why not this one).
+    fn spawn_graph_persist_loop(&self) {
+        let inner = Arc::clone(&self.inner);
+        let guard = TaskGuard::new(&inner.tasks);
+        let supervisor = inner.supervisor.clone();
+        supervisor.spawn("graph persistence", async move {
+            let _guard = guard;
+            let mut wait = crate::graph::P2P_GRAPH_FIRST_PERSIST;
+            loop {
+                let stopped = stoppable_sleep(Arc::clone(&inner.stopping), wait).await;
+                crate::graph::persist_graph(&*inner.store, &inner.graph, &inner.logger).await;
+                if stopped {
+                    break;
+                }
+                wait = crate::graph::P2P_GRAPH_PERSIST_INTERVAL;
             }
         });
     }

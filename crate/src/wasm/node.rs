@@ -45,7 +45,8 @@ export interface NodeConfig {
   anchorChannels?: boolean;
   /** Where the public channel graph comes from: a URL, Rapid Gossip Sync snapshots from it
    *  (`{rgsUrl}{timestamp}`, LDK's format) on start and hourly; `null`, BOLT 7 gossip from the
-   *  connected peers (LDK without `std` asks each for all of it: fine for small graphs);
+   *  connected peers (LDK without `std` asks each for all of it: fine for small graphs; on
+   *  bitcoin `INVALID_CONFIG`, tens of MB each way per connection there);
    *  absent, the network's default: LDK's public RGS servers on bitcoin and testnet
    *  (`https://rapidsync.lightningdevkit.org/snapshot/`, `…/testnet/snapshot/`), P2P on signet
    *  and regtest. A full mainnet P2P sync is tens of MB, an RGS snapshot about 2 MB. */
