@@ -399,7 +399,7 @@ pub(crate) fn map_api_error(e: APIError) -> Error {
 
 /// A sleeper for the background processor: waits `d` but wakes early, with `true`, once the
 /// node is stopping.
-fn stoppable_sleep(
+pub(crate) fn stoppable_sleep(
     stopping: Arc<AtomicBool>,
     d: Duration,
 ) -> core::pin::Pin<Box<dyn core::future::Future<Output = bool>>> {
@@ -419,7 +419,7 @@ fn stoppable_sleep(
 }
 
 /// `fut`'s output, or `None` when `other` finished first (`fut` is dropped).
-async fn first_of<F: Future, G: Future>(fut: F, other: G) -> Option<F::Output> {
+pub(crate) async fn first_of<F: Future, G: Future>(fut: F, other: G) -> Option<F::Output> {
     let mut fut = core::pin::pin!(fut);
     let mut other = core::pin::pin!(other);
     core::future::poll_fn(|cx| {

@@ -212,6 +212,33 @@ fn jit_quote_too_expensive() {
             .expect("at the limit");
         assert_eq!(ok.fee_msat, quote(amount));
         assert_eq!(node.list_payments().len(), 1);
+
+        // The LSP's offers last a day (ldk-node's LSPS2 service): an invoice asked for two
+        // days expires with the offer, less a minute's margin, and says so (bLIP-52).
+        let asked = 2 * 86_400;
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs()
+        };
+        let before = now();
+        let long = node
+            .bolt11_payment()
+            .receive_via_jit_channel(amount, "two days", asked, None)
+            .await
+            .expect("JIT invoice");
+        let decoded = wasm_ln::payment::bolt11::decode_invoice(&long.invoice).expect("decode");
+        assert_eq!(decoded.expires_at, long.expires_at);
+        let offer_ends = before + 86_400;
+        assert!(
+            // JIT_OFFER_MARGIN_SECS
+            long.expires_at <= offer_ends - 60 && long.expires_at + 120 > offer_ends,
+            "expires at {}, the offer ends about {offer_ends}",
+            long.expires_at
+        );
+        // The invoice asks the payer for 146 blocks of final CLTV delta (LSPS2's 2 extra).
+        assert_eq!(decoded.min_final_cltv_expiry_delta, 146);
         node.stop().await.expect("stop");
     });
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::bitcoin::hashes::{sha256, Hash};
 use crate::bitcoin::hex::DisplayHex;
 use crate::event::Event;
-use crate::liquidity::JitHint;
+use crate::liquidity::{jit_invoice_expiry, JitHint, JIT_EXTRA_FINAL_CLTV_DELTA};
 use crate::logger::log_at;
 use crate::node::NodeInner;
 use crate::payment::{PaymentDetails, PaymentDirection, PaymentKind, PaymentStatus};
@@ -39,7 +39,8 @@ pub struct ReceivedInvoice {
     pub invoice: String,
     /// Its payment hash (also the payment's id), hex.
     pub payment_hash: String,
-    /// Unix time it expires.
+    /// Unix time it expires: a JIT invoice's may come sooner than asked, when the LSP's
+    /// offer ends sooner.
     pub expires_at: u64,
     /// Whether it is paid through a JIT channel the LSP opens when the payment arrives.
     #[serde(default)]
@@ -211,7 +212,9 @@ impl Bolt11Payment {
     /// `amount_msat − fee_msat` arrives. Works with no channel and no coins at all.
     ///
     /// The LSP (connected first, at its configured address) quotes its fee; the cheapest
-    /// offer for this amount is taken ([`crate::liquidity::cheapest_offer`]). A quote above
+    /// offer for this amount is taken ([`crate::liquidity::cheapest_offer`]), among those
+    /// valid for the whole `expiry_secs` if any is; the invoice never outlives the offer, so
+    /// it may expire sooner than asked (`expires_at` says when). A quote above
     /// `max_fee_msat` (default [`crate::liquidity::default_max_fee_msat`]: 5,000 sat + 1 %,
     /// at most half the amount) is refused with [`Error::FeeTooHigh`] before anything is
     /// bought or stored. The quote is kept with the invoice's payment: an LSP that withholds
@@ -242,10 +245,15 @@ impl Bolt11Payment {
         })?;
         crate::node::connect_inner(inner, lsp.node_id, &lsp.address).await?;
         let menu = lsp.opening_fee_menu(inner).await?;
-        let (fee_msat, params) = crate::liquidity::cheapest_offer(
+        let crate::liquidity::JitOffer {
+            fee_msat,
+            params,
+            expiry_secs,
+        } = crate::liquidity::cheapest_offer(
             &menu,
             amount_msat,
             runtime::now().as_secs(),
+            expiry_secs,
             inner.config.our_to_self_delay,
         )?;
         let limit =
@@ -267,14 +275,19 @@ impl Bolt11Payment {
             )
             .await?;
         // The LSP opens the channel over our connection: keep it up (the reconnect loop)
-        // until then; the channel's peer is remembered anyway once it exists.
-        inner
+        // until then; the channel's peer is remembered anyway once it exists, and the
+        // reconnect loop dials the configured LSP regardless. So a failed write only costs
+        // that: the invoice, bought and stored, is returned all the same.
+        if let Err(e) = inner
             .peers
             .upsert(crate::peer_store::PeerRecord {
                 node_id: lsp.node_id.to_string(),
                 address: lsp.address.to_string(),
             })
-            .await?;
+            .await
+        {
+            log_at!(inner.logger, Warn, "remembering the LSP as a peer: {e}");
+        }
         log_at!(
             inner.logger,
             Info,
@@ -431,13 +444,31 @@ impl Bolt11Payment {
         if expiry_secs == 0 {
             return Err(Error::InvalidConfig("the expiry must be positive".into()));
         }
-        // LSPS2 asks the client for 2 blocks more than its usual final delta: the LSP's
-        // forward over the new channel is one more hop.
-        let final_cltv_delta = if jit.is_some() {
-            FINAL_CLTV_EXPIRY_DELTA + 2
+        let now = runtime::now();
+        // A JIT invoice must not outlive the LSP's offer (bLIP-52; the offer was chosen for
+        // this expiry, `buy` took a moment since).
+        let expiry_secs = match &jit {
+            Some(j) => match jit_invoice_expiry(j.valid_until, now.as_secs(), expiry_secs) {
+                0 => {
+                    return Err(Error::NoInboundCapacity(
+                        "the LSP's offer expired while we bought the channel".into(),
+                    ))
+                }
+                e => e,
+            },
+            None => expiry_secs,
+        };
+        // LSPS2 asks the client's invoice for 2 blocks more than its usual final delta: the
+        // LSP's forward over the new channel may take a block or two. That is slack for the
+        // payer to add, not for us to demand: the payment is registered with our usual delta
+        // (LDK fails an HTLC with less than the registered delta left), so a block found
+        // while the LSP opens the channel does not fail a payment it is about to forward.
+        let invoice_cltv_delta = if jit.is_some() {
+            FINAL_CLTV_EXPIRY_DELTA + JIT_EXTRA_FINAL_CLTV_DELTA
         } else {
             FINAL_CLTV_EXPIRY_DELTA
         };
+        let final_cltv_delta = FINAL_CLTV_EXPIRY_DELTA;
         let out_of_range = |()| Error::InvalidConfig("amount or expiry out of range".into());
         let (hash, secret) = match for_hash {
             Some(hash) => (
@@ -457,13 +488,12 @@ impl Bolt11Payment {
                 .create_inbound_payment(amount_msat, expiry_secs, Some(final_cltv_delta))
                 .map_err(out_of_range)?,
         };
-        let now = runtime::now();
         let mut builder = InvoiceBuilder::new(currency(inner.config.network))
             .description(description.to_string())
             .payment_hash(sha256::Hash::from_byte_array(hash.0))
             .payment_secret(secret)
             .duration_since_epoch(now)
-            .min_final_cltv_expiry_delta(final_cltv_delta.into())
+            .min_final_cltv_expiry_delta(invoice_cltv_delta.into())
             .expiry_time(Duration::from_secs(expiry_secs.into()))
             .basic_mpp();
         if let Some(amount) = amount_msat {

@@ -104,7 +104,10 @@ export interface PaymentDetails {
   createdAt: number; updatedAt: number;
 }
 export interface ReceivedInvoice {
-  invoice: string; paymentHash: string; expiresAt: number;
+  invoice: string; paymentHash: string;
+  /** Unix time (seconds) it expires: a JIT invoice's may come sooner than the expiry asked,
+   *  as it never outlives the LSP's offer. */
+  expiresAt: number;
   /** Paid through a JIT channel the LSP opens when the payment arrives. */
   viaJitChannel: boolean;
   /** The LSP's fee for that channel, withheld from the payment (0 without one). */
