@@ -468,3 +468,57 @@ fn reorgs() {
         node.stop().await.expect("stop");
     });
 }
+
+/// A transaction the wallet made that a sync does not find in Esplora yet (its broadcast lost,
+/// or, for a channel funding, not sent before the peer signs) keeps its coins spent: the sync
+/// must not evict it, or the balance would offer its coins again and a send could double-spend
+/// it. (Seen as `breach_is_punished`'s open fee underflowing when a sync ran between a
+/// funding's creation and its broadcast.) The next tip broadcasts it again and it confirms.
+#[test]
+fn a_sync_before_the_broadcast_lands_keeps_the_coins_spent() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
+        fund(&esplora, &node, FUND).await;
+        // Lost twice: the send's broadcast, and its rebroadcast on the next tip.
+        esplora
+            .inject_fault(&Fault::drop_next_broadcast().times(2))
+            .await
+            .expect("fault");
+        let to = esplora.faucet_address().to_string();
+        let txid = node
+            .onchain()
+            .send_to_address(&to, 30_000, None)
+            .await
+            .expect("send (Esplora says it took it)")
+            .to_string();
+        assert!(
+            !in_mempool(&esplora, &txid).await,
+            "the broadcast was dropped"
+        );
+        let spent = node.onchain().balance().spendable_sat;
+        assert!(spent < FUND - 30_000, "{spent}");
+        // A new tip: the node broadcasts the send again (lost too), then syncs the wallet,
+        // looking at the send's scripts, where Esplora knows nothing of it.
+        esplora.mine(1).await.expect("mine");
+        node.sync().await.expect("sync");
+        assert!(esplora.faults().await.expect("faults").is_empty());
+        assert!(
+            !in_mempool(&esplora, &txid).await,
+            "the rebroadcast was dropped"
+        );
+        assert_eq!(
+            node.onchain().balance().spendable_sat,
+            spent,
+            "a sync gave the coins of an unannounced send back"
+        );
+        esplora.mine(1).await.expect("mine");
+        wait_mempool(&esplora, Some(&txid)).await;
+        esplora.mine(1).await.expect("mine");
+        wait_until(&node, "the send confirmed", |n| {
+            n.onchain().balance().confirmed_sat == spent
+        })
+        .await;
+        node.stop().await.expect("stop");
+    });
+}

@@ -185,12 +185,24 @@ pub struct OnchainWallet<K: KVStore + ?Sized> {
     /// meanwhile must not take the same coins. Released once spent, or after
     /// [`BUMP_LOCK_BLOCKS`] (LDK then bumps again, with a fresh selection).
     bump_locked: Mutex<std::collections::HashMap<crate::bitcoin::OutPoint, u32>>,
+    /// Transactions this wallet made and no sync has seen in Esplora yet, with when they were
+    /// made. A sync that does not find one would mark it evicted and give its coins back to
+    /// the balance, though it may be on its way: a channel funding waits for the peer's
+    /// signature before LDK broadcasts it, and a broadcast races the sync. A send in that
+    /// window would double-spend it. So a sync drops no such eviction, for
+    /// [`FRESH_TX_PROTECTION_SECS`] at most (a broadcast that really never went out is sent
+    /// again on the next tip, see [`Self::transactions_to_rebroadcast`]).
+    fresh: Mutex<std::collections::HashMap<crate::bitcoin::Txid, u64>>,
     store: Arc<K>,
     network: Network,
 }
 
 /// How long coins a fee bump took stay out of the wallet's own transactions.
 const BUMP_LOCK_BLOCKS: u32 = 6;
+
+/// How long a sync may not evict a transaction the wallet just made ([`OnchainWallet`]'s
+/// `fresh`): long enough for a peer to sign a funding and a broadcast to land.
+const FRESH_TX_PROTECTION_SECS: u64 = 600;
 
 impl<K: KVStore + ?Sized> core::fmt::Debug for OnchainWallet<K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -270,6 +282,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             revealed_since_sync: AtomicBool::new(false),
             durable_change,
             bump_locked: Mutex::new(std::collections::HashMap::new()),
+            fresh: Mutex::new(std::collections::HashMap::new()),
             store,
             network,
         };
@@ -458,9 +471,9 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
             let tx = psbt
                 .extract_tx()
                 .map_err(|e| Error::Internal(format!("extracting a wallet transaction: {e}")))?;
-            inner
-                .wallet
-                .apply_unconfirmed_txs([(tx.clone(), runtime::now().as_secs())]);
+            let now = runtime::now().as_secs();
+            inner.wallet.apply_unconfirmed_txs([(tx.clone(), now)]);
+            self.fresh_txs().insert(tx.compute_txid(), now);
             (tx, stage(&mut inner, &*self.store)?)
         };
         self.complete(write).await?;
@@ -553,12 +566,41 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
         locked.keys().copied().collect()
     }
 
+    fn fresh_txs(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<crate::bitcoin::Txid, u64>> {
+        self.fresh.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `update` without the evictions of the wallet's fresh transactions (see `fresh`), which
+    /// stop being fresh once a sync sees them or their protection, counted from `now` (the
+    /// sync's start), has run out.
+    fn keep_fresh(&self, mut update: Update, now: u64) -> Update {
+        let mut fresh = self.fresh_txs();
+        let seen: std::collections::HashSet<_> = update
+            .tx_update
+            .seen_ats
+            .iter()
+            .map(|(txid, _)| *txid)
+            .chain(update.tx_update.anchors.iter().map(|(_, txid)| *txid))
+            .collect();
+        fresh.retain(|txid, made| {
+            !seen.contains(txid) && now < made.saturating_add(FRESH_TX_PROTECTION_SECS)
+        });
+        update
+            .tx_update
+            .evicted_ats
+            .retain(|(txid, _)| !fresh.contains_key(txid));
+        update
+    }
+
     /// Forgets a transaction from [`Self::create_transaction`] that was never broadcast (LDK
     /// refused the funding transaction): its inputs are spendable again.
     pub async fn cancel_transaction(&self, tx: &Transaction) -> Result<(), Error> {
         let write = {
             let mut inner = self.lock();
             inner.wallet.cancel_tx(tx);
+            self.fresh_txs().remove(&tx.compute_txid());
             // The eviction time must follow the time the transaction was seen.
             let now = runtime::now().as_secs() + 1;
             inner.wallet.apply_evicted_txs([(tx.compute_txid(), now)]);
@@ -656,6 +698,7 @@ impl<K: KVStore + ?Sized + 'static> OnchainWallet<K> {
                 client.sync(r, PARALLEL_REQUESTS).await?.into(),
             ),
         };
+        let update = self.keep_fresh(update, now);
         let write = {
             let mut inner = self.lock();
             inner.wallet.apply_update(update)?;
