@@ -17,6 +17,10 @@ export CARGO_TERM_COLOR=never
 logs=${WASM_LN_TEST_LOGS:-$CARGO_TARGET_DIR/test-logs}
 export WASM_LN_TEST_LOGS=$logs   # the JS e2e save their screenshots under it
 mkdir -p "$logs"
+# The run's own temporary directory, removed when it ends: chromedriver leaves each Chromium
+# profile it started behind (about 85 MB apiece), and a killed test its bitcoind datadir.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/wasm-ln-test.XXXXXX")
+export TMPDIR=$run_tmp
 BITCOIND_EXE=${BITCOIND_EXE:-$("$root/pkg-scripts/bitcoind.sh" 2>/dev/null)}
 export BITCOIND_EXE
 
@@ -122,7 +126,7 @@ e2e_stop() {
   done
   e2e_pids=()
 }
-trap e2e_stop EXIT
+trap 'e2e_stop; rm -rf "$run_tmp"' EXIT
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
