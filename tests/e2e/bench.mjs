@@ -71,13 +71,30 @@ function wasmSizes() {
 /** Calls `fn(arg)` in the page, where `window.ln` is the package and `window.node` the node. */
 const inPage = (page, fn, arg) => page.evaluate(fn, arg);
 
-async function browserFigures(net, serverUrl) {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-profile-"));
+/**
+ * Runs `fn(page)` on the bench page in a fresh persistent Chromium profile, with the package
+ * imported as `window.ln`; the browser is closed and the profile removed afterwards.
+ */
+async function withBenchPage(serverUrl, name, fn) {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), `wasm-ln-bench-${name}-`));
   const ctx = await launchPersistent(profile);
-  const out = {};
   try {
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     page.on("pageerror", (e) => say(`pageerror: ${e.message}`));
+    await page.goto(`${serverUrl}/bench.html`);
+    await inPage(page, async () => {
+      window.ln = await import("/pkg/index.js");
+    });
+    return await fn(page);
+  } finally {
+    await ctx.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function browserFigures(net, serverUrl) {
+  return withBenchPage(serverUrl, "profile", async (page) => {
+    const out = {};
     const config = {
       network: "regtest",
       esploraUrl: net.esploraUrl,
@@ -85,9 +102,7 @@ async function browserFigures(net, serverUrl) {
       storage: { kind: "indexeddb", name: "bench" },
       seed: { passphrase: PASSPHRASE },
     };
-    await page.goto(`${serverUrl}/bench.html`);
     await inPage(page, async (cfg) => {
-      window.ln = await import("/pkg/index.js");
       window.node = await window.ln.LightningNode.create(cfg);
     }, config);
 
@@ -144,7 +159,7 @@ async function browserFigures(net, serverUrl) {
 
     // Peak JS heap while the node makes HEAP_PAYMENTS keysends of 1 sat (1 channel, then
     // HEAP_PAYMENTS + PAYMENTS payments in its store). CDP's JSHeapUsedSize, sampled.
-    const cdp = await ctx.newCDPSession(page);
+    const cdp = await page.context().newCDPSession(page);
     await cdp.send("Performance.enable");
     let peak = 0;
     let sampling = true;
@@ -172,11 +187,8 @@ async function browserFigures(net, serverUrl) {
     out.coldHistory = { ...(await coldStarts(page, config, Math.min(LOADS, 5))), payments: count };
     say(`cold start with ${count} payments: ${JSON.stringify(out.coldHistory)}`);
     await inPage(page, () => window.node.stop());
-  } finally {
-    await ctx.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-  return out;
+    return out;
+  });
 }
 
 /**
@@ -225,16 +237,8 @@ async function mempoolNonEmpty(net) {
  * to the node's `paymentReceived` event (both read with the page's performance.now()).
  */
 async function jitFigures(net, serverUrl) {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-jit-"));
-  const ctx = await launchPersistent(profile);
   const runs = [];
-  try {
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.on("pageerror", (e) => say(`pageerror: ${e.message}`));
-    await page.goto(`${serverUrl}/bench.html`);
-    await inPage(page, async () => {
-      window.ln = await import("/pkg/index.js");
-    });
+  await withBenchPage(serverUrl, "jit", async (page) => {
     for (let i = 0; i < JIT_RUNS; i++) {
       const config = {
         network: "regtest",
@@ -268,10 +272,7 @@ async function jitFigures(net, serverUrl) {
       say(`jit receive ${i + 1}/${JIT_RUNS}: ${ms(got.at - got.t0)} (quote ${ms(quote.quoteMs)})`);
       await inPage(page, () => window.node.stop());
     }
-  } finally {
-    await ctx.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
+  });
   return {
     median: runs.length ? median(runs.map((r) => r.total)) : undefined,
     max: Math.max(...runs.map((r) => r.total)),
@@ -312,56 +313,50 @@ async function serveSnapshot(bytes) {
 async function rgsFigures(net, serverUrl, file) {
   const bytes = fs.readFileSync(file);
   const snap = await serveSnapshot(bytes);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-bench-rgs-"));
-  const ctx = await launchPersistent(profile);
   try {
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
-    page.on("pageerror", (e) => say(`pageerror: ${e.message}`));
-    await page.goto(`${serverUrl}/bench.html`);
-    await inPage(page, async () => {
-      window.ln = await import("/pkg/index.js");
-      await window.ln.initWasm();
-      window.graphOf = async (node) => (await node.getInfo()).graph;
-      window.usage = async () => (await navigator.storage.estimate()).usage;
+    return await withBenchPage(serverUrl, "rgs", async (page) => {
+      await inPage(page, async () => {
+        await window.ln.initWasm();
+        window.graphOf = async (node) => (await node.getInfo()).graph;
+        window.usage = async () => (await navigator.storage.estimate()).usage;
+      });
+      const base = { network: "regtest", esploraUrl: net.esploraUrl, seed: { passphrase: PASSPHRASE } };
+      // The same node without a graph: what a node's state alone takes.
+      const plain = await inPage(page, async (cfg) => {
+        const before = await window.usage();
+        const node = await window.ln.LightningNode.create(cfg);
+        await new Promise((r) => setTimeout(r, 2000));
+        await node.stop();
+        return (await window.usage()) - before;
+      }, { ...base, storage: { kind: "indexeddb", name: "bench-plain" } });
+      const got = await inPage(page, async (cfg) => {
+        const before = await window.usage();
+        const t0 = performance.now();
+        const node = await window.ln.LightningNode.create(cfg);
+        const created = performance.now() - t0;
+        let g;
+        const deadline = t0 + 120_000;
+        for (;;) {
+          g = await window.graphOf(node);
+          if (g?.rgsSyncedAt && g.channels > 0) break;
+          if (performance.now() > deadline) throw new Error(`no RGS graph within 120 s: ${JSON.stringify(g)}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        const applied = performance.now() - t0;
+        const fetchEntry = performance.getEntriesByType("resource").find((e) => e.name.includes("/snapshot/"));
+        // Let the background persistence write the graph, then stop (which flushes).
+        await new Promise((r) => setTimeout(r, 3000));
+        await node.stop();
+        return {
+          created, applied, graph: g,
+          fetch: fetchEntry && { start: fetchEntry.startTime - t0, end: fetchEntry.responseEnd - t0 },
+          stored: (await window.usage()) - before,
+        };
+      }, { ...base, storage: { kind: "indexeddb", name: "bench-rgs" }, rgsUrl: snap.url });
+      say(`rgs: ${JSON.stringify(got)}; plain node ${plain} B; requests ${JSON.stringify(snap.requests)}`);
+      return { ...got, plain, size: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
     });
-    const base = { network: "regtest", esploraUrl: net.esploraUrl, seed: { passphrase: PASSPHRASE } };
-    // The same node without a graph: what a node's state alone takes.
-    const plain = await inPage(page, async (cfg) => {
-      const before = await window.usage();
-      const node = await window.ln.LightningNode.create(cfg);
-      await new Promise((r) => setTimeout(r, 2000));
-      await node.stop();
-      return (await window.usage()) - before;
-    }, { ...base, storage: { kind: "indexeddb", name: "bench-plain" } });
-    const got = await inPage(page, async (cfg) => {
-      const before = await window.usage();
-      const t0 = performance.now();
-      const node = await window.ln.LightningNode.create(cfg);
-      const created = performance.now() - t0;
-      let g;
-      const deadline = t0 + 120_000;
-      for (;;) {
-        g = await window.graphOf(node);
-        if (g?.rgsSyncedAt && g.channels > 0) break;
-        if (performance.now() > deadline) throw new Error(`no RGS graph within 120 s: ${JSON.stringify(g)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      const applied = performance.now() - t0;
-      const fetchEntry = performance.getEntriesByType("resource").find((e) => e.name.includes("/snapshot/"));
-      // Let the background persistence write the graph, then stop (which flushes).
-      await new Promise((r) => setTimeout(r, 3000));
-      await node.stop();
-      return {
-        created, applied, graph: g,
-        fetch: fetchEntry && { start: fetchEntry.startTime - t0, end: fetchEntry.responseEnd - t0 },
-        stored: (await window.usage()) - before,
-      };
-    }, { ...base, storage: { kind: "indexeddb", name: "bench-rgs" }, rgsUrl: snap.url });
-    say(`rgs: ${JSON.stringify(got)}; plain node ${plain} B; requests ${JSON.stringify(snap.requests)}`);
-    return { ...got, plain, size: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
   } finally {
-    await ctx.close().catch(() => {});
-    fs.rmSync(profile, { recursive: true, force: true });
     await snap.close();
   }
 }
