@@ -58,7 +58,10 @@ run() {
   else
     failed_suites+=("$name")
     printf 'suite %-26s FAILED  %4d passed %3d failed  %4ds  (log: %s)\n' "$name" "$p" "$f" "$took" "$log"
-    tail -n 60 "$log" | sed 's/^/    | /'
+    # What failed first (cargo's per-test output, node's `not ok`), then the end of the log:
+    # CI shows only what this prints.
+    grep -E -A14 '^---- .* stdout ----|panicked at|^ *(✖|not ok) ' "$log" | head -n 80 | sed 's/^/    ! /'
+    tail -n 40 "$log" | sed 's/^/    | /'
   fi
 }
 

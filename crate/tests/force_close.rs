@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::native::*;
-use common::{wait_until, wait_usable, WAIT};
+use common::{wait_usable, WAIT};
 use lightning::util::async_poll::AsyncResult;
-use regtest_esplora::peer::{peer_exe, wait_mempool, wait_mempool_settled, Chain, Peer};
+use regtest_esplora::peer::{
+    mempool_txids, peer_exe, wait_mempool, wait_mempool_settled, Chain, Peer,
+};
 use regtest_esplora::RegtestEsplora;
 use serde_json::json;
 use wasm_ln::bitcoin::{Transaction, Txid};
@@ -144,6 +146,29 @@ async fn assert_swept(
     );
 }
 
+/// Mines until the mempool is empty and the wallet has synced every block, twice a second
+/// apart: a CPFP child is signed by the wallet but only enters its balance once a sync finds
+/// it, and it may go out after the block that confirms its commitment (CI once counted the
+/// balance before the wallet saw the child, and missed its fee at the end).
+async fn settle(esplora: &RegtestEsplora, node: &Node) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + WAIT;
+    let mut quiet = 0;
+    while quiet < 2 {
+        assert!(Instant::now() < deadline, "the mempool never emptied");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = node.sync().await;
+        if mempool_txids(&http, esplora).await.is_empty()
+            && node.onchain().balance().unconfirmed_sat == 0
+        {
+            quiet += 1;
+        } else {
+            quiet = 0;
+            esplora.mine(1).await.expect("mine");
+        }
+    }
+}
+
 fn funding_of(node: &Node, channel_id: &str) -> String {
     node.list_channels()
         .into_iter()
@@ -193,10 +218,7 @@ fn force_close_right_after_payment() {
         esplora.mine(1).await.expect("mine");
         let (commit, commit_fee) = commitment(&esplora, &funding).await;
         // The wallet paid for the commitment (CPFP through our anchor): count from after it.
-        wait_until(&node, "the CPFP child confirmed", |n| {
-            n.onchain().balance().unconfirmed_sat == 0
-        })
-        .await;
+        settle(&esplora, &node).await;
         let before = node.onchain().balance().confirmed_sat;
         println!(
             "our commitment: {} outputs {:?}",

@@ -2,8 +2,12 @@
 // with a `code`; `toLnError` turns those (and anything else thrown) into instances of this
 // class, so `instanceof LnError` and `err.code` work the same in the page and in Worker mode.
 
-/** Every code an `LnError` can carry (crate/src/error.rs is the source). */
-export type LnErrorCode =
+/** Every code an `LnError` can carry: the core's (crate/src/error.rs is their source), then
+ *  those only the JavaScript layer raises (LNURL, WebLN). */
+export type LnErrorCode = CoreErrorCode | WebErrorCode;
+
+/** The codes of the wasm core (crate/src/error.rs). */
+export type CoreErrorCode =
   | "INVALID_CONFIG"
   | "INVALID_INVOICE"
   | "INVOICE_EXPIRED"
@@ -26,7 +30,28 @@ export type LnErrorCode =
   | "PAYMENT_PENDING"
   | "INTERNAL";
 
+/** The codes raised in JavaScript only. */
+export type WebErrorCode =
+  /** Not an LNURL, Lightning address or `lightning:` URI we can use, or an insecure one
+   *  (`http` is allowed to loopback only). */
+  | "INVALID_LNURL"
+  /** The LNURL service was unreachable, answered `{"status":"ERROR"}`, or answered garbage. */
+  | "LNURL_FAILED"
+  /** An amount outside what the pay request or the invoice request allows. */
+  | "AMOUNT_OUT_OF_RANGE"
+  /** The service's invoice is not the one asked for: its description hash is not the
+   *  metadata's, or its amount is not the amount requested. Nothing was paid. */
+  | "INVOICE_MISMATCH"
+  /** WebLN: this origin was refused, or the user declined. */
+  | "PERMISSION_DENIED"
+  /** WebLN: the payment is above the per-payment budget or what is left of the period's. */
+  | "BUDGET_EXCEEDED"
+  /** WebLN: a method called before `enable()` succeeded. */
+  | "NOT_ENABLED";
+
 const CODES: ReadonlySet<string> = new Set<LnErrorCode>([
+  "INVALID_LNURL", "LNURL_FAILED", "AMOUNT_OUT_OF_RANGE", "INVOICE_MISMATCH", "PERMISSION_DENIED",
+  "BUDGET_EXCEEDED", "NOT_ENABLED",
   "INVALID_CONFIG", "INVALID_INVOICE", "INVOICE_EXPIRED", "WRONG_NETWORK", "INSUFFICIENT_FUNDS",
   "NO_ROUTE", "NO_INBOUND_CAPACITY", "FEE_TOO_HIGH", "PEER_UNREACHABLE", "PROXY_UNREACHABLE",
   "CHAIN_SOURCE_UNAVAILABLE", "UNKNOWN_CHANNEL", "UNKNOWN_EVENT", "NODE_LOCKED", "NODE_STOPPED", "WRONG_PASSPHRASE",

@@ -382,7 +382,8 @@ impl Drop for Peer {
 }
 
 /// The txids in bitcoind's mempool, through Esplora.
-async fn mempool_txids(http: &reqwest::Client, esplora: &RegtestEsplora) -> Vec<String> {
+/// The txids in bitcoind's mempool, through Esplora.
+pub async fn mempool_txids(http: &reqwest::Client, esplora: &RegtestEsplora) -> Vec<String> {
     http.get(format!("{}/mempool/txids", esplora.esplora_url()))
         .send()
         .await
