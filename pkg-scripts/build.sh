@@ -53,6 +53,17 @@ say "tsc (crate/js)"
 "$root/crate/js/node_modules/.bin/tsc" -p "$root/crate/js/tsconfig.json"
 
 # wasm-bindgen's own package.json and .gitignore are not ours.
+# The third-party libraries the package uses at run time (crate/js/src/vendor/*.ts re-export
+# them) are bundled into pkg/vendor/*.js over tsc's output: the package then has no runtime
+# dependency and works from a plain <script type="module"> with no bundler and no import map.
+# Their declarations stay out: no public type may come from a vendored library.
+if compgen -G "$root/crate/js/src/vendor/*.ts" >/dev/null; then
+  say "esbuild (vendored libraries)"
+  "$root/crate/js/node_modules/.bin/esbuild" "$root"/crate/js/src/vendor/*.ts --bundle --format=esm \
+    --minify --target=es2020 --legal-comments=eof --log-level=warning --outdir="$pkg/vendor"
+  rm -f "$pkg"/vendor/*.d.ts
+fi
+
 rm -f "$pkg/package.json" "$pkg/.gitignore"
 cp "$root/crate/js/README.md" "$pkg/README.md"
 python3 - "$pkg/package.json" "$version" <<'PY'
@@ -69,12 +80,14 @@ pkg = {
     "types": "./index.d.ts",
     "exports": {
         ".": {"types": "./index.d.ts", "default": "./index.js"},
+        "./checkout": {"types": "./checkout.d.ts", "default": "./checkout.js"},
         "./wasm": "./wasm_ln_bg.wasm",
         "./package.json": "./package.json",
     },
     # The wasm glue initialises itself only when asked; nothing runs at import time.
-    "sideEffects": False,
-    "files": ["*.js", "*.d.ts", "wasm_ln_bg.wasm", "README.md"],
+    # Importing the checkout defines <ln-checkout>: a bundler must not drop that import.
+    "sideEffects": ["./checkout.js"],
+    "files": ["*.js", "*.d.ts", "vendor/*.js", "wasm_ln_bg.wasm", "README.md"],
     "keywords": ["lightning", "bitcoin", "ldk", "wasm", "webln"],
 }
 with open(path, "w") as f:
