@@ -12,6 +12,7 @@ import {
   type PaymentDetails,
   type DecodedInvoice,
   type MessageVerification,
+  type ReceiveQuote,
 } from "wasm-ln";
 
 export async function everything(): Promise<void> {
@@ -59,6 +60,9 @@ export async function everything(): Promise<void> {
   await node.bolt11.receive();
   const jit = await node.bolt11.receiveViaJitChannel({ amountMsat: 50_000_000, description: "First", maxFeeMsat: 2_000_000 });
   const viaJit: boolean = jit.viaJitChannel;
+  const quote: ReceiveQuote = await node.bolt11.receiveQuote({ amountMsat: 50_000_000 });
+  const quoteExpires: number | null = quote.expiresAt;
+  await node.bolt11.receiveQuote({ amountMsat: 50_000_000n, expirySecs: 600, maxFeeMsat: 2_000_000 });
   const jitFee: number = jit.feeMsat;
   await node.bolt11.receive({ amountMsat: 50_000_000, maxFeeMsat: 2_000_000 });
   const hash = "00".repeat(32);
@@ -109,5 +113,5 @@ export async function everything(): Promise<void> {
   const ev: LnEvent | undefined = (await events.next()).value;
   await events.return?.(); // an iterator used by hand is closed by hand
   await remote.stop();
-  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, signer, known, viaJit, jitFee, lspFee];
+  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, signer, known, quoteExpires, viaJit, jitFee, lspFee];
 }

@@ -103,6 +103,15 @@ export interface PaymentDetails {
   lspFeeLimitMsat: number | null;
   createdAt: number; updatedAt: number;
 }
+/** What `bolt11.receive` would do for an amount now (`bolt11.receiveQuote`). */
+export interface ReceiveQuote {
+  /** Paid through a JIT channel the LSP opens when the payment arrives. */
+  viaJitChannel: boolean;
+  /** The LSP's opening fee, withheld from the payment (0 without a JIT channel). */
+  feeMsat: number;
+  /** Unix time (seconds) the LSP's offer ends; null without a JIT channel. */
+  expiresAt: number | null;
+}
 /** What a node-message signature says (`verifyMessage`). */
 export interface MessageVerification {
   /** The signature is well formed and recovers to a node this node knows (itself, a peer, a
@@ -285,6 +294,16 @@ struct SendArgs {
     invoice: String,
     #[serde(default)]
     amount_msat: Option<u64>,
+    #[serde(default)]
+    max_fee_msat: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct QuoteArgs {
+    amount_msat: u64,
+    #[serde(default = "default_expiry")]
+    expiry_secs: u32,
     #[serde(default)]
     max_fee_msat: Option<u64>,
 }
@@ -797,6 +816,25 @@ impl LightningNode {
                         .await
                 }
             }
+        })
+    }
+
+    /// What `bolt11Receive` would do for `amountMsat` now, with no invoice made and nothing
+    /// bought or stored: our channels take it (`viaJitChannel: false`, `feeMsat: 0`,
+    /// `expiresAt: null`), or a JIT channel at the LSP's current cheapest suitable offer (its
+    /// fee, and the Unix time the offer ends). Same errors as `bolt11Receive`.
+    #[wasm_bindgen(js_name = bolt11ReceiveQuote, unchecked_return_type = "Promise<ReceiveQuote>")]
+    pub fn bolt11_receive_quote(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ amountMsat: number; expirySecs?: number; maxFeeMsat?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: QuoteArgs| async move {
+            n.bolt11_payment()
+                .receive_quote(a.amount_msat, a.expiry_secs, a.max_fee_msat)
+                .await
         })
     }
 
