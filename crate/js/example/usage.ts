@@ -75,6 +75,7 @@ export async function everything(): Promise<void> {
   const preimage: string | null = paid.preimage;
   const lspFee: number | null = paid.feeMsat;
   await node.keysend({ nodeId: id, amountMsat: 1_000 });
+  await node.keysend({ nodeId: id, amountMsat: 1_000n, customRecords: { "7629169": "7b7d", "696969": "6869" } });
   const signature: string = await node.signMessage("I own this node");
   const verified: MessageVerification = await node.verifyMessage("I own this node", signature);
   const signer: string | null = verified.pubkey;

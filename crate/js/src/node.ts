@@ -228,7 +228,11 @@ export class LightningNode {
     return this.call("balances") as Promise<Balances>;
   }
 
-  /** Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does. */
+  /**
+   * Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does.
+   * `customRecords` ({ "7629169": "7b…" }: decimal TLV type ≥ 65536 → hex) travel in the
+   * payee's onion.
+   */
   async keysend(args: KeysendArgs): Promise<PaymentDetails> {
     return this.call("keysend", withAmounts(args, ["amountMsat"])) as Promise<PaymentDetails>;
   }

@@ -133,6 +133,15 @@ export interface KeysendArgs {
   /** The payee's node id, hex. */
   nodeId: string;
   amountMsat: Amount;
+  /**
+   * Custom records for the payee's onion (WebLN `keysend`'s `customRecords`): TLV types as
+   * decimal strings, at least 65536 (e.g. "7629169" for a podcasting 2.0 boostagram), to hex
+   * values. A type below 65536, a reserved one, or a value that is not hex: `INVALID_CONFIG`.
+   * The payee fails the payment back on an even type it does not understand (LDK and ldk-node
+   * payees: any even type their app did not declare, e.g. WhatSat's "34349334"); too many
+   * bytes for the onion: `PAYMENT_FAILED`.
+   */
+  customRecords?: Record<string, string>;
 }
 
 export interface ListPaymentsArgs {

@@ -319,6 +319,9 @@ struct MessageVerificationJs {
 struct KeysendArgs {
     node_id: String,
     amount_msat: u64,
+    /// Decimal TLV type → hex value.
+    #[serde(default)]
+    custom_records: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -916,16 +919,26 @@ impl LightningNode {
         })
     }
 
-    /// Pays `amountMsat` to `nodeId` without an invoice (keysend).
+    /// Pays `amountMsat` to `nodeId` without an invoice (keysend), with `customRecords` in
+    /// the payee's onion: decimal TLV types (at least 65536) to hex values, else
+    /// `INVALID_CONFIG`.
     #[wasm_bindgen(unchecked_return_type = "Promise<PaymentDetails>")]
     pub fn keysend(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "{ nodeId: string; amountMsat: number }")]
+        #[wasm_bindgen(
+            unchecked_param_type = "{ nodeId: string; amountMsat: number; customRecords?: Record<string, string> }"
+        )]
         args: JsValue,
     ) -> Promise {
         payment_with(&self.node, args, |n, a: KeysendArgs| async move {
+            let records = crate::payment::spontaneous::parse_custom_records(
+                a.custom_records
+                    .iter()
+                    .flatten()
+                    .map(|(t, v)| (t.as_str(), v.as_str())),
+            )?;
             n.spontaneous_payment()
-                .send(&a.node_id, a.amount_msat)
+                .send_with_custom_records(&a.node_id, a.amount_msat, records)
                 .await
         })
     }
