@@ -16,7 +16,9 @@
 // channels with both directions' updates:
 //
 //   const net = await startNetwork({ topology: "lsp", peer: false });
-//   net.lsp / net.merchant / net.carol: { nodeId, uri, address, controlUrl, call(method, path, body) }
+//   net.lsp / net.merchant / net.carol: { nodeId, uri, address, controlUrl, call(method, path, body),
+//     httpUrl, lightningAddress(user = "shop") -> "shop@127.0.0.1:PORT", lnurlpUrl(user) }
+//   (every peer serves LNURL-pay and Lightning addresses on its control port: tests/peer/src/lnurl.rs)
 //   net.lspConfig   // { nodeId, address }: the node config's `lsp`
 //   net.rgsUrl      // the LSP's RGS snapshots of its graph: `${net.rgsUrl}${timestamp}`
 //
@@ -274,6 +276,7 @@ export async function startNetwork({
       const info = await p.ready;
       const controlUrl = info.control_url.replace(/\/$/, "");
       const port = Number(info.p2p_address.split(":").pop());
+      const httpHost = new URL(controlUrl).host;
       return {
         name,
         nodeId: info.node_id,
@@ -281,6 +284,11 @@ export async function startNetwork({
         uri: `${info.node_id}@127.0.0.1:${port}`,
         port,
         controlUrl,
+        // Its LNURL-pay server (same port as the control API, CORS open): the Lightning
+        // address `user@127.0.0.1:PORT` and its LUD-16 well-known URL.
+        httpUrl: controlUrl,
+        lightningAddress: (user = "shop") => `${user}@${httpHost}`,
+        lnurlpUrl: (user = "shop") => `${controlUrl}/.well-known/lnurlp/${user}`,
         call: (method, p, body) => jsonCall(method, `${controlUrl}${p.startsWith("/") ? p : `/${p}`}`, body, name),
       };
     };
@@ -342,7 +350,14 @@ export async function startNetwork({
     return {
       esploraUrl,
       proxyUrl: `ws://127.0.0.1:${proxyPort}`,
-      peer: peer && { nodeId: peer.nodeId, uri: peer.uri, controlUrl: peer.controlUrl },
+      peer: peer && {
+        nodeId: peer.nodeId,
+        uri: peer.uri,
+        controlUrl: peer.controlUrl,
+        httpUrl: peer.httpUrl,
+        lightningAddress: peer.lightningAddress,
+        lnurlpUrl: peer.lnurlpUrl,
+      },
       lsp,
       merchant,
       carol,

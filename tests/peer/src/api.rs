@@ -35,6 +35,8 @@ pub struct State {
     stop: watch::Sender<bool>,
     /// Serialises `/events/next` so one event is never handed to two callers.
     events: Arc<Mutex<()>>,
+    /// The invoices the LNURL-pay server made.
+    pub lnurl: crate::lnurl::Records,
 }
 
 impl State {
@@ -51,7 +53,22 @@ impl State {
             control_url,
             stop,
             events: Arc::new(Mutex::new(())),
+            lnurl: Default::default(),
         }
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Runs a (possibly blocking) node call off the async workers.
+    pub async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Node) -> T + Send + 'static,
+    {
+        blocking(self, f).await
     }
 }
 
@@ -74,7 +91,10 @@ pub fn router(state: State) -> Router {
         .route("/events/next", get(next_event))
         .route("/graph", get(graph))
         .route("/rgs/snapshot/{timestamp}", get(rgs_snapshot))
+        .route("/sign", post(sign))
+        .route("/verify", post(verify))
         .route("/stop", post(stop))
+        .merge(crate::lnurl::router())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(Extension(state))
 }
@@ -729,7 +749,10 @@ fn event_json(e: &Event) -> Value {
             "payment_id": opt_hex(payment_id.map(|i| i.0)),
             "payment_hash": hex(&payment_hash.0),
             "amount_msat": amount_msat,
-            "custom_records": custom_records.len(),
+            "custom_records": custom_records
+                .iter()
+                .map(|r| json!({ "type": r.type_num, "value": hex(&r.value) }))
+                .collect::<Vec<_>>(),
         }),
         Event::PaymentForwarded {
             prev_channel_id,
@@ -943,6 +966,43 @@ async fn rgs_snapshot(
         bytes,
     )
         .into_response())
+}
+
+// ---- node message signing ----
+
+#[derive(Deserialize)]
+struct SignReq {
+    message: String,
+}
+
+/// Signs `message` with the node key (LND's `signmessage` format: zbase32).
+async fn sign(
+    Extension(s): Extension<State>,
+    req: Result<Json<SignReq>, JsonRejection>,
+) -> ApiResult {
+    let req = body(req)?;
+    let signature = s.node.sign_message(req.message.as_bytes());
+    Ok(Json(json!({ "signature": signature })))
+}
+
+#[derive(Deserialize)]
+struct VerifyReq {
+    message: String,
+    signature: String,
+    pubkey: String,
+}
+
+/// Whether `signature` is `pubkey`'s over `message`.
+async fn verify(
+    Extension(s): Extension<State>,
+    req: Result<Json<VerifyReq>, JsonRejection>,
+) -> ApiResult {
+    let req = body(req)?;
+    let pubkey = parse_node_id(&req.pubkey)?;
+    let valid = s
+        .node
+        .verify_signature(req.message.as_bytes(), &req.signature, &pubkey);
+    Ok(Json(json!({ "valid": valid })))
 }
 
 async fn stop(Extension(s): Extension<State>) -> ApiResult {

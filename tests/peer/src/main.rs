@@ -63,7 +63,30 @@
 //! | GET | `/events/next?timeout_ms=N` | | the next event `{type, ...}` (marked handled), or 204 after N ms (default 0) |
 //! | GET | `/graph` | | `{nodes: [hex node id], channels: [{short_channel_id, node_one, node_two, capacity_sat (null if unknown), one_to_two, two_to_one}]}`, each direction `null` or `{enabled, last_update, cltv_expiry_delta, htlc_minimum_msat, htlc_maximum_msat, fee_base_msat, fee_proportional_millionths}` (the node's view of the gossip graph) |
 //! | GET | `/rgs/snapshot/{timestamp}` | | `application/octet-stream`: a Rapid Gossip Sync snapshot (LDK's format, version 1, written by `rgs-snapshot`, tests/rgs) of the node's current graph: this is the test network's RGS server. Always a full snapshot of every announced channel and every direction with an update, whatever the timestamp (clients append their last sync's); its `latest_seen_timestamp` is now (the regtest chain hash) |
+//! | POST | `/sign` | `{message}` | `{signature}`: ldk-node's `sign_message` (LND's `signmessage` format, zbase32) |
+//! | POST | `/verify` | `{message, signature, pubkey}` | `{valid}`: ldk-node's `verify_signature` |
 //! | POST | `/stop` | | `{}`, then the node stops and the process exits |
+//!
+//! # LNURL-pay server and Lightning addresses (`src/lnurl.rs`)
+//!
+//! On the same port, with `Access-Control-Allow-Origin: *` and `OPTIONS` preflights answered:
+//! every user `U` has the Lightning address `U@HOST` (HOST: the request's `Host`, e.g.
+//! `127.0.0.1:PORT`).
+//!
+//! | method | path | answer |
+//! |---|---|---|
+//! | GET | `/.well-known/lnurlp/{user}` | LUD-06 `{tag: "payRequest", callback: "http://HOST/lnurlp/{user}/callback", minSendable: 1000, maxSendable: 1000000000, metadata, commentAllowed: 140}`; `metadata` is `[["text/plain","Pay {user} on the wasm-ln test network"],["text/identifier","{user}@HOST"]]` |
+//! | GET | `/lnurlp/{user}/callback?amount=MSAT[&comment=…]` | `{pr, routes: [], successAction: {tag: "message", message: "Thanks! {user} got N sat"}}`: an invoice for exactly `amount` msat whose description hash is the SHA-256 of `metadata`; a missing or out-of-range amount or a comment over 140 characters: `{status: "ERROR", reason}` (HTTP 200, LUD-06) |
+//! | GET | `/lnurlp/{user}/payments` | `[{payment_hash, amount_msat, comment, paid}]`: the callbacks' invoices for that user, oldest first |
+//! | GET | `/lnurlp/{user}/receipt` | a text page (the `urlaction` user's success action) |
+//!
+//! Users that misbehave on purpose: `badhash` (the invoice commits to another description
+//! hash), `badamount` (the invoice is for `amount` + 1,000 msat), `urlaction` (success action
+//! `{tag: "url", description: "Your receipt", url: "http://HOST/lnurlp/urlaction/receipt"}`),
+//! `aesaction` (LUD-10 `{tag: "aes", description, ciphertext, iv}`: the message encrypted with
+//! AES-256-CBC, PKCS#7 padding, under the payment preimage; base64). User names: `a-z0-9-_.`.
+//!
+//! `PaymentReceived` events carry `custom_records: [{type, value}]` (keysend TLVs; value hex).
 //!
 //! `user_channel_id` is a decimal string (a `u128`); ids, hashes and preimages are lowercase hex.
 //! Event types: `ChannelPending`, `ChannelReady`, `ChannelClosed`, `PaymentReceived`,
@@ -71,6 +94,7 @@
 //! `SplicePending`, `SpliceFailed`.
 
 mod api;
+mod lnurl;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};

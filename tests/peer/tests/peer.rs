@@ -4,6 +4,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+use base64::Engine as _;
+use ldk_node::bitcoin::hashes::{sha256, Hash as _};
+use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
 use regtest_esplora::peer::{wait_exit, wait_mempool, Chain, Peer};
 use regtest_esplora::{regtest_address, RegtestEsplora};
 use reqwest::StatusCode;
@@ -382,4 +386,233 @@ async fn lsps2_jit_channel_on_the_test_network() {
     );
     assert_eq!(channel["is_announced"], false);
     println!("JIT payment done after {:?}", started.elapsed());
+}
+
+/// A GET with its headers (the LNURL tests look at CORS).
+async fn get_raw(url: &str) -> (reqwest::header::HeaderMap, Value) {
+    let resp = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(resp.status(), StatusCode::OK, "GET {url}");
+    let headers = resp.headers().clone();
+    let v = resp.json().await.expect("JSON body");
+    (headers, v)
+}
+
+fn decode(v: &Value) -> Bolt11Invoice {
+    v["pr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no pr in {v}"))
+        .parse()
+        .expect("a BOLT11 invoice")
+}
+
+fn description_hash(inv: &Bolt11Invoice) -> [u8; 32] {
+    match inv.description() {
+        Bolt11InvoiceDescriptionRef::Hash(h) => h.0.to_byte_array(),
+        Bolt11InvoiceDescriptionRef::Direct(d) => panic!("a direct description {d}"),
+    }
+}
+
+/// The merchant's LNURL-pay server (LUD-06/09/10/12/16), the Lightning address, and node
+/// message signing at the peer: the answers' shapes, the invoice's commitments, the refusals,
+/// the misbehaving users, and a real payment showing up with its comment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lnurl_pay_server_and_lightning_address() {
+    let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+    let rpc = esplora.rpc_info().clone();
+    let payer = Peer::spawn(exe(), "payer", Chain::Rpc(&rpc));
+    let shop = Peer::spawn(exe(), "shop", Chain::Rpc(&rpc));
+    let host = shop.url.trim_start_matches("http://").to_string();
+    assert_eq!(shop.lightning_address("shop"), format!("shop@{host}"));
+
+    // LUD-16: the address's well-known URL answers a LUD-06 payRequest, cross-origin.
+    let (headers, pay_req) = get_raw(&format!("{}/.well-known/lnurlp/shop", shop.url)).await;
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(pay_req["tag"], "payRequest");
+    assert_eq!(
+        pay_req["callback"],
+        format!("http://{host}/lnurlp/shop/callback")
+    );
+    assert_eq!(pay_req["minSendable"], 1000);
+    assert_eq!(pay_req["maxSendable"], 1_000_000_000);
+    assert_eq!(pay_req["commentAllowed"], 140);
+    let metadata = pay_req["metadata"].as_str().expect("metadata").to_string();
+    let entries: Value = serde_json::from_str(&metadata).expect("metadata is JSON");
+    assert_eq!(
+        entries,
+        json!([
+            ["text/plain", "Pay shop on the wasm-ln test network"],
+            ["text/identifier", format!("shop@{host}")]
+        ])
+    );
+    let preflight = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/lnurlp/shop/callback", shop.url),
+        )
+        .header("origin", "http://example.test")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+
+    // The callback: an invoice for exactly the amount, committing to the metadata's SHA-256.
+    let callback = pay_req["callback"].as_str().expect("callback").to_string();
+    let comment = "two coffees, no sugar ☕";
+    let url =
+        reqwest::Url::parse_with_params(&callback, [("amount", "21000000"), ("comment", comment)])
+            .expect("callback URL");
+    let (headers, answer) = get_raw(url.as_str()).await;
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(answer["routes"], json!([]));
+    assert_eq!(
+        answer["successAction"],
+        json!({"tag": "message", "message": "Thanks! shop got 21000 sat"})
+    );
+    let invoice = decode(&answer);
+    assert_eq!(invoice.amount_milli_satoshis(), Some(21_000_000));
+    assert_eq!(
+        description_hash(&invoice),
+        sha256::Hash::hash(metadata.as_bytes()).to_byte_array()
+    );
+    assert_eq!(invoice.recover_payee_pub_key().to_string(), shop.node_id);
+
+    // Refusals: LUD-06's ERROR with HTTP 200.
+    let long = "x".repeat(141);
+    for query in [
+        "amount=999".to_string(),
+        "amount=1000000001".to_string(),
+        String::new(),
+        "amount=lots".to_string(),
+        format!("amount=5000&comment={long}"),
+    ] {
+        let (_, v) = get_raw(&format!("{callback}?{query}")).await;
+        assert_eq!(v["status"], "ERROR", "{query}: {v}");
+        assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()), "{v}");
+        assert!(v.get("pr").is_none(), "{v}");
+    }
+    let exactly = "y".repeat(140);
+    let (_, v) = get_raw(&format!("{callback}?amount=1000&comment={exactly}")).await;
+    assert!(
+        v["pr"].is_string(),
+        "a 140-character comment is allowed: {v}"
+    );
+
+    // The misbehaving users.
+    let base = &shop.url;
+    let (_, bad) = get_raw(&format!("{base}/.well-known/lnurlp/badhash")).await;
+    let bad_meta = bad["metadata"].as_str().expect("metadata");
+    let (_, v) = get_raw(&format!("{base}/lnurlp/badhash/callback?amount=5000")).await;
+    assert_ne!(
+        description_hash(&decode(&v)),
+        sha256::Hash::hash(bad_meta.as_bytes()).to_byte_array()
+    );
+    let (_, v) = get_raw(&format!("{base}/lnurlp/badamount/callback?amount=5000")).await;
+    assert_eq!(decode(&v).amount_milli_satoshis(), Some(6_000));
+    let (_, v) = get_raw(&format!("{base}/lnurlp/urlaction/callback?amount=5000")).await;
+    assert_eq!(
+        v["successAction"],
+        json!({"tag": "url", "description": "Your receipt", "url": format!("http://{host}/lnurlp/urlaction/receipt")})
+    );
+
+    // The merchant's record of its callbacks.
+    let list = shop.get("/lnurlp/shop/payments").await;
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0]["comment"], comment);
+    assert_eq!(list[0]["amount_msat"], 21_000_000);
+    assert_eq!(
+        list[0]["payment_hash"],
+        hex(invoice.payment_hash().as_byte_array())
+    );
+    assert_eq!(list[0]["paid"], false);
+    assert_eq!(list[1]["comment"], exactly.as_str());
+
+    // Node message signing (ldk-node's, the reference our node is tested against).
+    let signed = payer.post("/sign", json!({"message": "hello"})).await;
+    let sig = signed["signature"].as_str().expect("signature");
+    let ok = shop
+        .post(
+            "/verify",
+            json!({"message": "hello", "signature": sig, "pubkey": payer.node_id}),
+        )
+        .await;
+    assert_eq!(ok["valid"], true);
+    let ok = shop
+        .post(
+            "/verify",
+            json!({"message": "hellO", "signature": sig, "pubkey": payer.node_id}),
+        )
+        .await;
+    assert_eq!(ok["valid"], false);
+
+    // A real payment: the record says paid; the aes success action decrypts with its preimage.
+    for (peer, amount) in [(&payer, 1_000_000), (&shop, 100_000)] {
+        let addr = peer.post("/address", json!({})).await;
+        let addr =
+            regtest_address(addr["address"].as_str().expect("address")).expect("regtest address");
+        esplora
+            .faucet_pay(&addr, amount, true)
+            .await
+            .expect("faucet");
+    }
+    payer
+        .wait_balances("funding", |v| sat(v, "spendable_onchain_sat") == 1_000_000)
+        .await;
+    shop.wait_balances("funding", |v| sat(v, "spendable_onchain_sat") == 100_000)
+        .await;
+    payer
+        .post(
+            "/channels",
+            json!({"node_id": shop.node_id, "address": shop.p2p_address, "amount_sat": 300_000}),
+        )
+        .await;
+    let pending = payer.wait_event("ChannelPending").await;
+    wait_mempool(&esplora, pending["funding_txid"].as_str()).await;
+    esplora.mine(6).await.expect("mine");
+    payer.wait_event("ChannelReady").await;
+    shop.wait_event("ChannelReady").await;
+
+    payer.post("/pay", json!({"invoice": answer["pr"]})).await;
+    payer.wait_event("PaymentSuccessful").await;
+    shop.wait_event("PaymentReceived").await;
+    let list = shop.get("/lnurlp/shop/payments").await;
+    assert_eq!(list[0]["paid"], true, "{list}");
+    assert_eq!(list[1]["paid"], false, "{list}");
+
+    let (_, v) = get_raw(&format!("{base}/lnurlp/aesaction/callback?amount=7000")).await;
+    let action = &v["successAction"];
+    assert_eq!(action["tag"], "aes", "{v}");
+    payer.post("/pay", json!({"invoice": v["pr"]})).await;
+    let ok = payer.wait_event("PaymentSuccessful").await;
+    let preimage: [u8; 32] = hex_decode(ok["payment_preimage"].as_str().expect("preimage"))
+        .try_into()
+        .expect("32 bytes");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let ciphertext = b64
+        .decode(action["ciphertext"].as_str().expect("ciphertext"))
+        .expect("base64");
+    let iv: [u8; 16] = b64
+        .decode(action["iv"].as_str().expect("iv"))
+        .expect("base64")
+        .try_into()
+        .expect("16-byte iv");
+    let plain = cbc::Decryptor::<aes::Aes256>::new(&preimage.into(), &iv.into())
+        .decrypt_padded_vec_mut::<Pkcs7>(&ciphertext)
+        .expect("decrypts");
+    assert_eq!(plain, b"Thanks! aesaction got 7 sat");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
 }

@@ -263,6 +263,13 @@ impl Peer {
         format!("{}@{}", self.node_id, self.p2p_address)
     }
 
+    /// Its Lightning address for `user` (`user@127.0.0.1:PORT`): every peer serves LNURL-pay on
+    /// its control API's port (see the `peer` crate's docs).
+    pub fn lightning_address(&self, user: &str) -> String {
+        let host = self.url.trim_start_matches("http://").trim_end_matches('/');
+        format!("{user}@{host}")
+    }
+
     /// One API call: status and JSON body (`Null` when empty).
     pub async fn request(
         &self,
