@@ -4,8 +4,11 @@
 // snapshots. One network and one browser profile for the file; each page's nodes live in memory.
 //
 //   checkout_imports_without_a_dom   import("wasm-ln/checkout") in plain Node: loads, defines nothing
+//   checkout_plain_page_loads_no_wasm  the no-bundler page: the element works, no node downloaded
 //   expired_and_bad_invoice          an invoice expiring in 2 s (expired once, buttons disabled,
 //                                    QR dimmed), a malformed one, a mainnet one on a regtest page
+//   wrong_preimage_and_webln_errors  stand-in WebLN wallets that lie, decline, fail; markPaid with
+//                                    a wrong preimage: typed errors, never paid; keyboard only
 //   checkout_pays_merchant           the page's embedded node (funded by a JIT receive) pays the
 //                                    merchant's invoice through the LSP; `paid` with a checked
 //                                    preimage; the merchant has it; light and dark screenshots
@@ -26,6 +29,7 @@ import { fileURLToPath } from "node:url";
 
 import { SCREENSHOTS, launchPersistent, recordConsole, screenshot, until } from "./lib/browser.mjs";
 import { lsps2FeeMsat, startNetwork } from "./lib/network.mjs";
+import { plainSite } from "./lib/plain.mjs";
 import { demoConfig, serveDemo } from "./lib/serve.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -111,6 +115,43 @@ console.log(JSON.stringify({
     }
   });
 
+  test("checkout_plain_page_loads_no_wasm", async () => {
+    // The README's no-bundler example: the unpacked tarball and a <script type="module">; the
+    // element works, and nothing of the node (its glue, its 9 MB wasm) is downloaded.
+    const site = plainSite("wasm-ln-checkout-plain-");
+    const { invoice } = await net.merchant.call("POST", "/invoice", { amount_msat: 21_000_000, description: "plain page" });
+    fs.writeFileSync(
+      path.join(site, "checkout.html"),
+      `<!doctype html><html lang="en"><meta charset="utf-8"><title>plain checkout</title>
+<script type="module" src="./package/checkout.js"></script>
+<ln-checkout network="regtest" theme="dark" invoice="${invoice}"></ln-checkout>`,
+    );
+    const plain = await serveDemo({ root: site, config: {} });
+    const page = await ctx.newPage();
+    const requests = [];
+    page.on("request", (r) => requests.push(new URL(r.url()).pathname));
+    try {
+      await page.goto(`${plain.url}/checkout.html`);
+      const shown = await until(
+        "the plain page's checkout",
+        () =>
+          page.evaluate(() => {
+            const c = document.querySelector("ln-checkout");
+            const amount = c?.shadowRoot?.querySelector("[part=amount]");
+            return c?.state === "ready" && amount && !amount.hidden ? amount.textContent.trim() : null;
+          }),
+        { page, log, allowError: true, timeoutMs: 30_000 },
+      );
+      assert.equal(shown, "21,000 sat");
+      const loaded = requests.filter((p) => p.startsWith("/package/")).map((p) => p.slice("/package/".length)).sort();
+      assert.deepEqual(loaded, ["checkout.js", "errors.js", "invoice.js", "lnurl.js", "vendor/base.js", "vendor/bolt11.js", "vendor/qr.js"]);
+    } finally {
+      await page.close();
+      await plain.close();
+      fs.rmSync(site, { recursive: true, force: true });
+    }
+  });
+
   test("expired_and_bad_invoice", async () => {
     const page = await openShop("");
     try {
@@ -156,6 +197,71 @@ console.log(JSON.stringify({
       const expired = (await events(page, "expired")).slice(eventsBefore.length);
       assert.equal(expired.length, 1, `expired fired once: ${JSON.stringify(expired)}`);
       assert.equal(expired[0].paymentHash, hash);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("wrong_preimage_and_webln_errors", async () => {
+    // Stand-in WebLN providers (a wallet that lies, one whose user says no, one that fails) and
+    // markPaid with a wrong preimage: never `paid`, each a typed error in words.
+    const page = await openShop("");
+    try {
+      const { invoice, payment_hash: hash } = await net.merchant.call("POST", "/invoice", {
+        amount_msat: 3_000_000,
+        description: "never paid",
+        expiry_secs: 600,
+      });
+      const provider = async (behaviour) =>
+        page.evaluate((b) => {
+          window.webln = {
+            enable: async () => {},
+            sendPayment: async () => {
+              if (b === "lies") return { preimage: "11".repeat(32) };
+              if (b === "declines") throw new Error("User rejected the payment");
+              throw new Error("no route to the recipient");
+            },
+          };
+        }, behaviour);
+      await provider("lies");
+      await setInvoice(page, invoice);
+      let s = await waitCheckout(page, (s) => s.state === "ready" && !s.weblnButton.hidden, "the checkout with the WebLN button");
+
+      // Keyboard only: Tab to the WebLN button, Enter.
+      await page.focus("ln-checkout [part=copy-button]");
+      await page.keyboard.press("Enter");
+      await until("Copied (keyboard)", async () => (await checkout(page)).copied === "Copied", { page, log });
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => window.shop.checkout.shadowRoot.activeElement?.getAttribute("part")), "webln-button");
+      await page.keyboard.press("Enter");
+      s = await waitCheckout(page, (s) => s.state === "ready" && s.code === "PAYMENT_FAILED", "the lying wallet refused");
+      assert.match(s.text, /preimage that does not match/);
+      assertAnnounced(s);
+      assert.equal(s.weblnButton.disabled, false, "the invoice stays payable");
+
+      await provider("declines");
+      await page.click("ln-checkout [part=webln-button]");
+      s = await waitCheckout(page, (s) => s.code === "PERMISSION_DENIED", "the user's refusal");
+      assert.match(s.text, /declined.*User rejected/);
+
+      await provider("fails");
+      await page.click("ln-checkout [part=webln-button]");
+      s = await waitCheckout(page, (s) => s.code === "PAYMENT_FAILED" && /no route/.test(s.text), "a plain Error");
+
+      const marked = await page.evaluate(() =>
+        window.shop.checkout.markPaid("22".repeat(32)).then(
+          () => "resolved",
+          (e) => e.code,
+        ),
+      );
+      assert.equal(marked, "PAYMENT_FAILED", "markPaid with a wrong preimage rejects");
+      assert.deepEqual(
+        (await events(page, "error")).map((e) => e.code),
+        ["PAYMENT_FAILED", "PERMISSION_DENIED", "PAYMENT_FAILED", "PAYMENT_FAILED"],
+      );
+      assert.deepEqual(await events(page, "paid"), [], "never paid");
+      const theirs = await net.merchant.call("GET", `/payments/${hash}`).catch((e) => e);
+      assert.ok(theirs instanceof Error || theirs.status !== "succeeded", JSON.stringify(theirs));
     } finally {
       await page.close();
     }
