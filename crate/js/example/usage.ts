@@ -11,6 +11,7 @@ import {
   type LnEvent,
   type PaymentDetails,
   type DecodedInvoice,
+  type MessageVerification,
 } from "wasm-ln";
 
 export async function everything(): Promise<void> {
@@ -70,6 +71,10 @@ export async function everything(): Promise<void> {
   const preimage: string | null = paid.preimage;
   const lspFee: number | null = paid.feeMsat;
   await node.keysend({ nodeId: id, amountMsat: 1_000 });
+  const signature: string = await node.signMessage("I own this node");
+  const verified: MessageVerification = await node.verifyMessage("I own this node", signature);
+  const signer: string | null = verified.pubkey;
+  const known: boolean = verified.valid;
   const pending = await node.listPayments({ status: "pending" });
   await node.listPayments();
   const one: PaymentDetails | null = await node.payment(pending[0]!.id);
@@ -104,5 +109,5 @@ export async function everything(): Promise<void> {
   const ev: LnEvent | undefined = (await events.next()).value;
   await events.return?.(); // an iterator used by hand is closed by hand
   await remote.stop();
-  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, viaJit, jitFee, lspFee];
+  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, signer, known, viaJit, jitFee, lspFee];
 }

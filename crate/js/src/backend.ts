@@ -24,6 +24,7 @@ export type CoreMethod =
   | "getInfo" | "sync" | "newAddress" | "onchainBalance" | "onchainSend" | "onchainSendAll"
   | "connect" | "disconnect" | "listPeers" | "openChannel" | "listChannels" | "closeChannel"
   | "balances" | "bolt11Receive" | "bolt11ReceiveViaJitChannel" | "bolt11ReceiveForHash" | "bolt11Settle" | "bolt11Send" | "keysend" | "listPayments" | "payment"
+  | "signMessage" | "verifyMessage"
   | "nextEvent" | "eventHandled" | "stop";
 
 export interface Backend {

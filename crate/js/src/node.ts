@@ -23,6 +23,7 @@ import type {
   LnEvent,
   LnEventOf,
   LnEventType,
+  MessageVerification,
   NodeInfo,
   OnchainSendAllArgs,
   OnchainSendArgs,
@@ -264,6 +265,32 @@ export class LightningNode {
   /** Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does. */
   async keysend(args: KeysendArgs): Promise<PaymentDetails> {
     return this.call("keysend", withAmounts(args, ["amountMsat"])) as Promise<PaymentDetails>;
+  }
+
+  /**
+   * Signs `message` (its UTF-8 bytes) with the node key, as LND's and Core Lightning's
+   * `signmessage` do: zbase32 of a recoverable signature over
+   * SHA256d("Lightning Signed Message:" + message). Anyone can check it against our node id.
+   */
+  signMessage(message: string): Promise<string> {
+    if (typeof message !== "string") {
+      return Promise.reject(new LnError("INVALID_CONFIG", "message must be a string"));
+    }
+    return this.call("signMessage", message) as Promise<string>;
+  }
+
+  /**
+   * Checks a node-message signature (LND's, Core Lightning's or ours): `pubkey` is the node id
+   * it recovers to over `message` (null when the signature is malformed: not an error), and
+   * `valid` says whether that is a node this node knows (itself, a peer, a channel
+   * counterparty, a node of the graph), as LND's `verifymessage` does. To check a given
+   * signer, compare `pubkey` with its node id.
+   */
+  verifyMessage(message: string, signature: string): Promise<MessageVerification> {
+    if (typeof message !== "string" || typeof signature !== "string") {
+      return Promise.reject(new LnError("INVALID_CONFIG", "message and signature must be strings"));
+    }
+    return this.call("verifyMessage", message, signature) as Promise<MessageVerification>;
   }
 
   listPayments(args: ListPaymentsArgs = {}): Promise<PaymentDetails[]> {

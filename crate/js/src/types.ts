@@ -16,6 +16,7 @@ export type {
   DecodedInvoice,
   GraphInfo,
   LnEvent,
+  MessageVerification,
   Network,
   NodeInfo,
   PaymentDetails,

@@ -103,6 +103,15 @@ export interface PaymentDetails {
   lspFeeLimitMsat: number | null;
   createdAt: number; updatedAt: number;
 }
+/** What a node-message signature says (`verifyMessage`). */
+export interface MessageVerification {
+  /** The signature is well formed and recovers to a node this node knows (itself, a peer, a
+   *  channel counterparty, a node of the graph): LND's `verifymessage` meaning. */
+  valid: boolean;
+  /** The node id the signature recovers to over this message, hex; null when malformed. Over
+   *  a tampered message it is some other key: compare it with the signer you expect. */
+  pubkey: string | null;
+}
 export interface ReceivedInvoice {
   invoice: string; paymentHash: string;
   /** Unix time (seconds) it expires: a JIT invoice's may come sooner than the expiry asked,
@@ -278,6 +287,12 @@ struct SendArgs {
     amount_msat: Option<u64>,
     #[serde(default)]
     max_fee_msat: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct MessageVerificationJs {
+    valid: bool,
+    pubkey: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -874,6 +889,32 @@ impl LightningNode {
             n.spontaneous_payment()
                 .send(&a.node_id, a.amount_msat)
                 .await
+        })
+    }
+
+    /// Signs `message` (its UTF-8 bytes) with the node key, in the format of LND's and Core
+    /// Lightning's `signmessage` (zbase32).
+    #[wasm_bindgen(js_name = signMessage, unchecked_return_type = "Promise<string>")]
+    pub fn sign_message(&self, message: String) -> Promise {
+        promise(&self.node, move |n| async move {
+            n.sign_message(message.as_bytes())
+        })
+    }
+
+    /// The key a node-message signature over `message` recovers to (`pubkey`, null when the
+    /// signature is malformed) and whether it is a node this node knows (`valid`, LND's
+    /// `verifymessage` meaning).
+    #[wasm_bindgen(
+        js_name = verifyMessage,
+        unchecked_return_type = "Promise<MessageVerification>"
+    )]
+    pub fn verify_message(&self, message: String, signature: String) -> Promise {
+        promise(&self.node, move |n| async move {
+            let v = n.verify_message(message.as_bytes(), &signature)?;
+            Ok(MessageVerificationJs {
+                valid: v.valid,
+                pubkey: v.pubkey.map(|k| k.to_string()),
+            })
         })
     }
 
