@@ -169,13 +169,19 @@ async function fund(which: "wallet" | "webln"): Promise<{ paymentHash: string; a
   const node = which === "wallet" ? shop.node : shop.weblnNode;
   if (!node) throw new Error(`no ${which} node on this page`);
   const quote = await node.bolt11.receiveViaJitChannel({ amountMsat: FUND_MSAT, description: `shop ${which} funding` });
+  let unsubscribe = (): void => {};
   const arrived = new Promise<LnEvent & { type: "paymentReceived" }>((resolve) => {
-    node.on("paymentReceived", (ev) => {
+    unsubscribe = node.on("paymentReceived", (ev) => {
       if (ev.paymentHash === quote.paymentHash) resolve(ev);
     });
   });
-  await merchant("pay", { invoice: quote.invoice });
-  const ev = await arrived;
+  let ev;
+  try {
+    await merchant("pay", { invoice: quote.invoice });
+    ev = await arrived;
+  } finally {
+    unsubscribe();
+  }
   await showBalance(node, `${which}-balance`);
   return { paymentHash: ev.paymentHash, amountMsat: ev.amountMsat };
 }

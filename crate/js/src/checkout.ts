@@ -31,7 +31,8 @@ export interface CheckoutErrorDetail {
   message: string;
 }
 
-/** Where the checkout is: `data-state` on its status part says the same. */
+/** Where the checkout is. (`data-state` on its status part says what the message there is:
+ *  after a failed payment the state is `ready` again and the message `error`.) */
 export type CheckoutState = "empty" | "loading" | "ready" | "paying" | "paid" | "expired" | "error";
 
 /** The part of WebLN (`@webbtc/webln-types`) the checkout calls. */
@@ -186,7 +187,7 @@ const Base: typeof HTMLElement =
 /** `<ln-checkout>`. See the package README, section "`<ln-checkout>`". */
 export class LnCheckout extends Base {
   static get observedAttributes(): string[] {
-    return ["invoice", "lightning-address", "lnurl", "amount-sat", "comment", "network", "label"];
+    return ["invoice", "lightning-address", "lnurl", "amount-sat", "amount-sats", "comment", "network", "label"];
   }
 
   #root: ShadowRoot | null = null;
@@ -516,6 +517,7 @@ export class LnCheckout extends Base {
       }
       preimage = res.preimage;
     } catch (e) {
+      if (summary !== this.#summary) return; // another invoice is shown now
       return this.#paymentFailed(toLnError(e));
     }
     await this.#settle(preimage, summary, "node");
@@ -539,6 +541,7 @@ export class LnCheckout extends Base {
       if (typeof res?.preimage !== "string") throw new LnError("PAYMENT_FAILED", "the wallet returned no preimage");
       preimage = res.preimage;
     } catch (e) {
+      if (summary !== this.#summary) return; // another invoice is shown now
       return this.#paymentFailed(weblnError(e));
     }
     await this.#settle(preimage, summary, "webln");
