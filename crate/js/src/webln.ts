@@ -10,8 +10,8 @@ import type { WebLNProvider } from "@webbtc/webln-types";
 import type { LightningNode } from "./node.js";
 import { LnError, toLnError } from "./errors.js";
 import { checkInvoice, readInvoice } from "./invoice.js";
-import { resolvePayRequest } from "./lnurl.js";
-import type { LnurlPayRequest, OpenedSuccessAction } from "./lnurl.js";
+import { checkPayAmount, openSuccessAction, requestInvoice, resolvePayRequest } from "./lnurl.js";
+import type { LnurlPayRequest, OpenedSuccessAction, SuccessAction } from "./lnurl.js";
 import type { Network, PaymentDetails } from "./wasm_ln.js";
 
 /** What the provider asks `allow` about. Amounts in msat. */
@@ -260,13 +260,6 @@ function utf8Hex(s: string): string {
   return Array.from(new TextEncoder().encode(s), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The node methods h/rust adds (message signing); typed here so the provider compiles
- *  against a node without them (they are then left out of `methods`). */
-interface SigningNode {
-  signMessage?(message: string): Promise<string>;
-  verifyMessage?(args: { message: string; signature: string }): Promise<{ valid: boolean; nodeId: string | null }>;
-}
-
 class Provider implements WebLnProvider {
   private enabled = false;
   private readonly origin: string;
@@ -281,7 +274,12 @@ class Provider implements WebLnProvider {
     private readonly options: WebLnOptions,
   ) {
     this.origin = options.origin ?? (typeof location !== "undefined" && location.origin ? location.origin : "null");
-    this.budget = { ...DEFAULT_WEBLN_BUDGET, ...options.budget };
+    const b = options.budget ?? {};
+    this.budget = {
+      msatPerPayment: b.msatPerPayment ?? DEFAULT_WEBLN_BUDGET.msatPerPayment,
+      msatPerPeriod: b.msatPerPeriod ?? DEFAULT_WEBLN_BUDGET.msatPerPeriod,
+      periodSecs: b.periodSecs ?? DEFAULT_WEBLN_BUDGET.periodSecs,
+    };
     for (const [k, v] of Object.entries(this.budget)) {
       if (typeof v !== "number" || !(v >= 0)) throw new LnError("INVALID_CONFIG", `budget.${k} must be a non-negative number`);
     }
@@ -329,13 +327,14 @@ class Provider implements WebLnProvider {
    * The budget's check, the permission, then the payment: `amountMsat + maxFeeMsat` is
    * reserved from the period's budget before the permission is asked (so two payments at once
    * cannot both pass), released if the payment fails, and replaced by what was really paid.
+   * `send` calls `track(paymentHash)` as soon as it knows the hash, so that a failed call can
+   * be checked against what the node did.
    */
   private async pay(
     amountMsat: number,
     maxFeeMsat: number,
     permission: WebLnPermissionRequest,
-    send: () => Promise<PaymentDetails>,
-    paymentHash: string | undefined,
+    send: (track: (paymentHash: string) => void) => Promise<PaymentDetails>,
   ): Promise<PaymentDetails> {
     const { msatPerPayment, msatPerPeriod, periodSecs } = this.budget;
     if (amountMsat > msatPerPayment) {
@@ -346,35 +345,43 @@ class Provider implements WebLnProvider {
     }
     const spent = this.ledger.spent();
     if (spent + amountMsat + maxFeeMsat > msatPerPeriod) {
-      const hours = periodSecs % 3600 === 0 ? `${periodSecs / 3600} h` : `${periodSecs} s`;
+      const period = periodSecs % 3600 === 0 ? `${periodSecs / 3600} h` : `${periodSecs} s`;
       throw new LnError(
         "BUDGET_EXCEEDED",
-        `${sats(amountMsat)} (+ up to ${sats(maxFeeMsat)} in fees) would take this site's spending over ${sats(msatPerPeriod)} per ${hours} (${sats(spent)} spent or in flight); nothing was sent`,
+        `${sats(amountMsat)} (+ up to ${sats(maxFeeMsat)} in fees) would take this site's spending over ${sats(msatPerPeriod)} per ${period} (${sats(spent)} spent or in flight); nothing was sent`,
       );
     }
     const id = `${Date.now()}-${Math.random().toString(36).slice(2)}-${this.nextId++}`;
     this.ledger.reserve(id, amountMsat + maxFeeMsat);
+    let paymentHash: string | undefined;
     let payment: PaymentDetails;
     try {
       await this.ask(permission);
-      payment = await send();
+      payment = await send((h) => (paymentHash = h));
     } catch (e) {
-      await this.settleAfterError(id, paymentHash);
-      throw toLnError(e);
+      const err = toLnError(e);
+      await this.settleAfterError(id, paymentHash, err);
+      throw err;
     }
     this.ledger.settle(id, (payment.amountMsat ?? amountMsat) + (payment.feePaidMsat ?? 0));
     return payment;
   }
 
   /** After a failed call: what became of the payment decides what the ledger keeps. */
-  private async settleAfterError(id: string, paymentHash: string | undefined): Promise<void> {
+  private async settleAfterError(id: string, paymentHash: string | undefined, err: LnError): Promise<void> {
+    // Outcomes that leave a payment possibly in flight: never undercount it.
+    const maybeInFlight = err.code === "PAYMENT_PENDING" || err.code === "NODE_STOPPED" || err.code === "INTERNAL";
+    if (paymentHash === undefined) {
+      if (!maybeInFlight) this.ledger.release(id);
+      return;
+    }
     try {
-      const found = paymentHash
-        ? (await this.node.listPayments()).find((p) => p.direction === "outbound" && p.paymentHash === paymentHash)
-        : undefined;
+      const found = (await this.node.listPayments()).find(
+        (p) => p.direction === "outbound" && p.paymentHash === paymentHash,
+      );
       if (found?.status === "succeeded") {
         this.ledger.settle(id, (found.amountMsat ?? 0) + (found.feePaidMsat ?? 0));
-      } else if (found?.status !== "pending") {
+      } else if (found?.status === "failed" || (!found && !maybeInFlight)) {
         this.ledger.release(id);
       } // pending: stays reserved
     } catch {
@@ -392,19 +399,13 @@ class Provider implements WebLnProvider {
     return this.enabled;
   }
 
-  private hasSigning(): boolean {
-    const n = this.node as unknown as SigningNode;
-    return typeof n.signMessage === "function" && typeof n.verifyMessage === "function";
-  }
-
   async getInfo(): Promise<WebLnInfo> {
     this.checkEnabled();
     const info = await this.node.getInfo();
     this.network = info.network;
     const node: WebLnInfo["node"] = { alias: this.options.alias ?? "wasm-ln", pubkey: info.nodeId };
     if (this.options.color !== undefined) node.color = this.options.color;
-    const methods = METHODS.filter((m) => this.hasSigning() || (m !== "signMessage" && m !== "verifyMessage"));
-    return { node, version: `wasm-ln/${info.version}`, supports: ["lightning"], methods };
+    return { node, version: `wasm-ln/${info.version}`, supports: ["lightning"], methods: [...METHODS] };
   }
 
   async getBalance(): Promise<{ balance: number; currency: "sats" }> {
@@ -462,8 +463,10 @@ class Provider implements WebLnProvider {
         maxFeeMsat,
         description: inv.description,
       },
-      () => this.node.bolt11.send({ invoice: paymentRequest.trim().replace(/^lightning:/i, ""), maxFeeMsat }),
-      inv.paymentHash,
+      (track) => {
+        track(inv.paymentHash);
+        return this.node.bolt11.send({ invoice: paymentRequest.trim().replace(/^lightning:/i, "").toLowerCase(), maxFeeMsat });
+      },
     );
     return { preimage: preimageOf(payment) };
   }
@@ -495,7 +498,6 @@ class Provider implements WebLnProvider {
           amountMsat,
           ...(records.length > 0 ? { customRecords: records } : {}),
         } as Parameters<LightningNode["keysend"]>[0]),
-      undefined,
     );
     return { preimage: preimageOf(payment) };
   }
@@ -524,28 +526,24 @@ class Provider implements WebLnProvider {
 
   async signMessage(message: string): Promise<{ message: string; signature: string }> {
     this.checkEnabled();
-    const n = this.node as unknown as SigningNode;
     if (typeof message !== "string") throw new LnError("INVALID_CONFIG", "signMessage takes a string");
-    if (!n.signMessage) throw new LnError("INTERNAL", "this build of wasm-ln cannot sign messages");
     await this.ask({ origin: this.origin, method: "signMessage", message });
-    try {
-      return { message, signature: await n.signMessage(message) };
-    } catch (e) {
-      throw toLnError(e);
-    }
+    return { message, signature: await this.node.signMessage(message) };
   }
 
+  /** LND's `verifymessage` meaning, which WebLN's follows: valid when the signature recovers
+   *  to a node this node knows (itself, a peer, a node of its graph). */
   async verifyMessage(signature: string, message: string): Promise<void> {
     this.checkEnabled();
-    const n = this.node as unknown as SigningNode;
-    if (!n.verifyMessage) throw new LnError("INTERNAL", "this build of wasm-ln cannot verify messages");
-    let result: { valid: boolean };
-    try {
-      result = await n.verifyMessage({ message, signature });
-    } catch (e) {
-      throw toLnError(e);
+    const { valid, pubkey } = await this.node.verifyMessage(message, signature);
+    if (!valid) {
+      throw new LnError(
+        "INVALID_CONFIG",
+        pubkey === null
+          ? "the signature is malformed"
+          : `the signature is not by a node this wallet knows (it recovers to ${pubkey} over this message)`,
+      );
     }
-    if (!result.valid) throw new LnError("INVALID_CONFIG", "the signature is not a valid signature of this message");
   }
 
   async lnurl(lnurl: string): Promise<WebLnLnurlResponse> {
@@ -565,25 +563,25 @@ class Provider implements WebLnProvider {
     }
     if (!choice) throw new LnError("PERMISSION_DENIED", `the payment to ${payRequest.domain} was declined`);
     const { amountMsat, comment } = choice;
+    checkPayAmount(payRequest, amountMsat, comment);
     const maxFeeMsat = this.maxFee(amountMsat);
-    let opened: OpenedSuccessAction | null = null;
+    let successAction: SuccessAction | null = null;
     const payment = await this.pay(
       amountMsat,
       maxFeeMsat,
       { origin: this.origin, method: "lnurl", payRequest, amountMsat, maxFeeMsat, comment: comment ?? null },
-      async () => {
-        const r = await this.node.lnurl.pay({
-          request: payRequest,
-          amountMsat,
-          maxFeeMsat,
-          ...(comment !== undefined ? { comment } : {}),
-        });
-        opened = r.successAction;
-        return r.payment;
+      async (track) => {
+        const got = await requestInvoice(payRequest, { amountMsat, ...(comment !== undefined ? { comment } : {}) });
+        successAction = got.successAction;
+        track(readInvoice(got.invoice).paymentHash);
+        return this.node.bolt11.send({ invoice: got.invoice, maxFeeMsat });
       },
-      undefined,
     );
-    return { status: "OK", preimage: preimageOf(payment), successAction: opened };
+    const preimage = preimageOf(payment);
+    // Paid already: a success action that does not open must not turn that into a failure.
+    const action = successAction as SuccessAction | null;
+    const opened = action ? await openSuccessAction(action, preimage).catch(() => null) : null;
+    return { status: "OK", preimage, successAction: opened };
   }
 
   on(eventName: string, listener: () => void): void {

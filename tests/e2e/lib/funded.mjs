@@ -43,9 +43,12 @@ export async function fundedPage(name, log) {
     seed: { storePlaintext: true },
     logLevel: "warn",
   });
+  /** The config each node was created with (`open` it again after a reload). */
+  env.configs = {};
   /** A node in the page as `window.nodes[key]`, funded with `amountMsat` from the merchant
    *  through a JIT channel, its graph holding the LSP topology. Returns its node id. */
   env.fundedNode = async (key, amountMsat = FUND_MSAT) => {
+    env.configs[key] = env.config(`${name}-${key}-${Date.now()}`);
     const nodeId = await env.inPage(
       async ([key, config]) => {
         window.nodes ??= {};
@@ -53,7 +56,7 @@ export async function fundedPage(name, log) {
         window.nodes[key] = node;
         return node.nodeId;
       },
-      [key, env.config(`${name}-${key}-${Date.now()}`)],
+      [key, env.configs[key]],
     );
     const quote = await env.inPage(
       ([key, amountMsat]) => window.nodes[key].bolt11.receiveViaJitChannel({ amountMsat, description: "funding" }),
