@@ -13,7 +13,104 @@ import {
   type DecodedInvoice,
   type MessageVerification,
   type ReceiveQuote,
+  readInvoice,
+  checkInvoice,
+  resolvePayRequest,
+  requestInvoice,
+  openSuccessAction,
+  lnurlToUrl,
+  lightningAddressUrl,
+  DEFAULT_WEBLN_BUDGET,
+  defaultWebLnMaxFeeMsat,
+  type InvoiceSummary,
+  type LnurlPayRequest,
+  type LnurlPayResult,
+  type OpenedSuccessAction,
+  type SuccessAction,
+  type WebLnProvider,
+  type WebLnPermissionRequest,
 } from "wasm-ln";
+
+/** Invoices and LNURL without a node (no wasm), as a checkout page uses them. */
+export async function withoutANode(invoice: string, preimage: string): Promise<void> {
+  const summary: InvoiceSummary = readInvoice(`lightning:${invoice}`);
+  const hash: string = summary.paymentHash;
+  const amountMsat: number | null = summary.amountMsat;
+  const descriptionHash: string | null = summary.descriptionHash;
+  const expiresAt: number = checkInvoice(invoice, { network: "regtest", now: Math.floor(Date.now() / 1000) }).expiresAt;
+  const url: URL = lnurlToUrl("LNURL1DP68GURN8GHJ7UM9WFMXJCM99E3K7MF0V9CXJ0M385EKVCENXC6R2C35XVUKXEFCV5MKVV34X5EKZD3EV56NYD3HXQURZEPEXEJXXEPNXSCRVWFNV9NXZCN9XQ6XYEFHVGCXXCMYXYMNSERXFQ5FNS");
+  const wellKnown: URL = lightningAddressUrl("shop@example.com");
+  const controller = new AbortController();
+  const req: LnurlPayRequest = await resolvePayRequest("shop@example.com", { signal: controller.signal, timeoutMs: 5_000 });
+  const bounds: [number, number] = [req.minSendableMsat, req.maxSendableMsat];
+  const words: string = req.description;
+  const long: string | undefined = req.longDescription;
+  const image: string | undefined = req.image;
+  const who: string | undefined = req.identifier;
+  const commentAllowed: number = req.commentAllowed;
+  const metadata: string = req.metadata;
+  const { invoice: pr, successAction } = await requestInvoice(req, { amountMsat: 21_000, comment: "hi", timeoutMs: 5_000 });
+  const action: SuccessAction | null = successAction;
+  if (action) {
+    const opened: OpenedSuccessAction = await openSuccessAction(action, preimage);
+    if (opened.tag === "aes") {
+      const secret: string = opened.plaintext;
+      void secret;
+    } else if (opened.tag === "url") {
+      const receipt: string = opened.url;
+      void receipt;
+    } else {
+      const message: string = opened.message;
+      void message;
+    }
+  }
+  void [hash, amountMsat, descriptionHash, expiresAt, url, wellKnown, bounds, words, long, image, who, commentAllowed, metadata, pr];
+}
+
+/** LNURL-pay and WebLN with a node. */
+export async function lnurlAndWebln(node: LightningNode): Promise<void> {
+  const req: LnurlPayRequest = await node.lnurl.resolve("shop@example.com");
+  const paid: LnurlPayResult = await node.lnurl.pay({ request: req, amountMsat: 21_000, comment: "order #42", maxFeeMsat: 1_000 });
+  await node.lnurl.pay({ target: "lightning:LNURL1…", amountMsat: 21_000 });
+  const preimage: string | null = paid.payment.preimage;
+  const opened: OpenedSuccessAction | null = paid.successAction;
+
+  const asked: WebLnPermissionRequest[] = [];
+  const webln: WebLnProvider = node.webln({
+    origin: "https://shop.example",
+    allow: async (r) => {
+      asked.push(r);
+      return r.method === "enable" || (r.method === "sendPayment" && r.amountMsat <= 1_000_000);
+    },
+    confirm: ({ payRequest }) => ({ amountMsat: payRequest.minSendableMsat, comment: "from webln" }),
+    budget: { msatPerPayment: 1_000_000, msatPerPeriod: DEFAULT_WEBLN_BUDGET.msatPerPeriod, periodSecs: 3_600 },
+    maxFeeMsat: (amountMsat) => defaultWebLnMaxFeeMsat(amountMsat),
+    alias: "my wallet",
+    color: "#f7931a",
+    storage: null,
+  });
+  await webln.enable();
+  const enabled: boolean = await webln.isEnabled();
+  const info = await webln.getInfo();
+  const pubkey: string = info.node.pubkey;
+  const methods: string[] = info.methods;
+  const { balance } = await webln.getBalance();
+  const { paymentRequest } = await webln.makeInvoice({ amount: 1_000, minimumAmount: 1, maximumAmount: 10_000, defaultMemo: "tip" });
+  await webln.makeInvoice(1_000);
+  await webln.makeInvoice("1000");
+  const sent: string = (await webln.sendPayment(paymentRequest)).preimage;
+  await webln.keysend({ destination: node.nodeId, amount: 100, customRecords: { "696969": "hello" } });
+  const looked = await webln.lookupInvoice({ paymentRequest });
+  const isPaid: boolean = looked.paid;
+  const { signature } = await webln.signMessage("hello");
+  await webln.verifyMessage(signature, "hello");
+  const lnurlPaid = await webln.lnurl("shop@example.com");
+  const ok: "OK" = lnurlPaid.status;
+  const listener = () => {};
+  webln.on("accountChanged", listener);
+  webln.off("accountChanged", listener);
+  void [preimage, opened, enabled, pubkey, methods, balance, sent, isPaid, ok, asked];
+}
 
 export async function everything(): Promise<void> {
   await initWasm(); // optional: create/open/decodeInvoice load the wasm themselves

@@ -41,6 +41,7 @@ try {
 
 console.log(`
   demo page   ${server.url}/        (?worker=1 runs the node in a Worker)
+  shop page   ${server.url}/shop.html   (<ln-checkout>; ?wallet=1 a node in the page, ?webln=1 one as window.webln)
   esplora     ${net.esploraUrl}     (POST /regtest/mine, /regtest/faucet)
   proxy       ${net.proxyUrl}
   LSP         ${net.lsp.uri}   (the page's peer; LSPS2 JIT channels)
