@@ -1,7 +1,25 @@
 // wasm-ln: a self-custodial Lightning node in the browser. See README.md for the API.
 
 export { LightningNode } from "./node.js";
-export type { OnchainApi, Bolt11Api } from "./node.js";
+export type { OnchainApi, Bolt11Api, LnurlApi, LnurlPayArgs, LnurlPayResult } from "./node.js";
+export { readInvoice, checkInvoice } from "./invoice.js";
+export type { InvoiceSummary, CheckInvoiceOptions } from "./invoice.js";
+export {
+  resolvePayRequest,
+  requestInvoice,
+  openSuccessAction,
+  lnurlToUrl,
+  lightningAddressUrl,
+  checkPayAmount,
+} from "./lnurl.js";
+export type {
+  LnurlPayRequest,
+  LnurlFetchOptions,
+  RequestInvoiceOptions,
+  LnurlInvoice,
+  SuccessAction,
+  OpenedSuccessAction,
+} from "./lnurl.js";
 export { LnError } from "./errors.js";
 export type { LnErrorCode } from "./errors.js";
 export { initWasm } from "./wasm.js";

@@ -6,6 +6,8 @@ import { InPageBackend } from "./backend.js";
 import { WorkerBackend } from "./worker-client.js";
 import { LnError, toLnError } from "./errors.js";
 import { EventPump } from "./events.js";
+import { openSuccessAction, requestInvoice, resolvePayRequest } from "./lnurl.js";
+import type { LnurlFetchOptions, LnurlPayRequest, OpenedSuccessAction } from "./lnurl.js";
 import type {
   Amount,
   Balances,
@@ -98,12 +100,52 @@ export interface Bolt11Api {
   send(args: Bolt11SendArgs): Promise<PaymentDetails>;
 }
 
+/** `node.lnurl.pay`'s argument: a `target` to resolve, or a `request` resolved already. */
+export type LnurlPayArgs = (
+  | { target: string; request?: undefined }
+  | { request: LnurlPayRequest; target?: undefined }
+) & {
+  /** Within the request's `minSendableMsat`..`maxSendableMsat`. */
+  amountMsat: Amount;
+  /** At most the request's `commentAllowed` characters (LUD-12). */
+  comment?: string;
+  /** The most the route's fees may be (`bolt11.send`'s default when absent). */
+  maxFeeMsat?: Amount;
+  /** Cancels the LNURL requests (not a payment already sent). */
+  signal?: AbortSignal;
+  /** Per LNURL request; default 10,000 ms. */
+  timeoutMs?: number;
+};
+
+/** What `node.lnurl.pay` resolves with. */
+export interface LnurlPayResult {
+  payment: PaymentDetails;
+  /** The service's success action, opened (an `aes` one decrypted); `null` without one, or
+   *  when it did not decrypt (the payment succeeded all the same). */
+  successAction: OpenedSuccessAction | null;
+}
+
+/** LNURL-pay and Lightning addresses: `node.lnurl`. The LNURL requests run in the page (also
+ *  in Worker mode); the payment is `bolt11.send`. */
+export interface LnurlApi {
+  /** `resolvePayRequest`: a Lightning address, `LNURL1…`, `lnurlp://` or https URL → its pay request. */
+  resolve(target: string, options?: LnurlFetchOptions): Promise<LnurlPayRequest>;
+  /**
+   * Resolves `target` (unless `request` is given), asks for an invoice of `amountMsat` with
+   * `comment`, checks it (`requestInvoice`: `AMOUNT_OUT_OF_RANGE`, `INVALID_LNURL`,
+   * `INVOICE_MISMATCH`, `LNURL_FAILED`, all before anything is paid), pays it and opens the
+   * success action.
+   */
+  pay(args: LnurlPayArgs): Promise<LnurlPayResult>;
+}
+
 /** A Lightning node in this page, or in a Worker with `worker: true`; the same API either way. */
 export class LightningNode {
   /** Our node id, hex. */
   readonly nodeId: string;
   readonly onchain: OnchainApi;
   readonly bolt11: Bolt11Api;
+  readonly lnurl: LnurlApi;
   private readonly pump: EventPump;
   /** Set when `stop()` begins: no new call starts after it. */
   private stopping: Promise<void> | undefined;
@@ -129,6 +171,10 @@ export class LightningNode {
         call("bolt11ReceiveForHash", withAmounts(a, ["amountMsat"])) as Promise<ReceivedInvoice>,
       settle: (a) => call("bolt11Settle", a) as Promise<void>,
       send: async (a) => call("bolt11Send", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<PaymentDetails>,
+    };
+    this.lnurl = {
+      resolve: (target, options) => resolvePayRequest(target, options),
+      pay: (a) => this.lnurlPay(a),
     };
     this.pump = new EventPump(
       () => call("nextEvent") as Promise<LnEvent>,
@@ -243,6 +289,30 @@ export class LightningNode {
       (ev) => ev.type === type,
       (ev) => listener(ev as LnEventOf<T>),
     );
+  }
+
+  private async lnurlPay(args: LnurlPayArgs): Promise<LnurlPayResult> {
+    if (typeof args !== "object" || args === null) throw new LnError("INVALID_CONFIG", "expected an object argument");
+    const a = withAmounts(args, ["amountMsat", "maxFeeMsat"]);
+    const fetchOptions: LnurlFetchOptions = {};
+    if (a.signal) fetchOptions.signal = a.signal;
+    if (a.timeoutMs !== undefined) fetchOptions.timeoutMs = a.timeoutMs;
+    const request = a.request ?? (await resolvePayRequest(a.target ?? "", fetchOptions));
+    const amountMsat = Number(a.amountMsat);
+    const { invoice, successAction } = await requestInvoice(request, {
+      ...fetchOptions,
+      amountMsat,
+      ...(a.comment !== undefined ? { comment: a.comment } : {}),
+    });
+    const sendArgs: Bolt11SendArgs = { invoice };
+    if (a.maxFeeMsat !== undefined) sendArgs.maxFeeMsat = a.maxFeeMsat;
+    const payment = await this.bolt11.send(sendArgs);
+    let opened: OpenedSuccessAction | null = null;
+    if (successAction && payment.preimage) {
+      // Paid already: a success action that does not open must not turn that into a failure.
+      opened = await openSuccessAction(successAction, payment.preimage).catch(() => null);
+    }
+    return { payment, successAction: opened };
   }
 
   /**
