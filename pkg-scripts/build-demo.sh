@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the demo page (www/dist) against the npm package, each only when its sources changed:
+# Builds the demo pages (www/dist: the wallet, the shop) against the npm package, each only when its sources changed:
 # the package with pkg-scripts/build.sh, then the page with Vite against the packed tarball.
 # demo.sh and the e2e tests (tests/e2e/wallet.test.mjs) run it; it runs no setup (setup.sh
 # installs www/'s npm packages). Prints the tarball's path last.
@@ -36,7 +36,7 @@ if newer_than "$stamp" "$tarball"; then
   (cd www && npm install --no-save --no-audit --no-fund --loglevel=error "$tarball") >&2
   touch "$stamp"
 fi
-if newer_than www/dist/index.html "$stamp" www/src www/index.html www/vite.config.ts www/tsconfig.json \
+if newer_than www/dist/index.html "$stamp" www/src www/*.html www/vite.config.ts www/tsconfig.json \
   www/package.json www/package-lock.json; then
   say "npm run build in www/"
   (cd www && npm run --silent build) >&2
