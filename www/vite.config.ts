@@ -6,5 +6,17 @@ export default defineConfig({
   // files, so Vite must serve the package as is.
   optimizeDeps: { exclude: ["wasm-ln"] },
   worker: { format: "es" },
-  build: { target: "es2022", outDir: "dist", emptyOutDir: true },
+  build: {
+    target: "es2022",
+    outDir: "dist",
+    emptyOutDir: true,
+    // Two pages: the demo wallet and the shop (<ln-checkout>, Bitcoin Connect).
+    rollupOptions: {
+      input: {
+        // Relative to Vite's root (this directory).
+        main: "index.html",
+        shop: "shop.html",
+      },
+    },
+  },
 });

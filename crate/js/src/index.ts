@@ -12,6 +12,18 @@ export {
   lightningAddressUrl,
   checkPayAmount,
 } from "./lnurl.js";
+export { DEFAULT_WEBLN_BUDGET, defaultWebLnMaxFeeMsat } from "./webln.js";
+export type {
+  WebLnProvider,
+  WebLnOptions,
+  WebLnBudget,
+  WebLnInfo,
+  WebLnPermissionRequest,
+  WebLnLnurlRequest,
+  WebLnLnurlChoice,
+  WebLnLnurlResponse,
+  WebLnLedgerStorage,
+} from "./webln.js";
 export type {
   LnurlPayRequest,
   LnurlFetchOptions,

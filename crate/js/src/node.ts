@@ -7,6 +7,8 @@ import { WorkerBackend } from "./worker-client.js";
 import { LnError, toLnError } from "./errors.js";
 import { EventPump } from "./events.js";
 import { openSuccessAction, requestInvoice, resolvePayRequest } from "./lnurl.js";
+import { createWebLnProvider } from "./webln.js";
+import type { WebLnOptions, WebLnProvider } from "./webln.js";
 import type { LnurlFetchOptions, LnurlPayRequest, OpenedSuccessAction } from "./lnurl.js";
 import type {
   Amount,
@@ -271,6 +273,15 @@ export class LightningNode {
   /** One payment by id, or `null`. */
   payment(id: string): Promise<PaymentDetails | null> {
     return this.call("payment", id) as Promise<PaymentDetails | null>;
+  }
+
+  /**
+   * A WebLN provider of this node (`window.webln = node.webln({...})`): see the README's
+   * "WebLN provider". Each call makes a new provider, not yet enabled; the spending ledger is
+   * per node and origin, shared by every provider of both.
+   */
+  webln(options: WebLnOptions = {}): WebLnProvider {
+    return createWebLnProvider(this, options);
   }
 
   /**
