@@ -164,6 +164,25 @@ async function refreshOnce() {
   }
 }
 
+/**
+ * A sync now (the node's own runs every 30 s), shown as "Syncing…". `quiet`: a failure goes to
+ * the banner only (the sync after unlocking is not the user's action).
+ */
+async function syncNow(n: Node, { quiet = false } = {}) {
+  syncing = true;
+  void refresh();
+  try {
+    await n.sync();
+  } catch (e) {
+    const code = (e as { code?: string })?.code;
+    if (!quiet) throw e;
+    if (code === "CHAIN_SOURCE_UNAVAILABLE" || code === "PROXY_UNREACHABLE") window.dispatchEvent(new CustomEvent("ln-error", { detail: code }));
+  } finally {
+    syncing = false;
+  }
+  await refresh();
+}
+
 // ---- node lifecycle -----------------------------------------------------------------------------
 
 function nodeConfig(passphrase: string, mnemonic?: string, bip39Passphrase?: string) {
@@ -187,6 +206,7 @@ async function started(n: Node, { showWords }: { showWords: boolean }) {
   setStatus("running");
   input("passphrase").value = "";
   void consumeEvents(n);
+  void syncNow(n, { quiet: true });
   if (showWords) {
     $("mnemonic-box").hidden = false;
     $("mnemonic-box").focus();
@@ -309,17 +329,7 @@ function initOnboarding() {
     input("passphrase").focus();
   });
 
-  action("sync-now", async () => {
-    const n = requireNode();
-    syncing = true;
-    void refresh();
-    try {
-      await n.sync();
-    } finally {
-      syncing = false;
-    }
-    await refresh();
-  });
+  action("sync-now", () => syncNow(requireNode()));
 }
 
 // ---- regtest tools ------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ export async function sendFromPage(page, target, { amountSat, comment, log, time
     return status === "succeeded";
   }, { page, log, errorBefore: "", timeoutMs });
   const paymentHash = await attr(page, "#send-result", "data-payment-hash");
-  const successAction = await text(page, "#send-success-action");
+  const successAction = await text(page, "#send-success-action .success-text");
   await page.click("#send-close");
   return { paymentHash, successAction };
 }
