@@ -23,6 +23,7 @@ async function read(text: string): Promise<Target> {
   if (!t) throw new InputError("Paste an invoice, or type a Lightning address (name@domain) or an LNURL.");
   if (/^lightning:/i.test(t)) t = t.slice("lightning:".length).trim();
   if (looksLikeInvoice(t)) {
+    t = t.toLowerCase(); // a QR code's upper case; bech32 is case-insensitive
     // Network and expiry first (typed errors in words), then the signature (the node's decoder).
     checkInvoice(t, { network: app.config.network });
     const d = await decodeInvoice(t);
