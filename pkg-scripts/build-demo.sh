@@ -31,12 +31,13 @@ fi
 # would break `npm ci`. A stamp says which tarball node_modules holds (npm keeps the 1985
 # mtimes of the tarball's files, useless for comparing).
 stamp=www/.wasm-ln-tarball
-if newer_than "$stamp" "$tarball"; then
+# (`npm ci` or `npm install` in www/ removes the package the stamp speaks of.)
+if newer_than "$stamp" "$tarball" || [ ! -d www/node_modules/wasm-ln ]; then
   say "npm install --no-save $(basename "$tarball") in www/"
   (cd www && npm install --no-save --no-audit --no-fund --loglevel=error "$tarball") >&2
   touch "$stamp"
 fi
-if newer_than www/dist/index.html "$stamp" www/src www/*.html www/vite.config.ts www/tsconfig.json \
+if newer_than www/dist/index.html "$stamp" www/src www/index.html www/shop.html www/vite.config.ts www/tsconfig.json \
   www/package.json www/package-lock.json; then
   say "npm run build in www/"
   (cd www && npm run --silent build) >&2

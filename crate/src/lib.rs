@@ -59,6 +59,7 @@ pub mod io;
 pub mod keys;
 pub mod liquidity;
 pub mod logger;
+pub mod message;
 pub mod net;
 mod node;
 pub mod payment;
@@ -83,6 +84,7 @@ pub use graph::{GossipSource, GraphInfo};
 /// The one `bitcoin` (and `secp256k1`) of the dependency tree: LDK's re-export.
 pub use lightning::bitcoin;
 pub use logger::LogLevel;
+pub use message::MessageVerification;
 pub use node::{
     Balances, ChannelDetails, ClaimableBalance, Node, NodeStatus, PeerDetails, CONNECT_TIMEOUT,
 };

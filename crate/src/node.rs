@@ -36,6 +36,7 @@ use crate::event::{EventId, EventQueue, PendingEvent};
 use crate::graph::{Gossip, GraphInfo};
 use crate::io::{DynStore, FencedStore};
 use crate::logger::{log_at, NodeLogger};
+use crate::message::MessageVerification;
 use crate::payment::{
     Bolt11Payment, OnchainPayment, PaymentDetails, PaymentStore, SpontaneousPayment,
 };
@@ -540,6 +541,59 @@ impl Node {
     /// mnemonic) return `None`. Write it down; it is not stored.
     pub fn take_generated_mnemonic(&self) -> Option<Mnemonic> {
         self.inner.generated_mnemonic.borrow_mut().take()
+    }
+
+    /// Signs `message` with the node key, as LND's `signmessage` and Core Lightning's
+    /// `signmessage` do (zbase32, see [`crate::message`]); anyone can check it against our
+    /// node id. The key stays in the `KeysManager`.
+    pub fn sign_message(&self, message: &[u8]) -> Result<String, Error> {
+        use lightning::sign::NodeSigner;
+        self.inner
+            .keys
+            .sign_message(message)
+            .map_err(|()| Error::Internal("the node key could not sign".into()))
+    }
+
+    /// Checks a node-message signature ([`crate::message`]): the key it recovers to over
+    /// `message`, and whether that is a node we know (ourselves, a peer, a channel
+    /// counterparty or a node of the graph), which is what LND's `verifymessage` calls valid.
+    /// A malformed signature is `valid: false, pubkey: None`, not an error. To check a given
+    /// signer, compare `pubkey` with it (or use [`crate::message::verify_message`]).
+    pub fn verify_message(
+        &self,
+        message: &[u8],
+        signature: &str,
+    ) -> Result<MessageVerification, Error> {
+        let Some(pubkey) = crate::message::recover_signer(message, signature) else {
+            return Ok(MessageVerification {
+                valid: false,
+                pubkey: None,
+            });
+        };
+        Ok(MessageVerification {
+            valid: self.knows_node(&pubkey),
+            pubkey: Some(pubkey),
+        })
+    }
+
+    /// Whether `id` is us, a peer (connected or remembered), a channel counterparty or a
+    /// node of the graph.
+    fn knows_node(&self, id: &PublicKey) -> bool {
+        let inner = &self.inner;
+        let hex = id.to_string();
+        *id == inner.node_id
+            || inner.peer_manager.peer_by_node_id(id).is_some()
+            || inner.peers.list().iter().any(|p| p.node_id == hex)
+            || inner
+                .channel_manager
+                .list_channels()
+                .iter()
+                .any(|c| c.counterparty.node_id == *id)
+            || inner
+                .graph
+                .read_only()
+                .node(&lightning::routing::gossip::NodeId::from_pubkey(id))
+                .is_some()
     }
 
     /// The LSP the builder was given.

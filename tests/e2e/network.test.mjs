@@ -170,8 +170,16 @@ describe("the test network with an LSP, in Chromium", () => {
     assert.equal(fresh.channels, 0, "no channel");
     assert.equal(fresh.payments, 0);
 
-    const { quote, event, ms } = await jitReceive("gossip", JIT_MSAT, "first receive");
+    // The fee a wallet shows before the invoice exists (bolt11.receiveQuote): nothing stored.
     const fee = lsps2FeeMsat(JIT_MSAT);
+    const before = await inPage(async (amountMsat) => {
+      const n = window.nodes.gossip;
+      return { q: await n.bolt11.receiveQuote({ amountMsat }), payments: (await n.listPayments()).length };
+    }, JIT_MSAT);
+    assert.deepEqual([before.q.viaJitChannel, before.q.feeMsat, before.payments], [true, fee, 0], JSON.stringify(before));
+    assert.ok(before.q.expiresAt > Date.now() / 1000, JSON.stringify(before.q));
+
+    const { quote, event, ms } = await jitReceive("gossip", JIT_MSAT, "first receive");
     assert.equal(quote.viaJitChannel, true, JSON.stringify(quote));
     assert.equal(quote.feeMsat, fee, "the quote is the LSP's terms: max(1,000,000, 1 %)");
     assert.equal(event.amountMsat, JIT_MSAT - fee, "the payment arrives with the quoted fee deducted");

@@ -27,7 +27,7 @@ interface ShopConfig {
 }
 
 /** What the WebLN provider of wasm-ln (`node.webln(options)`) is given here. */
-const WEBLN_BUDGET = { msatPerPayment: 20_000_000, msatPerDay: 60_000_000 };
+const WEBLN_BUDGET = { msatPerPayment: 20_000_000, msatPerPeriod: 60_000_000, periodSecs: 86_400 };
 const FUND_MSAT = 50_000_000; // the LSP takes no smaller JIT payment
 
 const PRODUCTS: Record<string, string> = { beans: "Espresso beans, 250 g", grinder: "Hand grinder" };
@@ -50,13 +50,13 @@ const shop = {
   events: [] as { type: string; detail: unknown; at: number }[],
   bcPaid: [] as { preimage: string }[],
   buy,
+  showInvoice,
   payAddress,
   fund,
 };
 declare global {
   interface Window {
     shop: typeof shop;
-    webln?: unknown;
   }
 }
 window.shop = shop;
@@ -115,10 +115,15 @@ async function buy(sku: string, sat: number): Promise<string> {
     description: `Regtest Roasters: ${name}`,
     expiry_secs: 900,
   });
+  showInvoice(invoice, `Order: ${name}, ${fmtSat(sat * 1000)} sat.`);
+  return invoice;
+}
+
+/** The checkout of `invoice` (any, e.g. one the shop's backend made). */
+function showInvoice(invoice: string, order: string): void {
   for (const a of ["lightning-address", "lnurl", "amount-sat", "comment"]) checkout.removeAttribute(a);
   checkout.setAttribute("invoice", invoice);
-  showCheckout(`Order: ${name}, ${fmtSat(sat * 1000)} sat.`);
-  return invoice;
+  showCheckout(order);
 }
 
 /** A Lightning address and an amount: the checkout resolves them to an invoice. */
@@ -207,16 +212,14 @@ async function injectWebln(): Promise<void> {
   $("webln-info").hidden = false;
   const node = await startNode("webln");
   shop.weblnNode = node;
-  const provider = (node as unknown as { webln(o: unknown): unknown }).webln({
-    allow: () => true,
-    budget: WEBLN_BUDGET,
-  });
-  window.webln = provider;
+  // A real extension would ask its user in `allow`; the demo says yes to everything within budget.
+  const provider = node.webln({ allow: () => true, budget: WEBLN_BUDGET });
+  (window as unknown as { webln: unknown }).webln = provider;
   window.dispatchEvent(new Event("webln:ready"));
   node.on("paymentSucceeded", () => void showBalance(node, "webln-balance"));
   setStatus("webln-status", "running", `window.webln, ${node.nodeId.slice(0, 16)}…`);
   $("webln-budget").textContent =
-    `${fmtSat(WEBLN_BUDGET.msatPerPayment)} sat a payment, ${fmtSat(WEBLN_BUDGET.msatPerDay)} sat a day`;
+    `${fmtSat(WEBLN_BUDGET.msatPerPayment)} sat a payment, ${fmtSat(WEBLN_BUDGET.msatPerPeriod)} sat a day`;
   await showBalance(node, "webln-balance");
   fundButton("webln");
 }

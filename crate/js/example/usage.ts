@@ -11,6 +11,8 @@ import {
   type LnEvent,
   type PaymentDetails,
   type DecodedInvoice,
+  type MessageVerification,
+  type ReceiveQuote,
 } from "wasm-ln";
 
 export async function everything(): Promise<void> {
@@ -58,6 +60,9 @@ export async function everything(): Promise<void> {
   await node.bolt11.receive();
   const jit = await node.bolt11.receiveViaJitChannel({ amountMsat: 50_000_000, description: "First", maxFeeMsat: 2_000_000 });
   const viaJit: boolean = jit.viaJitChannel;
+  const quote: ReceiveQuote = await node.bolt11.receiveQuote({ amountMsat: 50_000_000 });
+  const quoteExpires: number | null = quote.expiresAt;
+  await node.bolt11.receiveQuote({ amountMsat: 50_000_000n, expirySecs: 600, maxFeeMsat: 2_000_000 });
   const jitFee: number = jit.feeMsat;
   await node.bolt11.receive({ amountMsat: 50_000_000, maxFeeMsat: 2_000_000 });
   const hash = "00".repeat(32);
@@ -70,6 +75,10 @@ export async function everything(): Promise<void> {
   const preimage: string | null = paid.preimage;
   const lspFee: number | null = paid.feeMsat;
   await node.keysend({ nodeId: id, amountMsat: 1_000 });
+  const signature: string = await node.signMessage("I own this node");
+  const verified: MessageVerification = await node.verifyMessage("I own this node", signature);
+  const signer: string | null = verified.pubkey;
+  const known: boolean = verified.valid;
   const pending = await node.listPayments({ status: "pending" });
   await node.listPayments();
   const one: PaymentDetails | null = await node.payment(pending[0]!.id);
@@ -104,5 +113,5 @@ export async function everything(): Promise<void> {
   const ev: LnEvent | undefined = (await events.next()).value;
   await events.return?.(); // an iterator used by hand is closed by hand
   await remote.stop();
-  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, viaJit, jitFee, lspFee];
+  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, signer, known, quoteExpires, viaJit, jitFee, lspFee];
 }

@@ -171,7 +171,7 @@ export function lightningAddressUrl(address: string): URL {
     throw invalid(`the domain of ${address} is not a host name`);
   }
   const scheme = isLoopbackHost(host) ? "http" : "https";
-  return new URL(`${scheme}://${domain}/.well-known/lnurlp/${encodeURIComponent(user)}`);
+  return new URL(`${scheme}://${domain}/.well-known/lnurlp/${user}`);
 }
 
 /** A fetch of `url` answering JSON, with the LNURL error conventions applied. */

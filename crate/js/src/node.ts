@@ -23,6 +23,7 @@ import type {
   LnEvent,
   LnEventOf,
   LnEventType,
+  MessageVerification,
   NodeInfo,
   OnchainSendAllArgs,
   OnchainSendArgs,
@@ -31,6 +32,8 @@ import type {
   PeerDetails,
   ReceiveArgs,
   ReceiveForHashArgs,
+  ReceiveQuote,
+  ReceiveQuoteArgs,
   ReceiveViaJitChannelArgs,
   SettleArgs,
   ReceivedInvoice,
@@ -86,6 +89,16 @@ export interface Bolt11Api {
    * says which (`viaJitChannel`, `feeMsat`).
    */
   receive(args?: ReceiveArgs): Promise<ReceivedInvoice>;
+  /**
+   * What `receive({ amountMsat })` would do now, without making an invoice, buying or
+   * storing anything: our channels take it (`{ viaJitChannel: false, feeMsat: 0, expiresAt:
+   * null }`), or a JIT channel at the LSP's current cheapest suitable offer (`feeMsat`, and
+   * `expiresAt`, the Unix time the offer ends). Same errors as `receive`:
+   * `NO_INBOUND_CAPACITY` (no LSP and too little inbound, or no offer suits), `FEE_TOO_HIGH`
+   * (above `maxFeeMsat`), `PEER_UNREACHABLE` (the LSP does not answer). Show it before the
+   * invoice is made; the invoice's own `feeMsat` is the one that counts.
+   */
+  receiveQuote(args: ReceiveQuoteArgs): Promise<ReceiveQuote>;
   /**
    * An invoice paid through a JIT channel (LSPS2): when the payment arrives the LSP opens a
    * zero-conf channel to us and withholds its fee (`feeMsat`, its quote) from it. Works with
@@ -167,6 +180,8 @@ export class LightningNode {
     this.bolt11 = {
       receive: async (a = {}) =>
         call("bolt11Receive", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceivedInvoice>,
+      receiveQuote: async (a) =>
+        call("bolt11ReceiveQuote", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceiveQuote>,
       receiveViaJitChannel: async (a) =>
         call("bolt11ReceiveViaJitChannel", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceivedInvoice>,
       receiveForHash: async (a) =>
@@ -264,6 +279,32 @@ export class LightningNode {
   /** Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does. */
   async keysend(args: KeysendArgs): Promise<PaymentDetails> {
     return this.call("keysend", withAmounts(args, ["amountMsat"])) as Promise<PaymentDetails>;
+  }
+
+  /**
+   * Signs `message` (its UTF-8 bytes) with the node key, as LND's and Core Lightning's
+   * `signmessage` do: zbase32 of a recoverable signature over
+   * SHA256d("Lightning Signed Message:" + message). Anyone can check it against our node id.
+   */
+  signMessage(message: string): Promise<string> {
+    if (typeof message !== "string") {
+      return Promise.reject(new LnError("INVALID_CONFIG", "message must be a string"));
+    }
+    return this.call("signMessage", message) as Promise<string>;
+  }
+
+  /**
+   * Checks a node-message signature (LND's, Core Lightning's or ours): `pubkey` is the node id
+   * it recovers to over `message` (null when the signature is malformed: not an error), and
+   * `valid` says whether that is a node this node knows (itself, a peer, a channel
+   * counterparty, a node of the graph), as LND's `verifymessage` does. To check a given
+   * signer, compare `pubkey` with its node id.
+   */
+  verifyMessage(message: string, signature: string): Promise<MessageVerification> {
+    if (typeof message !== "string" || typeof signature !== "string") {
+      return Promise.reject(new LnError("INVALID_CONFIG", "message and signature must be strings"));
+    }
+    return this.call("verifyMessage", message, signature) as Promise<MessageVerification>;
   }
 
   listPayments(args: ListPaymentsArgs = {}): Promise<PaymentDetails[]> {

@@ -16,11 +16,13 @@ export type {
   DecodedInvoice,
   GraphInfo,
   LnEvent,
+  MessageVerification,
   Network,
   NodeInfo,
   PaymentDetails,
   PaymentStatus,
   PeerDetails,
+  ReceiveQuote,
   ReceivedInvoice,
   WalletBalance,
 } from "./wasm_ln.js";
@@ -93,6 +95,15 @@ export interface ReceiveViaJitChannelArgs {
    * The most the LSP's fee may be, else `FEE_TOO_HIGH` before anything is stored. Default
    * 5,000 sat + 1 % of the amount, at most half of it.
    */
+  maxFeeMsat?: Amount;
+}
+
+export interface ReceiveQuoteArgs {
+  amountMsat: Amount;
+  /** The invoice's expiry the quote is for (an offer must cover it if one can). Default 3600. */
+  expirySecs?: number;
+  /** As `receive`'s: a quote above it rejects with `FEE_TOO_HIGH`. Default 5,000 sat + 1 %
+   *  of the amount, at most half of it. */
   maxFeeMsat?: Amount;
 }
 

@@ -103,6 +103,24 @@ export interface PaymentDetails {
   lspFeeLimitMsat: number | null;
   createdAt: number; updatedAt: number;
 }
+/** What `bolt11.receive` would do for an amount now (`bolt11.receiveQuote`). */
+export interface ReceiveQuote {
+  /** Paid through a JIT channel the LSP opens when the payment arrives. */
+  viaJitChannel: boolean;
+  /** The LSP's opening fee, withheld from the payment (0 without a JIT channel). */
+  feeMsat: number;
+  /** Unix time (seconds) the LSP's offer ends; null without a JIT channel. */
+  expiresAt: number | null;
+}
+/** What a node-message signature says (`verifyMessage`). */
+export interface MessageVerification {
+  /** The signature is well formed and recovers to a node this node knows (itself, a peer, a
+   *  channel counterparty, a node of the graph): LND's `verifymessage` meaning. */
+  valid: boolean;
+  /** The node id the signature recovers to over this message, hex; null when malformed. Over
+   *  a tampered message it is some other key: compare it with the signer you expect. */
+  pubkey: string | null;
+}
 export interface ReceivedInvoice {
   invoice: string; paymentHash: string;
   /** Unix time (seconds) it expires: a JIT invoice's may come sooner than the expiry asked,
@@ -278,6 +296,22 @@ struct SendArgs {
     amount_msat: Option<u64>,
     #[serde(default)]
     max_fee_msat: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct QuoteArgs {
+    amount_msat: u64,
+    #[serde(default = "default_expiry")]
+    expiry_secs: u32,
+    #[serde(default)]
+    max_fee_msat: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct MessageVerificationJs {
+    valid: bool,
+    pubkey: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -785,6 +819,25 @@ impl LightningNode {
         })
     }
 
+    /// What `bolt11Receive` would do for `amountMsat` now, with no invoice made and nothing
+    /// bought or stored: our channels take it (`viaJitChannel: false`, `feeMsat: 0`,
+    /// `expiresAt: null`), or a JIT channel at the LSP's current cheapest suitable offer (its
+    /// fee, and the Unix time the offer ends). Same errors as `bolt11Receive`.
+    #[wasm_bindgen(js_name = bolt11ReceiveQuote, unchecked_return_type = "Promise<ReceiveQuote>")]
+    pub fn bolt11_receive_quote(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ amountMsat: number; expirySecs?: number; maxFeeMsat?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: QuoteArgs| async move {
+            n.bolt11_payment()
+                .receive_quote(a.amount_msat, a.expiry_secs, a.max_fee_msat)
+                .await
+        })
+    }
+
     /// An invoice paid through a JIT channel from the configured LSP (LSPS2), its fee
     /// withheld from the payment: `FEE_TOO_HIGH` when the LSP's quote exceeds `maxFeeMsat`
     /// (default 5,000 sat + 1 %, at most half the amount), before anything is stored.
@@ -874,6 +927,32 @@ impl LightningNode {
             n.spontaneous_payment()
                 .send(&a.node_id, a.amount_msat)
                 .await
+        })
+    }
+
+    /// Signs `message` (its UTF-8 bytes) with the node key, in the format of LND's and Core
+    /// Lightning's `signmessage` (zbase32).
+    #[wasm_bindgen(js_name = signMessage, unchecked_return_type = "Promise<string>")]
+    pub fn sign_message(&self, message: String) -> Promise {
+        promise(&self.node, move |n| async move {
+            n.sign_message(message.as_bytes())
+        })
+    }
+
+    /// The key a node-message signature over `message` recovers to (`pubkey`, null when the
+    /// signature is malformed) and whether it is a node this node knows (`valid`, LND's
+    /// `verifymessage` meaning).
+    #[wasm_bindgen(
+        js_name = verifyMessage,
+        unchecked_return_type = "Promise<MessageVerification>"
+    )]
+    pub fn verify_message(&self, message: String, signature: String) -> Promise {
+        promise(&self.node, move |n| async move {
+            let v = n.verify_message(message.as_bytes(), &signature)?;
+            Ok(MessageVerificationJs {
+                valid: v.valid,
+                pubkey: v.pubkey.map(|k| k.to_string()),
+            })
         })
     }
 

@@ -1,0 +1,135 @@
+//! What the WebLN provider needs from the core, against a real ldk-node peer (tests/peer;
+//! build it first with `cargo build -p peer`): node message signing in the format LND, Core
+//! Lightning and ldk-node share, and keysend with custom records.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::native::*;
+use regtest_esplora::peer::{peer_exe, Chain, Peer};
+use regtest_esplora::RegtestEsplora;
+use serde_json::json;
+use wasm_ln::io::MemoryStore;
+use wasm_ln::message::{recover_signer, verify_message};
+use wasm_ln::MessageVerification;
+
+/// Core Lightning's published `checkmessage` vector (tests/test_misc.py; LDK's tests use it
+/// too).
+const CLN_MESSAGE: &str = "is this compatible?";
+const CLN_SIGNATURE: &str = "rbgfioj114mh48d8egqx8o9qxqw4fmhe8jbeeabdioxnjk8z3t1ma1hu1fiswpakgucwwzwo6ofycffbsqusqdimugbh41n1g698hr9t";
+const CLN_PUBKEY: &str = "02b80cabdf82638aac86948e4c06e82064f547768dcef977677b9ea931ea75bab5";
+
+/// Flips one zbase32 character of `sig` (at `at`) to another of the alphabet.
+fn tamper(sig: &str, at: usize) -> String {
+    let mut chars: Vec<char> = sig.chars().collect();
+    chars[at] = if chars[at] == 'y' { 'b' } else { 'y' };
+    chars.into_iter().collect()
+}
+
+#[test]
+fn signed_messages_verify_across_implementations() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let peer = Peer::spawn(&peer_exe(), "peer", Chain::Esplora(esplora.esplora_url()));
+        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
+        let me = node.node_id();
+        let message = "héllo from wasm-ln ⚡ (UTF-8)";
+
+        // Ours verifies at ldk-node, and only over the same message.
+        let sig = node.sign_message(message.as_bytes()).expect("sign");
+        let verify_at_peer = |message: &str, signature: &str| {
+            let body =
+                json!({"message": message, "signature": signature, "pubkey": me.to_string()});
+            let peer = &peer;
+            async move { peer.post("/verify", body).await["valid"].clone() }
+        };
+        assert_eq!(verify_at_peer(message, &sig).await, true);
+        assert_eq!(
+            verify_at_peer("héllo from wasm-ln ⚡ (UTF-9)", &sig).await,
+            false
+        );
+        assert_eq!(verify_at_peer(message, &tamper(&sig, 20)).await, false);
+        // Ours verifies at ours: it is us, a known node.
+        assert_eq!(
+            node.verify_message(message.as_bytes(), &sig)
+                .expect("verify"),
+            MessageVerification {
+                valid: true,
+                pubkey: Some(me)
+            }
+        );
+
+        // ldk-node's recovers to its node id at ours; valid once it is a node we know.
+        let signed = peer.post("/sign", json!({"message": message})).await;
+        let peer_sig = signed["signature"].as_str().expect("signature").to_string();
+        let peer_id = peer.node_id.parse().expect("peer id");
+        let before = node
+            .verify_message(message.as_bytes(), &peer_sig)
+            .expect("verify");
+        assert_eq!(before.pubkey, Some(peer_id));
+        assert!(!before.valid, "not a node we know yet: {before:?}");
+        assert!(verify_message(message.as_bytes(), &peer_sig, &peer_id));
+        node.sync().await.expect("sync");
+        node.connect(&peer.uri(), false).await.expect("connect");
+        let after = node
+            .verify_message(message.as_bytes(), &peer_sig)
+            .expect("verify");
+        assert_eq!(
+            after,
+            MessageVerification {
+                valid: true,
+                pubkey: Some(peer_id)
+            }
+        );
+
+        // A tampered message or signature: some other key, or none.
+        let other = node
+            .verify_message(b"something else", &peer_sig)
+            .expect("verify");
+        assert!(!other.valid && other.pubkey != Some(peer_id), "{other:?}");
+        for at in [0, 1, 30, 103] {
+            let v = node
+                .verify_message(message.as_bytes(), &tamper(&peer_sig, at))
+                .expect("verify");
+            assert!(!v.valid && v.pubkey != Some(peer_id), "at {at}: {v:?}");
+        }
+        // Garbage is `valid: false` with no key, not an error.
+        for garbage in ["", "hello", "!!!", &peer_sig[..50], "0OIl"] {
+            assert_eq!(
+                node.verify_message(message.as_bytes(), garbage)
+                    .expect("verify"),
+                MessageVerification {
+                    valid: false,
+                    pubkey: None
+                },
+                "{garbage:?}"
+            );
+        }
+
+        // Core Lightning's published vector: its key recovers (unknown here, so not valid),
+        // and the free function checks it against that key.
+        let cln = CLN_PUBKEY.parse().expect("key");
+        let v = node
+            .verify_message(CLN_MESSAGE.as_bytes(), CLN_SIGNATURE)
+            .expect("verify");
+        assert_eq!(v.pubkey, Some(cln));
+        assert!(!v.valid);
+        assert!(verify_message(CLN_MESSAGE.as_bytes(), CLN_SIGNATURE, &cln));
+        assert_eq!(
+            recover_signer(CLN_MESSAGE.as_bytes(), CLN_SIGNATURE),
+            Some(cln)
+        );
+        // ldk-node agrees on it too.
+        let at_peer = peer
+            .post(
+                "/verify",
+                json!({"message": CLN_MESSAGE, "signature": CLN_SIGNATURE, "pubkey": CLN_PUBKEY}),
+            )
+            .await;
+        assert_eq!(at_peer["valid"], true);
+
+        node.stop().await.expect("stop");
+    });
+}
