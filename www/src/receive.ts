@@ -34,11 +34,7 @@ async function quote(amountMsat: number | undefined): Promise<{ text: string; fe
       viaJit: false,
     };
   }
-  // TODO(h/rust): `bolt11.receiveQuote` is typed by the package once it lands.
-  const bolt11 = requireNode().bolt11 as typeof app.node extends undefined ? never : NonNullable<typeof app.node>["bolt11"] & {
-    receiveQuote(a: { amountMsat: number }): Promise<{ viaJitChannel: boolean; feeMsat: number; expiresAt: number }>;
-  };
-  const q = await bolt11.receiveQuote({ amountMsat });
+  const q = await requireNode().bolt11.receiveQuote({ amountMsat });
   if (!q.viaJitChannel) {
     return { text: `Your channels can take ${fmtMsat(amountMsat)}: receiving it costs you nothing.`, feeMsat: 0, viaJit: false };
   }
@@ -47,7 +43,7 @@ async function quote(amountMsat: number | undefined): Promise<{ text: string; fe
     text:
       `${first ? "Your first payment opens a channel" : "This payment opens a new channel"}: ` +
       `the LSP keeps ${fmtMsat(q.feeMsat)} of it for the channel, so you receive ${fmtMsat(amountMsat - q.feeMsat)}. ` +
-      `This offer is valid until ${new Date(q.expiresAt * 1000).toLocaleTimeString()}.`,
+      (q.expiresAt != null ? `This offer is valid until ${new Date(q.expiresAt * 1000).toLocaleTimeString()}.` : ""),
     feeMsat: q.feeMsat,
     viaJit: true,
   };
