@@ -22,6 +22,7 @@ export const fmtTime = (unixSecs: number) =>
 export function relative(unixSecs: number, now = Date.now() / 1000): string {
   const d = Math.round(unixSecs - now);
   const a = Math.abs(d);
+  if (a < 5) return "just now";
   const text = a < 60 ? `${a} s` : a < 3600 ? `${Math.round(a / 60)} min` : a < 86400 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} days`;
   return d >= 0 ? `in ${text}` : `${text} ago`;
 }
