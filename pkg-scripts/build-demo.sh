@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the demo page (www/dist) against the npm package, each only when its sources changed:
+# Builds the demo pages (www/dist: the wallet, the shop) against the npm package, each only when its sources changed:
 # the package with pkg-scripts/build.sh, then the page with Vite against the packed tarball.
 # demo.sh and the e2e tests (tests/e2e/wallet.test.mjs) run it; it runs no setup (setup.sh
 # installs www/'s npm packages). Prints the tarball's path last.

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The demo: builds the npm package, the test network's binaries and the demo page, then starts
-# bitcoind + regtest-esplora, the test network of issue #16 (an ldk-node LSP with LSPS2, a
-# merchant and carol, announced channels LSP→merchant→carol) and wasm-ln-proxy on free loopback ports
-# and serves www/dist with its /config.json. Prints the URL and stays in the foreground;
-# Ctrl-C stops everything it started. Each run is a fresh regtest chain.
+# The demo: builds the npm package, the test network's binaries and the pages (www/), then
+# starts bitcoind + regtest-esplora, the test network of issue #16 (an ldk-node LSP with LSPS2,
+# a merchant and carol, announced channels LSP→merchant→carol; the merchant also serves
+# LNURL-pay and a Lightning address) and wasm-ln-proxy on free loopback ports, and serves
+# www/dist with its /config.json: the wallet at /, the shop at /shop.html. Prints both URLs and
+# the merchant's Lightning address, and stays in the foreground; Ctrl-C stops everything it
+# started. Each run is a fresh regtest chain.
 #
 #   pkg-scripts/demo.sh              # DEMO_PORT=8080 pkg-scripts/demo.sh for a fixed port
 #

@@ -3,15 +3,29 @@
 // in the page and once in a Worker (`?worker=1`), each in its own browser profile (so its own
 // IndexedDB wallet). The profile is persistent so the wallet survives reloads, like a user's.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { fatal, launchPersistent, pageState, recordConsole, screenshot, until } from "./lib/browser.mjs";
-import { attr, channels, load, nodeCall, onchainSat, openWithRetries, payments, startWallet, text } from "./lib/demo.mjs";
+import { launchPersistent, pageState, recordConsole, screenshot, until } from "./lib/browser.mjs";
+import {
+  acknowledgeWords,
+  attr,
+  buildDemo,
+  channels,
+  createInvoice,
+  load,
+  nodeCall,
+  onchainSat,
+  openWithRetries,
+  payments,
+  reveal,
+  sendFromPage,
+  startWallet,
+  text,
+} from "./lib/demo.mjs";
 import { startNetwork } from "./lib/network.mjs";
 import { demoConfig, serveDemo } from "./lib/serve.mjs";
 
@@ -25,7 +39,7 @@ let server;
 
 describe("demo wallet page", () => {
   before(async () => {
-    buildDemo();
+    buildDemo(ROOT);
     net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR });
     server = await serveDemo({
       root: DIST,
@@ -53,19 +67,6 @@ describe("demo wallet page", () => {
   }
 });
 
-/**
- * The demo page against the packed tarball (www/ does not list wasm-ln): test.sh builds the
- * tarball but not the page. pkg-scripts/build-demo.sh rebuilds whichever is stale, as demo.sh
- * does.
- */
-function buildDemo() {
-  try {
-    execFileSync(path.join(ROOT, "pkg-scripts/build-demo.sh"), { stdio: ["ignore", "pipe", "pipe"], timeout: 900_000 });
-  } catch (e) {
-    throw new Error(`pkg-scripts/build-demo.sh failed:\n${e.stdout}\n${e.stderr}`);
-  }
-}
-
 async function walletFlow(ctx, mode) {
   const url = `${server.url}/${mode === "worker" ? "?worker=1" : ""}`;
   const log = [];
@@ -79,10 +80,7 @@ async function walletFlow(ctx, mode) {
 
   // Create: a new wallet sealed with the passphrase; its words are shown once.
   await startWallet(page, { passphrase: PASSPHRASE, action: "create", log });
-  const words = await until("#mnemonic to show the words", async () => {
-    const w = (await text(page, "#mnemonic")).split(/\s+/).filter(Boolean);
-    return w.length >= 12 ? w : null;
-  }, { page, log });
+  const words = await acknowledgeWords(page, { log });
   assert.ok([12, 24].includes(words.length), `mnemonic has ${words.length} words`);
   const nodeId = await until("#node-id", async () => /^0[23][0-9a-f]{64}$/.test(await text(page, "#node-id")) && text(page, "#node-id"), { page, log });
   await shot(page, "01-created");
@@ -98,6 +96,7 @@ async function walletFlow(ctx, mode) {
   step(`funded: ${funded} sat`);
 
   // Open 200,000 sat to the peer, mine until both sides see it ready.
+  await reveal(page, "#peer-uri");
   await page.fill("#peer-uri", net.peer.uri);
   await page.fill("#channel-amount", String(CHANNEL_SAT));
   await page.click("#open-channel");
@@ -132,13 +131,8 @@ async function walletFlow(ctx, mode) {
   const inbound = (await nodeCall(page, "listChannels")).find((c) => c.channelId === channel.id).inboundCapacityMsat;
   const receiveSat = Math.floor(inbound / 2000);
   assert.ok(receiveSat > 0, `inbound capacity ${inbound} msat`);
-  await page.fill("#invoice-amount", String(receiveSat));
-  await page.fill("#invoice-description", `e2e ${mode}`);
-  await page.click("#create-invoice");
-  const invoice = await until("#invoice-out", async () => {
-    const t = await text(page, "#invoice-out");
-    return t.startsWith("lnbcrt") ? t : null;
-  }, { page, log, errorBefore: "" });
+  const { quote, invoice } = await createInvoice(page, { amountSat: receiveSat, description: `e2e ${mode}`, log });
+  assert.equal(quote.feeMsat, 0, `a channel with room costs nothing to receive on: ${quote.text}`);
   await page.click("#peer-pays");
   const received = await until("the inbound payment to succeed", async () => {
     const p = (await nodeCall(page, "listPayments")).find((x) => x.invoice === invoice);
@@ -147,6 +141,8 @@ async function walletFlow(ctx, mode) {
     return row?.status === "succeeded" && row?.direction === "inbound" ? p : null;
   }, { page, log, errorBefore: "", timeoutMs: 120_000 });
   assert.equal(received.amountMsat, receiveSat * 1000);
+  await until('#invoice-status to say "Received"', async () => (await attr(page, "#invoice-status", "data-state")) === "received", { page, log });
+  await page.click("#receive-close");
   await shot(page, "05-received");
   step("received from the peer");
 
@@ -229,29 +225,22 @@ async function walletFlow(ctx, mode) {
 }
 
 /**
- * Pays a fresh peer invoice from the page (#peer-invoice fills #pay-invoice, or we paste one
- * from the peer's API), then checks #pay-result and the peer's own record of it.
+ * Pays a fresh peer invoice from the page (#peer-invoice fills #send-input, or we paste one
+ * from the peer's API) through the send dialog, then checks our record and the peer's.
  */
 async function payPeer(page, log, { viaButton }) {
   let invoice;
   if (viaButton) {
-    await page.fill("#pay-invoice", "");
+    await page.fill("#send-input", "");
     await page.click("#peer-invoice");
-    invoice = await until("#pay-invoice to hold the peer's invoice", async () => {
-      const t = await text(page, "#pay-invoice");
+    invoice = await until("#send-input to hold the peer's invoice", async () => {
+      const t = await text(page, "#send-input");
       return t.startsWith("lnbcrt") ? t : null;
     }, { page, log, errorBefore: "" });
   } else {
     ({ invoice } = await net.peerCall("POST", "/invoice", { amount_msat: 10_000_000, description: "e2e pay" }));
-    await page.fill("#pay-invoice", invoice);
   }
-  await page.click("#pay");
-  await until("#pay-result to show success", async () => {
-    const status = (await attr(page, "#pay-result", "data-status")) ?? "";
-    const t = await text(page, "#pay-result");
-    if (/fail/i.test(status)) throw fatal(`#pay-result: ${t}`);
-    return /succe/i.test(status) || /succe|paid/i.test(t);
-  }, { page, log, errorBefore: "", timeoutMs: 120_000 });
+  await sendFromPage(page, invoice, { log });
   const ours = (await nodeCall(page, "listPayments")).find((p) => p.invoice === invoice);
   assert.equal(ours?.status, "succeeded", `our record: ${JSON.stringify(ours)}`);
   assert.equal(ours.direction, "outbound");

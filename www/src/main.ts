@@ -1,156 +1,76 @@
-// The demo wallet: one LightningNode in this page (or in a Worker with ?worker=1) on the local
-// regtest network that pkg-scripts/demo.sh starts. The server gives the network in
-// /config.json and forwards /peer/* to the peer's control API. Element ids are a contract
-// with the e2e tests (tests/e2e): keep them.
+// The demo wallet: one LightningNode in this page (or in a Worker with ?worker=1) on the network
+// /config.json names (pkg-scripts/demo.sh serves it). Create, restore or unlock; balances and
+// sync; receive, send, channels, history (their own modules). Element ids are a contract with
+// the e2e tests (tests/e2e): www/README.md lists them.
 import { LightningNode } from "wasm-ln";
-
-interface DemoConfig {
-  network: "bitcoin" | "testnet" | "signet" | "regtest";
-  esploraUrl: string;
-  proxyUrl: string;
-  peer?: { uri: string; nodeId: string };
-  /** The test network's LSP (pkg-scripts/demo.sh): a fresh wallet receives through a JIT channel. */
-  lsp?: { nodeId: string; address: string };
-  merchant?: { uri: string; nodeId: string };
-}
-
-type Node = LightningNode;
-
-declare global {
-  interface Window {
-    demo?: { node: Node };
-  }
-}
+import type { LnEvent } from "wasm-ln";
+import { renderChannels, initChannels } from "./channels";
+import { InputError, sentenceFor } from "./errors";
+import { renderHistory } from "./history";
+import { initReceive, onReceiveEvent } from "./receive";
+import { initSend } from "./send";
+import { app, postJson, requireNode, type DemoConfig, type Node } from "./state";
+import { initTheme } from "./theme";
+import { $, action, clearError, fmtMsat, fmtSat, input, relative, showError } from "./ui";
 
 const STORAGE_NAME = "demo-wallet";
 const REFRESH_MS = 3000;
+/** The node syncs by itself every 30 s (its default): a last sync older than this is a problem. */
+const STALE_SYNC_SECS = 120;
 const useWorker = new URLSearchParams(location.search).get("worker") === "1";
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`#${id} missing`);
-  return el as T;
-};
-const input = (id: string) => $<HTMLInputElement>(id);
+type Status = "no wallet" | "starting" | "running" | "stopped";
 
-let config: DemoConfig;
-let node: Node | undefined;
-
-// ---- errors and busy buttons -------------------------------------------------------------------
-
-function showError(e: unknown) {
-  const err = e as { code?: string; message?: string };
-  const box = $("error");
-  box.dataset.code = typeof err?.code === "string" ? err.code : "";
-  box.textContent = err?.message ?? String(e);
-  console.error(e);
-}
-
-function clearError() {
-  const box = $("error");
-  box.dataset.code = "";
-  box.textContent = "";
-}
-
-/**
- * Runs a user action: clears the last error, marks the button busy (aria-busy, not disabled:
- * setStatus owns `disabled`, and a disabled button would drop keyboard focus), shows any failure.
- */
-function action(id: string, fn: () => Promise<void>) {
-  const btn = $<HTMLButtonElement>(id);
-  btn.addEventListener("click", async () => {
-    if (btn.getAttribute("aria-busy") === "true") return; // no double submits
-    clearError();
-    btn.setAttribute("aria-busy", "true");
-    try {
-      await fn();
-    } catch (e) {
-      showError(e);
-    } finally {
-      btn.removeAttribute("aria-busy");
-    }
-  });
-}
-
-function requireNode(): Node {
-  if (!node) throw new Error("Create or open a wallet first.");
-  return node;
-}
-
-/** JSON POST to a same-origin or CORS endpoint; the server's `{error}` becomes the message. */
-async function postJson<T>(url: string, body: unknown): Promise<T> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  let data: unknown = undefined;
-  try {
-    data = text ? JSON.parse(text) : undefined;
-  } catch {
-    data = text;
-  }
-  if (!res.ok) {
-    const msg = (data as { error?: string })?.error ?? (text || res.statusText);
-    throw new Error(`${new URL(url, location.href).pathname}: ${msg}`);
-  }
-  return data as T;
-}
-
-// ---- formatting ----------------------------------------------------------------------------------
-
-const fmtSat = (sat: number) => `${Math.trunc(sat).toLocaleString("en-US")} sat`;
-const fmtMsat = (msat: number) =>
-  msat % 1000 === 0 ? fmtSat(msat / 1000) : `${(msat / 1000).toLocaleString("en-US", { maximumFractionDigits: 3 })} sat`;
-const short = (s: string | undefined | null, n = 10) => (s && s.length > 2 * n ? `${s.slice(0, n)}…${s.slice(-n)}` : (s ?? ""));
-
-function setStatus(state: "no wallet" | "starting" | "running" | "stopped") {
+function setStatus(state: Status) {
   const el = $("status");
   el.dataset.state = state;
-  el.textContent = state;
-  const running = state === "running";
-  $<HTMLFieldSetElement>("needs-node").disabled = !running;
-  $<HTMLButtonElement>("stop").disabled = !running;
-  $<HTMLButtonElement>("create").disabled = running || state === "starting";
-  $<HTMLButtonElement>("open").disabled = running || state === "starting";
+  el.textContent = { "no wallet": "no wallet", starting: "starting…", running: "running", stopped: "locked" }[state];
+  const busy = state === "starting";
+  for (const id of ["open", "create", "restore"]) $<HTMLButtonElement>(id).disabled = busy || state === "running";
+  $("onboarding").hidden = state === "running";
 }
 
-/**
- * Keyed list update: rows are kept (and only their contents changed) so a keyboard user's
- * focus on a row's button survives the periodic refresh.
- */
-function syncRows<T>(
-  container: HTMLElement,
-  items: T[],
-  key: (t: T) => string,
-  keyAttr: string,
-  create: () => HTMLElement,
-  update: (row: HTMLElement, t: T) => void,
-) {
-  const existing = new Map<string, HTMLElement>();
-  for (const row of Array.from(container.children) as HTMLElement[]) existing.set(row.getAttribute(keyAttr) ?? "", row);
-  let prev: Element | null = null;
-  for (const item of items) {
-    const k = key(item);
-    let row = existing.get(k);
-    existing.delete(k);
-    if (!row) {
-      row = create();
-      row.setAttribute(keyAttr, k);
-    }
-    update(row, item);
-    const want: Element | null = prev ? prev.nextElementSibling : container.firstElementChild;
-    if (want !== row) container.insertBefore(row, want);
-    prev = row;
+// ---- the network banner -------------------------------------------------------------------------
+
+type Problem = "esplora" | "proxy" | "storage" | "fatal";
+const problems = new Map<Problem, string>();
+
+function setProblem(kind: Problem, text: string | null) {
+  if (text) problems.set(kind, text);
+  else problems.delete(kind);
+  const banner = $("network-banner");
+  const first = [...problems.entries()][0];
+  banner.dataset.problem = first?.[0] ?? "";
+  banner.textContent = [...problems.values()].join(" ");
+  banner.hidden = problems.size === 0;
+}
+
+// Calls that failed for a network reason say so in the banner as well as in #error.
+window.addEventListener("ln-error", (ev) => {
+  const code = (ev as CustomEvent<string>).detail;
+  if (code === "CHAIN_SOURCE_UNAVAILABLE") setProblem("esplora", sentenceFor(code));
+  if (code === "PROXY_UNREACHABLE") setProblem("proxy", sentenceFor(code));
+});
+
+/** Esplora's tip height, or null when it does not answer: the banner's probe. */
+async function esploraTip(): Promise<number | null> {
+  try {
+    const res = await fetch(`${app.config.esploraUrl}/blocks/tip/height`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) return null;
+    const h = Number(await res.text());
+    return Number.isFinite(h) ? h : null;
+  } catch {
+    return null;
   }
-  for (const row of existing.values()) row.remove();
 }
 
-// ---- refresh -------------------------------------------------------------------------------------
+// ---- refresh ------------------------------------------------------------------------------------
 
 let refreshing: Promise<void> | undefined;
 let refreshAgain = false;
+let syncing = false;
+/** Since when we have channels but no connected peer (the proxy is the likely cause). */
+let noPeersSince: number | undefined;
 
 /** Re-reads everything from the node; coalesces calls made while one is running. */
 function refresh(): Promise<void> {
@@ -166,323 +86,339 @@ function refresh(): Promise<void> {
   })().finally(() => (refreshing = undefined));
   return refreshing;
 }
+app.refresh = refresh;
 
 async function refreshOnce() {
-  const n = node;
+  const n = app.node;
   if (!n) return;
   try {
-    const [info, balances, channels, payments] = await Promise.all([
+    const [info, balances, channels, payments, tip] = await Promise.all([
       n.getInfo(),
       n.balances(),
       n.listChannels(),
       n.listPayments(),
+      esploraTip(),
     ]);
-    if (n !== node) return; // stopped or replaced meanwhile
+    if (n !== app.node) return; // locked or replaced meanwhile
     $("node-id").textContent = info.nodeId;
-    $("block-height").textContent = String(info.blockHeight);
+    $("block-height").textContent = tip != null && tip !== info.blockHeight ? `${info.blockHeight} (network: ${tip})` : String(info.blockHeight);
+    $("peer-count").textContent = String(info.peers);
+
+    // Sync: ours running, behind Esplora's tip, or up to date; and when it last worked.
+    const sync = $("sync-status");
+    if (syncing) {
+      sync.dataset.state = "syncing";
+      sync.textContent = "Syncing…";
+    } else if (tip != null && tip > info.blockHeight) {
+      sync.dataset.state = "behind";
+      sync.textContent = `Catching up: block ${info.blockHeight} of ${tip}`;
+    } else if (info.syncedAt == null) {
+      sync.dataset.state = "syncing";
+      sync.textContent = "First sync…";
+    } else {
+      sync.dataset.state = "synced";
+      sync.textContent = "Up to date";
+    }
+    const at = $("synced-at");
+    at.textContent = info.syncedAt == null ? "not yet" : relative(info.syncedAt);
+    if (info.syncedAt != null) at.title = new Date(info.syncedAt * 1000).toLocaleString();
+
+    setProblem(
+      "esplora",
+      tip == null
+        ? `The blockchain server (Esplora, ${app.config.esploraUrl}) is not answering: balances and new blocks may be out of date.`
+        : info.syncedAt != null && Date.now() / 1000 - info.syncedAt > STALE_SYNC_SECS
+          ? `The wallet has not synced with the blockchain for ${relative(info.syncedAt).replace(" ago", "")}.`
+          : null,
+    );
+    if (info.channels > 0 && info.peers === 0) noPeersSince ??= Date.now();
+    else noPeersSince = undefined;
+    setProblem(
+      "proxy",
+      noPeersSince !== undefined && Date.now() - noPeersSince > 15_000
+        ? `Not connected to any Lightning node: the WebSocket proxy (${app.config.proxyUrl}) may be down. Payments wait until it is back.`
+        : null,
+    );
+    setProblem("storage", info.degraded ? `The wallet cannot save its state (${info.degraded}): new payments are paused.` : null);
+    setProblem("fatal", info.fatalError ? `The wallet stopped after an error: reload the page. (${info.fatalError})` : null);
 
     const on = balances.onchain;
-    const ob = $("onchain-balance");
-    ob.dataset.sat = String(on.spendableSat);
-    const extra = [
-      on.unconfirmedSat ? `${fmtSat(on.unconfirmedSat)} unconfirmed` : "",
-      on.immatureSat ? `${fmtSat(on.immatureSat)} immature` : "",
-    ].filter(Boolean);
-    ob.textContent = fmtSat(on.spendableSat) + (extra.length ? ` (+ ${extra.join(", ")})` : "");
-
+    const setSat = (id: string, sat: number) => {
+      const el = $(id);
+      el.dataset.sat = String(sat);
+      el.textContent = fmtSat(sat);
+    };
+    setSat("onchain-balance", on.spendableSat);
+    setSat("onchain-confirmed", on.confirmedSat);
+    setSat("onchain-unconfirmed", on.unconfirmedSat);
+    setSat("claimable-balance", balances.claimable.reduce((sum, c) => sum + c.amountSat, 0));
     const lb = $("lightning-balance");
     lb.dataset.msat = String(balances.lightningMsat);
-    const claimable = balances.claimable.reduce((sum, c) => sum + c.amountSat, 0);
-    lb.textContent = fmtMsat(balances.lightningMsat) + (claimable ? ` (claimable on-chain: ${fmtSat(claimable)})` : "");
+    lb.textContent = fmtMsat(balances.lightningMsat);
 
     renderChannels(channels);
-    renderPayments(payments);
+    await renderHistory(payments);
   } catch (e) {
     // A node that stops under us rejects with NODE_STOPPED: not worth an alert.
     if ((e as { code?: string })?.code !== "NODE_STOPPED") showError(e);
   }
 }
 
-type Channel = Awaited<ReturnType<Node["listChannels"]>>[number];
-type Payment = Awaited<ReturnType<Node["listPayments"]>>[number];
-
-function renderChannels(channels: Channel[]) {
-  syncRows(
-    $("channels"),
-    channels,
-    (c) => c.channelId,
-    "data-channel-id",
-    () => {
-      const li = document.createElement("li");
-      const text = document.createElement("span");
-      text.className = "text";
-      const close = document.createElement("button");
-      close.type = "button";
-      close.className = "close-channel";
-      close.textContent = "Close";
-      close.addEventListener("click", async () => {
-        clearError();
-        close.disabled = true;
-        try {
-          await requireNode().closeChannel({ channelId: li.dataset.channelId!, force: false });
-          close.textContent = "Closing…";
-          await refresh();
-        } catch (e) {
-          close.disabled = false;
-          showError(e);
-        }
-      });
-      li.append(text, " ", close);
-      return li;
-    },
-    (li, c) => {
-      li.dataset.ready = String(c.isReady);
-      li.dataset.usable = String(c.isUsable);
-      const state = c.isUsable
-        ? "usable"
-        : c.isReady
-          ? "ready (peer offline?)"
-          : `pending, ${c.confirmations ?? 0}/${c.confirmationsRequired ?? "?"} confirmations`;
-      (li.querySelector(".text") as HTMLElement).textContent =
-        `${short(c.channelId, 6)} with ${short(c.counterpartyNodeId, 6)}: ${fmtSat(c.capacitySat)}, ` +
-        `can send ${fmtMsat(c.outboundCapacityMsat)}, receive ${fmtMsat(c.inboundCapacityMsat)}, ${state}`;
-      li.querySelector(".close-channel")!.setAttribute("aria-label", `Close channel ${short(c.channelId, 6)}`);
-    },
-  );
+/**
+ * A sync now (the node's own runs every 30 s), shown as "Syncing…". `quiet`: a failure goes to
+ * the banner only (the sync after unlocking is not the user's action).
+ */
+async function syncNow(n: Node, { quiet = false } = {}) {
+  syncing = true;
+  void refresh();
+  try {
+    await n.sync();
+  } catch (e) {
+    const code = (e as { code?: string })?.code;
+    if (!quiet) throw e;
+    if (code === "CHAIN_SOURCE_UNAVAILABLE" || code === "PROXY_UNREACHABLE") window.dispatchEvent(new CustomEvent("ln-error", { detail: code }));
+  } finally {
+    syncing = false;
+  }
+  await refresh();
 }
 
-function renderPayments(payments: Payment[]) {
-  const sorted = [...payments].sort((a, b) => b.createdAt - a.createdAt);
-  syncRows(
-    $("payments"),
-    sorted,
-    (p) => p.id,
-    "data-payment-id",
-    () => {
-      const tr = document.createElement("tr");
-      for (let i = 0; i < 6; i++) tr.append(document.createElement("td"));
-      return tr;
-    },
-    (tr, p) => {
-      tr.dataset.status = p.status;
-      tr.dataset.direction = p.direction;
-      const cells = [
-        p.direction,
-        p.status + (p.failureReason ? ` (${p.failureReason})` : ""),
-        p.amountMsat == null ? "any" : fmtMsat(p.amountMsat).replace(/ sat$/, ""),
-        p.feePaidMsat == null ? "" : fmtMsat(p.feePaidMsat).replace(/ sat$/, ""),
-        p.kind,
-        short(p.paymentHash, 8),
-      ];
-      tr.querySelectorAll("td").forEach((td, i) => (td.textContent = String(cells[i] ?? "")));
-    },
-  );
-}
+// ---- node lifecycle -----------------------------------------------------------------------------
 
-// ---- node lifecycle ------------------------------------------------------------------------------
-
-function nodeConfig(passphrase: string) {
+function nodeConfig(passphrase: string, mnemonic?: string, bip39Passphrase?: string) {
+  const c = app.config;
   return {
-    network: config.network,
-    esploraUrl: config.esploraUrl,
-    proxyUrl: config.proxyUrl,
-    ...(config.lsp && { lsp: config.lsp }),
+    network: c.network,
+    esploraUrl: c.esploraUrl,
+    proxyUrl: c.proxyUrl,
+    ...(c.lsp && { lsp: c.lsp }),
+    ...(c.rgsUrl && { rgsUrl: new URL(c.rgsUrl, location.href).href }),
     storage: { kind: "indexeddb" as const, name: STORAGE_NAME },
-    seed: { passphrase },
+    seed: { passphrase, ...(mnemonic && { mnemonic }), ...(bip39Passphrase && { bip39Passphrase }) },
     worker: useWorker,
     logLevel: "warn" as const,
   };
 }
 
-async function started(n: Node) {
-  node = n;
+async function started(n: Node, { showWords }: { showWords: boolean }) {
+  app.node = n;
   window.demo = { node: n };
   setStatus("running");
-  // The clicked Create/Open button is now disabled and lost focus: move it somewhere useful.
-  ($("mnemonic-box").hidden ? $("h-node") : $("mnemonic-box")).focus();
+  input("passphrase").value = "";
   void consumeEvents(n);
+  void syncNow(n, { quiet: true });
+  if (showWords) {
+    $("mnemonic-box").hidden = false;
+    $("mnemonic-box").focus();
+  } else {
+    showWallet();
+  }
   await refresh();
 }
 
-/** Shows each event in the log and refreshes; the iterator acknowledges after each body. */
+function showWallet() {
+  $("mnemonic-box").hidden = true;
+  $("mnemonic").replaceChildren();
+  $("wallet").hidden = false;
+  $("h-overview").focus();
+}
+
+/** Each event refreshes the page; the iterator acknowledges after each body. */
 async function consumeEvents(n: Node) {
   try {
     for await (const ev of n.events()) {
-      const li = document.createElement("li");
-      const details = JSON.stringify(ev, (k, v) => (k === "type" ? undefined : v));
-      li.textContent = `${new Date().toLocaleTimeString()} ${ev.type} ${details.length > 140 ? `${details.slice(0, 140)}…` : details}`;
-      const log = $("events");
-      log.prepend(li);
-      while (log.children.length > 20) log.lastElementChild!.remove();
+      onEvent(ev);
       void refresh();
-      if (n !== node) break;
+      if (n !== app.node) break;
     }
   } catch (e) {
-    if (n === node && (e as { code?: string })?.code !== "NODE_STOPPED") showError(e);
+    if (n === app.node && (e as { code?: string })?.code !== "NODE_STOPPED") showError(e);
   }
+}
+
+function onEvent(ev: LnEvent) {
+  onReceiveEvent(ev);
 }
 
 function passphrase(): string {
   const p = input("passphrase").value;
-  if (!p) throw new Error("Enter a passphrase.");
+  if (!p) throw new InputError("Enter a passphrase: it encrypts the wallet on this device.");
   return p;
 }
 
-action("create", async () => {
-  const p = passphrase();
+/** Starts a node with `start`, putting the page back as it was if that fails. */
+async function starting(start: () => Promise<Node>, showWords: (n: Node) => boolean) {
   setStatus("starting");
+  let n: Node;
   try {
-    const n = await LightningNode.create(nodeConfig(p));
-    const words = n.mnemonic();
-    if (words) {
-      $("mnemonic").textContent = words;
-      $("mnemonic-box").hidden = false;
+    n = await start();
+  } catch (e) {
+    setStatus(app.node ? "running" : "no wallet");
+    throw e;
+  }
+  await started(n, { showWords: showWords(n) });
+}
+
+function initOnboarding() {
+  action("create", async () => {
+    const p = passphrase();
+    await starting(
+      () => LightningNode.create(nodeConfig(p)),
+      (n) => {
+        const words = n.mnemonic()?.split(/\s+/) ?? [];
+        const list = $("mnemonic");
+        list.replaceChildren();
+        words.forEach((w, i) => {
+          const li = document.createElement("li");
+          li.textContent = w;
+          // Spaces between items: the list's text is the words, separated.
+          if (i > 0) list.append(" ");
+          list.append(li);
+        });
+        input("mnemonic-ack").checked = false;
+        $<HTMLButtonElement>("mnemonic-done").disabled = true;
+        return words.length > 0;
+      },
+    );
+  });
+
+  action("restore", async () => {
+    const words = $<HTMLTextAreaElement>("restore-mnemonic").value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    if (![12, 15, 18, 21, 24].includes(words.length)) {
+      throw new InputError(`Enter all your recovery words (12 or 24); you entered ${words.length}.`);
     }
-    await started(n);
-  } catch (e) {
-    setStatus(node ? "running" : "no wallet");
-    throw e;
-  }
-});
+    const p = passphrase();
+    const bip39 = input("restore-bip39").value;
+    await starting(() => LightningNode.create(nodeConfig(p, words.join(" "), bip39 || undefined)), () => false);
+    $<HTMLTextAreaElement>("restore-mnemonic").value = "";
+    input("restore-bip39").value = "";
+  });
 
-action("open", async () => {
-  const p = passphrase();
-  setStatus("starting");
-  try {
-    await started(await LightningNode.open(nodeConfig(p)));
-  } catch (e) {
-    setStatus(node ? "running" : "no wallet");
-    throw e;
-  }
-});
+  action("open", async () => {
+    const p = passphrase();
+    await starting(() => LightningNode.open(nodeConfig(p)), () => false);
+  });
 
-action("stop", async () => {
-  const n = requireNode();
-  node = undefined; // no refresh or event handler touches it while it stops
-  try {
-    await n.stop();
-  } catch (e) {
-    node = n; // its locks stay held when the final write fails: let the user retry
-    throw e;
-  }
-  setStatus("stopped");
-  $("mnemonic-box").hidden = true;
-  $("mnemonic").textContent = "";
-});
+  // Enter in the passphrase does the first choice (Unlock when a wallet exists, else Create).
+  $<HTMLFormElement>("onboarding-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const first = $("open").parentElement!.firstElementChild as HTMLButtonElement;
+    if (!first.disabled) first.click();
+  });
 
-// ---- on-chain --------------------------------------------------------------------------------------
+  input("mnemonic-ack").addEventListener("change", () => {
+    $<HTMLButtonElement>("mnemonic-done").disabled = !input("mnemonic-ack").checked;
+  });
+  $("mnemonic-done").addEventListener("click", () => {
+    if (!input("mnemonic-ack").checked) return;
+    showWallet();
+  });
 
-/** Tells the node about new blocks now instead of at its next background sync. */
+  action("stop", async () => {
+    const n = requireNode();
+    app.node = undefined; // no refresh or event handler touches it while it stops
+    try {
+      await n.stop();
+    } catch (e) {
+      app.node = n; // its locks stay held when the final write fails: let the user retry
+      throw e;
+    }
+    setStatus("stopped");
+    $("wallet").hidden = true;
+    $("onboarding").hidden = false;
+    input("passphrase").focus();
+  });
+
+  action("sync-now", () => syncNow(requireNode()));
+}
+
+// ---- regtest tools ------------------------------------------------------------------------------
+
 async function syncAndRefresh() {
   await requireNode().sync();
   await refresh();
 }
 
-action("fund", async () => {
-  const address = await requireNode().onchain.newAddress();
-  // regtest-esplora's faucet answers CORS like a public Esplora; confirm: mines the block too.
-  await postJson(`${config.esploraUrl}/regtest/faucet`, { address, amount_sat: 1_000_000, confirm: true });
-  await syncAndRefresh();
-});
-
-const mine = (blocks: number) => async () => {
-  await postJson(`${config.esploraUrl}/regtest/mine`, { blocks });
-  await syncAndRefresh();
-};
-action("mine", mine(1));
-action("mine-6", mine(6));
-
-action("send-all", async () => {
-  const address = input("sweep-address").value.trim();
-  if (!address) throw new Error("Enter an address to send to.");
-  const txid = await requireNode().onchain.sendAll({ address });
-  $("onchain-out").textContent = `sent: ${txid}`;
-  await refresh();
-});
-
-// ---- channels ------------------------------------------------------------------------------------
-
-action("open-channel", async () => {
-  const peer = input("peer-uri").value.trim();
-  const amountSat = Number(input("channel-amount").value);
-  if (!peer) throw new Error("Enter the peer as nodeid@host:port.");
-  if (!Number.isSafeInteger(amountSat) || amountSat <= 0) throw new Error("Enter a channel amount in sat.");
-  await requireNode().openChannel({ peer, amountSat });
-  await refresh();
-});
-
-// ---- receive -------------------------------------------------------------------------------------
-
-action("create-invoice", async () => {
-  const raw = input("invoice-amount").value.trim();
-  const sat = raw === "" ? 0 : Number(raw);
-  if (!Number.isSafeInteger(sat) || sat < 0) throw new Error("Enter an amount in sat (0 for any amount).");
-  const description = input("invoice-description").value;
-  const inv = await requireNode().bolt11.receive({
-    amountMsat: sat > 0 ? sat * 1000 : undefined,
-    description,
-    expirySecs: 3600,
+function initDevTools() {
+  action("fund", async () => {
+    const address = await requireNode().onchain.newAddress();
+    // regtest-esplora's faucet answers CORS like a public Esplora; confirm: mines the block too.
+    await postJson(`${app.config.esploraUrl}/regtest/faucet`, { address, amount_sat: 1_000_000, confirm: true });
+    await syncAndRefresh();
   });
-  $<HTMLTextAreaElement>("invoice-out").value = inv.invoice;
-  $("invoice-status").textContent = "";
-  await refresh();
-});
+  const mine = (blocks: number) => async () => {
+    await postJson(`${app.config.esploraUrl}/regtest/mine`, { blocks });
+    await syncAndRefresh();
+  };
+  action("mine", mine(1));
+  action("mine-6", mine(6));
+  action("peer-invoice", async () => {
+    const sat = Number(input("peer-invoice-amount").value);
+    if (!Number.isSafeInteger(sat) || sat <= 0) throw new InputError("Enter the merchant invoice's amount in sat.");
+    const r = await postJson<{ invoice: string }>("/peer/invoice", { amount_msat: sat * 1000, description: "demo purchase" });
+    $<HTMLTextAreaElement>("send-input").value = r.invoice;
+    $("send-input").focus();
+  });
+  action("send-all", async () => {
+    const address = input("sweep-address").value.trim();
+    if (!address) throw new InputError("Enter the address to send everything to.");
+    const txid = await requireNode().onchain.sendAll({ address });
+    $("onchain-out").textContent = `Sent in transaction ${txid}.`;
+    await refresh();
+  });
+}
 
-action("peer-pays", async () => {
-  const invoice = $<HTMLTextAreaElement>("invoice-out").value.trim();
-  if (!invoice) throw new Error("Create an invoice first.");
-  const body: { invoice: string; amount_msat?: number } = { invoice };
-  // A variable-amount invoice needs the amount from the payer.
-  if (!Number(input("invoice-amount").value)) body.amount_msat = 1_000_000;
-  const r = await postJson<{ payment_id: string }>("/peer/pay", body);
-  $("invoice-status").textContent = `The peer is paying (payment ${short(r.payment_id, 8)}).`;
-});
+// ---- start --------------------------------------------------------------------------------------
 
-// ---- send ----------------------------------------------------------------------------------------
-
-action("peer-invoice", async () => {
-  const sat = Number(input("peer-invoice-amount").value);
-  if (!Number.isSafeInteger(sat) || sat <= 0) throw new Error("Enter an amount in sat.");
-  const r = await postJson<{ invoice: string }>("/peer/invoice", { amount_msat: sat * 1000, description: "demo" });
-  $<HTMLTextAreaElement>("pay-invoice").value = r.invoice;
-});
-
-action("pay", async () => {
-  const invoice = $<HTMLTextAreaElement>("pay-invoice").value.trim();
-  if (!invoice) throw new Error("Paste an invoice to pay.");
-  const out = $("pay-result");
-  out.dataset.status = "pending";
-  out.textContent = "Paying…";
+/** Whether this browser already holds the demo's wallet (then Unlock is the first choice). */
+async function walletExists(): Promise<boolean> {
   try {
-    const r = await requireNode().bolt11.send({ invoice });
-    out.dataset.status = "succeeded";
-    const fee = r.feePaidMsat;
-    out.textContent = `Paid. Preimage ${short(r.preimage, 8)}${fee != null ? `, fee ${fmtMsat(fee)}` : ""}.`;
-  } catch (e) {
-    out.dataset.status = "failed";
-    out.textContent = "Payment failed.";
-    throw e;
-  } finally {
-    void refresh();
+    return (await indexedDB.databases()).some((d) => d.name === STORAGE_NAME);
+  } catch {
+    return false;
   }
-});
-
-// ---- start ---------------------------------------------------------------------------------------
+}
 
 async function main() {
+  initTheme();
   setStatus("no wallet");
+  initOnboarding();
+  initDevTools();
+  initReceive();
+  initSend();
+  initChannels();
   try {
     const res = await fetch("/config.json");
     if (!res.ok) throw new Error(`/config.json: ${res.status}`);
-    config = (await res.json()) as DemoConfig;
+    app.config = (await res.json()) as DemoConfig;
   } catch (e) {
-    $("create").setAttribute("disabled", "");
-    $("open").setAttribute("disabled", "");
-    showError(new Error(`Cannot load the network config (${(e as Error).message}); start the page with pkg-scripts/demo.sh.`));
+    for (const id of ["create", "open", "restore"]) $<HTMLButtonElement>(id).disabled = true;
+    showError(new InputError(`The page cannot load its network settings (${(e as Error).message}). Start it with pkg-scripts/demo.sh.`));
     return;
   }
-  $("network").textContent = `(${config.network}${useWorker ? ", node in a Worker" : ""})`;
-  if (config.peer) input("peer-uri").value = config.peer.uri;
+  const c = app.config;
+  $("network").textContent = `${c.network}${useWorker ? " · node in a Worker" : ""}`;
+  if (c.peer) input("peer-uri").value = c.peer.uri;
+  else if (c.lsp) input("peer-uri").value = `${c.lsp.nodeId}@${c.lsp.address}`;
+  if (c.network === "regtest") {
+    $("dev-tools").hidden = false;
+    $("peer-pays").hidden = false;
+  }
+  if (c.merchant?.lightningAddress) {
+    $("merchant-address").textContent = c.merchant.lightningAddress;
+    $("merchant-address-line").hidden = false;
+  }
+  const exists = await walletExists();
+  $("onboarding-hint").textContent = exists
+    ? "This browser holds a wallet: enter its passphrase to unlock it."
+    : "No wallet in this browser yet: choose a passphrase and create one, or restore one from its recovery words.";
+  // The first choice first, in reading and tab order.
+  const buttons = $("open").parentElement!;
+  if (exists) buttons.prepend($("open"));
+  else buttons.prepend($("create"));
+  $("open").classList.toggle("ghost", !exists);
+  $("create").classList.toggle("ghost", exists);
+  clearError();
   setInterval(() => void refresh(), REFRESH_MS);
 }
 

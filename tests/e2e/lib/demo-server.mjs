@@ -1,11 +1,12 @@
 // Starts the regtest network of issue #16 (esplora + bitcoind, the LSP, the merchant and carol
-// with announced channels LSP→merchant→carol, the proxy) and serves the built demo page with its
-// /config.json, until Ctrl-C. Used by pkg-scripts/demo.sh.
+// with announced channels LSP→merchant→carol, the proxy) and serves the built pages (www/dist:
+// the wallet at /, the shop at /shop.html) with their /config.json, until Ctrl-C. Used by
+// pkg-scripts/demo.sh.
 //
-// The page's "peer" is the LSP (open a channel to it and pay anyone in its graph); its /peer/*
-// (the peer invoices, the peer pays) goes to the merchant, whose payments reach the wallet
-// through the LSP; /config.json carries `lsp`, so a fresh wallet's first receive comes through
-// a JIT channel.
+// The wallet's "peer" is the LSP (open a channel to it and pay anyone in its graph); its /peer/*
+// (the peer invoices, the peer pays) and /merchant/* go to the merchant, whose payments reach
+// the wallet through the LSP; /config.json carries `lsp`, so a fresh wallet's first receive
+// comes through a JIT channel, and the merchant's Lightning address (its LNURL-pay server).
 //   node tests/e2e/lib/demo-server.mjs [--root www/dist] [--port 5173] [--target-dir DIR]
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,11 +27,16 @@ console.log("demo: starting bitcoind + regtest-esplora, the LSP, the merchant, c
 const net = await startNetwork({ targetDir: args["target-dir"], topology: "lsp", peer: false });
 let server;
 try {
-  const config = { ...demoConfig(net), peer: { uri: net.lsp.uri, nodeId: net.lsp.nodeId } };
+  const config = {
+    ...demoConfig(net),
+    peer: { uri: net.lsp.uri, nodeId: net.lsp.nodeId },
+    merchant: { uri: net.merchant.uri, nodeId: net.merchant.nodeId, lightningAddress: net.merchant.lightningAddress("shop") },
+  };
   server = await serveDemo({
     root: args.root,
     config,
     peerControlUrl: net.merchant.controlUrl,
+    merchantControlUrl: net.merchant.controlUrl,
     rgsUrl: net.rgsUrl,
     port: Number(args.port),
   });
@@ -40,8 +46,9 @@ try {
 }
 
 console.log(`
-  demo page   ${server.url}/        (?worker=1 runs the node in a Worker)
-  shop page   ${server.url}/shop.html   (<ln-checkout>; ?wallet=1 a node in the page, ?webln=1 one as window.webln)
+  wallet      ${server.url}/        (?worker=1 runs the node in a Worker)
+  shop        ${server.url}/shop.html   (<ln-checkout>; ?wallet=1 a node in the page, ?webln=1 one as window.webln)
+  Lightning address  ${net.merchant.lightningAddress("shop")}   (the merchant's: try it in the wallet's Send)
   esplora     ${net.esploraUrl}     (POST /regtest/mine, /regtest/faucet)
   proxy       ${net.proxyUrl}
   LSP         ${net.lsp.uri}   (the page's peer; LSPS2 JIT channels)
