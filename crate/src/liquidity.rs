@@ -122,7 +122,7 @@ pub struct JitOffer {
 }
 
 /// The Unix time an offer ends.
-fn valid_until_secs(p: &LSPS2OpeningFeeParams) -> u64 {
+pub fn valid_until_secs(p: &LSPS2OpeningFeeParams) -> u64 {
     u64::try_from(p.valid_until.0.timestamp()).unwrap_or(0)
 }
 

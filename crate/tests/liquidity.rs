@@ -43,6 +43,13 @@ async fn fresh_node(esplora: &RegtestEsplora, lsp: Option<String>) -> Node {
     node
 }
 
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
 /// The merchant pays `invoice` (its `/pay` returns once sent).
 async fn merchant_pays(merchant: &Peer, invoice: &str) {
     merchant.post("/pay", json!({ "invoice": invoice })).await;
@@ -57,12 +64,30 @@ fn fresh_wallet_first_receive() {
         assert_eq!(node.onchain().balance().confirmed_sat, 0);
 
         let amount = 50_000_000;
+        // The quote first (what a wallet shows before the invoice): it buys and stores nothing.
+        let asked_at = now();
+        let q = node
+            .bolt11_payment()
+            .receive_quote(amount, 600, None)
+            .await
+            .expect("quote");
+        assert!(q.via_jit_channel, "{q:?}");
+        assert_eq!(q.fee_msat, quote(amount), "{q:?}");
+        let offer_ends = q.expires_at.expect("the offer's end");
+        // ldk-node's LSPS2 offers last a day.
+        assert!(
+            offer_ends + 120 > asked_at + 86_400 && offer_ends <= now() + 86_400,
+            "{q:?}"
+        );
+        assert!(node.list_payments().is_empty());
+        assert!(node.list_peers().iter().all(|p| !p.persisted));
         let started = Instant::now();
         let inv = node
             .bolt11_payment()
             .receive_via_jit_channel(amount, "first receive", 600, None)
             .await
             .expect("JIT invoice");
+        assert_eq!(inv.fee_msat, q.fee_msat, "the invoice's fee is the quote's");
         let quoted = started.elapsed();
         assert!(inv.via_jit_channel);
         assert_eq!(inv.fee_msat, quote(amount), "the fee is the LSP's quote");
@@ -90,6 +115,7 @@ fn fresh_wallet_first_receive() {
             unreachable!()
         };
         assert_eq!(fee_msat, inv.fee_msat);
+        assert_eq!(fee_msat, q.fee_msat, "the LSP withheld what the quote said");
         assert_eq!(amount_msat, amount - inv.fee_msat);
 
         let p = node.payment(&inv.payment_hash).expect("payment");
@@ -139,7 +165,30 @@ fn fresh_wallet_first_receive() {
         assert_eq!(node.list_payments().len(), 2);
 
         // `receive` turns to a JIT channel by itself when the channel cannot take the amount
-        // (and takes the channel when it can).
+        // (and takes the channel when it can); the quote says so beforehand.
+        let q_small = node
+            .bolt11_payment()
+            .receive_quote(5_000_000, 600, None)
+            .await
+            .expect("quote");
+        assert_eq!(
+            q_small,
+            wasm_ln::payment::ReceiveQuote {
+                via_jit_channel: false,
+                fee_msat: 0,
+                expires_at: None
+            }
+        );
+        let q_big = node
+            .bolt11_payment()
+            .receive_quote(100_000_000, 600, None)
+            .await
+            .expect("quote");
+        assert!(
+            q_big.via_jit_channel && q_big.fee_msat == quote(100_000_000),
+            "{q_big:?}"
+        );
+        assert_eq!(node.list_payments().len(), 2, "a quote stores nothing");
         let small = node
             .bolt11_payment()
             .receive(5_000_000, "fits", 600)
@@ -154,7 +203,7 @@ fn fresh_wallet_first_receive() {
             .await
             .expect("receive via JIT");
         assert!(big.via_jit_channel);
-        assert_eq!(big.fee_msat, quote(100_000_000));
+        assert_eq!(big.fee_msat, q_big.fee_msat);
         merchant_pays(&net.merchant, &big.invoice).await;
         received(&node, 100_000_000 - big.fee_msat).await;
         println!(
@@ -190,6 +239,13 @@ fn jit_quote_too_expensive() {
             text.contains(&quote(amount).to_string()) && text.contains(&limit.to_string()),
             "{text}"
         );
+        // The quote refuses it the same way.
+        let e = node
+            .bolt11_payment()
+            .receive_quote(amount, 600, Some(limit))
+            .await
+            .expect_err("a quote above the limit");
+        assert_eq!(e.code(), "FEE_TOO_HIGH", "{e}");
         // Through `receive` too, with its limit.
         let e = node
             .bolt11_payment()
@@ -216,12 +272,6 @@ fn jit_quote_too_expensive() {
         // The LSP's offers last a day (ldk-node's LSPS2 service): an invoice asked for two
         // days expires with the offer, less a minute's margin, and says so (bLIP-52).
         let asked = 2 * 86_400;
-        let now = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_secs()
-        };
         let before = now();
         let long = node
             .bolt11_payment()
@@ -251,6 +301,12 @@ fn no_inbound_without_lsp() {
         let e = node
             .bolt11_payment()
             .receive(50_000_000, "no channel", 600)
+            .await
+            .expect_err("no inbound capacity");
+        assert_eq!(e.code(), "NO_INBOUND_CAPACITY", "{e}");
+        let e = node
+            .bolt11_payment()
+            .receive_quote(50_000_000, 600, None)
             .await
             .expect_err("no inbound capacity");
         assert_eq!(e.code(), "NO_INBOUND_CAPACITY", "{e}");

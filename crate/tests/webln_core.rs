@@ -133,3 +133,80 @@ fn signed_messages_verify_across_implementations() {
         node.stop().await.expect("stop");
     });
 }
+
+#[test]
+fn keysend_custom_records_reach_the_payee() {
+    run(async {
+        let (esplora, peer, node) = funded_node_and_peer().await;
+        open_channel(&esplora, &node, &peer, 0).await;
+        let payments = || node.list_payments().len();
+
+        // A boostagram (podcasting 2.0, type 7629169) and another odd type: ldk-node fails back
+        // unknown even types (below).
+        let boost = br#"{"action":"boost","value_msat_total":21000,"message":"great show"}"#;
+        let records = wasm_ln::payment::spontaneous::parse_custom_records([
+            ("7629169", hex(boost).as_str()),
+            ("696969", "6869"),
+        ])
+        .expect("records");
+        let sent = node
+            .spontaneous_payment()
+            .send_with_custom_records(&peer.node_id, 21_000, records)
+            .await
+            .expect("keysend");
+        assert_eq!(sent.status, wasm_ln::PaymentStatus::Succeeded);
+        let got = peer.wait_event("PaymentReceived").await;
+        assert_eq!(got["amount_msat"], 21_000);
+        assert_eq!(got["payment_hash"], sent.payment_hash.as_str());
+        assert_eq!(
+            got["custom_records"],
+            // In type order, as TLVs travel.
+            json!([
+                {"type": 696_969, "value": "6869"},
+                {"type": 7_629_169, "value": hex(boost)},
+            ]),
+            "{got}"
+        );
+        let before = payments();
+
+        // Refused before anything is sent or stored.
+        for (t, v) in [
+            ("65535", "00"),
+            ("5482373484", "00"),
+            ("70000", "xyz"),
+            ("0x11170", "00"),
+        ] {
+            let e =
+                wasm_ln::payment::spontaneous::parse_custom_records([(t, v)]).expect_err("refused");
+            assert_eq!(e.code(), "INVALID_CONFIG", "{t} {v}: {e}");
+        }
+        let e = node
+            .spontaneous_payment()
+            .send_with_custom_records(&peer.node_id, 1_000, vec![(1_000, vec![1])])
+            .await
+            .expect_err("a protocol type");
+        assert_eq!(e.code(), "INVALID_CONFIG", "{e}");
+        assert_eq!(payments(), before);
+
+        // An even type the payee does not know (WhatSat's message type): it fails the payment
+        // back ("it's OK to be odd"); more than the onion holds: refused by LDK.
+        let e = node
+            .spontaneous_payment()
+            .send_with_custom_records(&peer.node_id, 1_000, vec![(34_349_334, vec![1])])
+            .await
+            .expect_err("an unknown even type");
+        assert_eq!(e.code(), "PAYMENT_FAILED", "{e}");
+        let e = node
+            .spontaneous_payment()
+            .send_with_custom_records(&peer.node_id, 1_000, vec![(65_537, vec![7; 1_400])])
+            .await
+            .expect_err("too large");
+        assert_eq!(e.code(), "PAYMENT_FAILED", "{e}");
+        assert!(e.to_string().contains("too large"), "{e}");
+        node.stop().await.expect("stop");
+    });
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -170,8 +170,16 @@ describe("the test network with an LSP, in Chromium", () => {
     assert.equal(fresh.channels, 0, "no channel");
     assert.equal(fresh.payments, 0);
 
-    const { quote, event, ms } = await jitReceive("gossip", JIT_MSAT, "first receive");
+    // The fee a wallet shows before the invoice exists (bolt11.receiveQuote): nothing stored.
     const fee = lsps2FeeMsat(JIT_MSAT);
+    const before = await inPage(async (amountMsat) => {
+      const n = window.nodes.gossip;
+      return { q: await n.bolt11.receiveQuote({ amountMsat }), payments: (await n.listPayments()).length };
+    }, JIT_MSAT);
+    assert.deepEqual([before.q.viaJitChannel, before.q.feeMsat, before.payments], [true, fee, 0], JSON.stringify(before));
+    assert.ok(before.q.expiresAt > Date.now() / 1000, JSON.stringify(before.q));
+
+    const { quote, event, ms } = await jitReceive("gossip", JIT_MSAT, "first receive");
     assert.equal(quote.viaJitChannel, true, JSON.stringify(quote));
     assert.equal(quote.feeMsat, fee, "the quote is the LSP's terms: max(1,000,000, 1 %)");
     assert.equal(event.amountMsat, JIT_MSAT - fee, "the payment arrives with the quoted fee deducted");
@@ -198,6 +206,15 @@ describe("the test network with an LSP, in Chromium", () => {
     const merchantSide = await peerPayment(net.merchant, quote.paymentHash, "outbound");
     assert.equal(merchantSide.amount_msat, JIT_MSAT, "the merchant paid the invoice's amount");
 
+    // Node message signing in the browser, checked by ldk-node both ways (signMessage/verifyMessage).
+    const msg = "signed in Chromium ⚡";
+    const ours = await inPage((m) => window.nodes.gossip.signMessage(m), msg);
+    const atLsp = await net.lsp.call("POST", "/verify", { message: msg, signature: ours, pubkey: nodeId });
+    assert.equal(atLsp.valid, true, "ldk-node verifies our signature");
+    const { signature: theirs } = await net.lsp.call("POST", "/sign", { message: msg });
+    const verified = await inPage(([m, s]) => window.nodes.gossip.verifyMessage(m, s), [msg, theirs]);
+    assert.deepEqual(verified, { valid: true, pubkey: net.lsp.nodeId }, "the LSP, a channel counterparty, signed it");
+
     // Back to the merchant: 2 hops through the LSP, the LSP → merchant hop from P2P gossip.
     const graph = await waitGraph("gossip", "gossip node");
     assert.equal(graph.rgsSyncedAt ?? null, null, "no RGS configured: the graph came by gossip");
@@ -206,6 +223,18 @@ describe("the test network with an LSP, in Chromium", () => {
     const spent = 10_000_000 + (back.feePaidMsat ?? 0);
     // lightningMsat counts whole sats (what a close would pay out).
     assert.ok(Math.abs(left.lightningMsat - (JIT_MSAT - fee - spent)) < 1000, `balance after paying back: ${JSON.stringify(left)}, fee ${back.feePaidMsat}`);
+
+    // Keysend with custom records (WebLN keysend's customRecords) to the LSP; a protocol type is refused.
+    const ks = await inPage(
+      (lsp) => window.nodes.gossip.keysend({ nodeId: lsp, amountMsat: 1_000_000, customRecords: { "696969": "6869", "7629169": "7b7d" } }),
+      net.lsp.nodeId,
+    );
+    assert.equal(ks.status, "succeeded", JSON.stringify(ks));
+    const refused = await inPage(
+      (lsp) => window.nodes.gossip.keysend({ nodeId: lsp, amountMsat: 1_000, customRecords: { "100": "00" } }).then(() => null, (e) => e.code),
+      net.lsp.nodeId,
+    );
+    assert.equal(refused, "INVALID_CONFIG");
     jitNode = { nodeId };
   });
 

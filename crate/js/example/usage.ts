@@ -28,6 +28,7 @@ import {
   type SuccessAction,
   type WebLnProvider,
   type WebLnPermissionRequest,
+  type ReceiveQuote,
 } from "wasm-ln";
 
 /** Invoices and LNURL without a node (no wasm), as a checkout page uses them. */
@@ -156,6 +157,9 @@ export async function everything(): Promise<void> {
   await node.bolt11.receive();
   const jit = await node.bolt11.receiveViaJitChannel({ amountMsat: 50_000_000, description: "First", maxFeeMsat: 2_000_000 });
   const viaJit: boolean = jit.viaJitChannel;
+  const quote: ReceiveQuote = await node.bolt11.receiveQuote({ amountMsat: 50_000_000 });
+  const quoteExpires: number | null = quote.expiresAt;
+  await node.bolt11.receiveQuote({ amountMsat: 50_000_000n, expirySecs: 600, maxFeeMsat: 2_000_000 });
   const jitFee: number = jit.feeMsat;
   await node.bolt11.receive({ amountMsat: 50_000_000, maxFeeMsat: 2_000_000 });
   const hash = "00".repeat(32);
@@ -168,6 +172,7 @@ export async function everything(): Promise<void> {
   const preimage: string | null = paid.preimage;
   const lspFee: number | null = paid.feeMsat;
   await node.keysend({ nodeId: id, amountMsat: 1_000 });
+  await node.keysend({ nodeId: id, amountMsat: 1_000n, customRecords: { "7629169": "7b7d", "696969": "6869" } });
   const signature: string = await node.signMessage("I own this node");
   const verified: MessageVerification = await node.verifyMessage("I own this node", signature);
   const signer: string | null = verified.pubkey;
@@ -206,5 +211,5 @@ export async function everything(): Promise<void> {
   const ev: LnEvent | undefined = (await events.next()).value;
   await events.return?.(); // an iterator used by hand is closed by hand
   await remote.stop();
-  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, signer, known, viaJit, jitFee, lspFee];
+  void [words, height, graphChannels, rgsSyncedAt, spendable, txid, connected, userChannelId, outbound, perPart, lightning, amount, preimage, one, ev, signer, known, quoteExpires, viaJit, jitFee, lspFee];
 }

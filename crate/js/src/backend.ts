@@ -23,7 +23,7 @@ function refuseIfPoisoned(): void {
 export type CoreMethod =
   | "getInfo" | "sync" | "newAddress" | "onchainBalance" | "onchainSend" | "onchainSendAll"
   | "connect" | "disconnect" | "listPeers" | "openChannel" | "listChannels" | "closeChannel"
-  | "balances" | "bolt11Receive" | "bolt11ReceiveViaJitChannel" | "bolt11ReceiveForHash" | "bolt11Settle" | "bolt11Send" | "keysend" | "listPayments" | "payment"
+  | "balances" | "bolt11Receive" | "bolt11ReceiveQuote" | "bolt11ReceiveViaJitChannel" | "bolt11ReceiveForHash" | "bolt11Settle" | "bolt11Send" | "keysend" | "listPayments" | "payment"
   | "signMessage" | "verifyMessage"
   | "nextEvent" | "eventHandled" | "stop";
 

@@ -32,6 +32,8 @@ import type {
   PeerDetails,
   ReceiveArgs,
   ReceiveForHashArgs,
+  ReceiveQuote,
+  ReceiveQuoteArgs,
   ReceiveViaJitChannelArgs,
   SettleArgs,
   ReceivedInvoice,
@@ -87,6 +89,16 @@ export interface Bolt11Api {
    * says which (`viaJitChannel`, `feeMsat`).
    */
   receive(args?: ReceiveArgs): Promise<ReceivedInvoice>;
+  /**
+   * What `receive({ amountMsat })` would do now, without making an invoice, buying or
+   * storing anything: our channels take it (`{ viaJitChannel: false, feeMsat: 0, expiresAt:
+   * null }`), or a JIT channel at the LSP's current cheapest suitable offer (`feeMsat`, and
+   * `expiresAt`, the Unix time the offer ends). Same errors as `receive`:
+   * `NO_INBOUND_CAPACITY` (no LSP and too little inbound, or no offer suits), `FEE_TOO_HIGH`
+   * (above `maxFeeMsat`), `PEER_UNREACHABLE` (the LSP does not answer). Show it before the
+   * invoice is made; the invoice's own `feeMsat` is the one that counts.
+   */
+  receiveQuote(args: ReceiveQuoteArgs): Promise<ReceiveQuote>;
   /**
    * An invoice paid through a JIT channel (LSPS2): when the payment arrives the LSP opens a
    * zero-conf channel to us and withholds its fee (`feeMsat`, its quote) from it. Works with
@@ -168,6 +180,8 @@ export class LightningNode {
     this.bolt11 = {
       receive: async (a = {}) =>
         call("bolt11Receive", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceivedInvoice>,
+      receiveQuote: async (a) =>
+        call("bolt11ReceiveQuote", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceiveQuote>,
       receiveViaJitChannel: async (a) =>
         call("bolt11ReceiveViaJitChannel", withAmounts(a, ["amountMsat", "maxFeeMsat"])) as Promise<ReceivedInvoice>,
       receiveForHash: async (a) =>
@@ -262,7 +276,11 @@ export class LightningNode {
     return this.call("balances") as Promise<Balances>;
   }
 
-  /** Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does. */
+  /**
+   * Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does.
+   * `customRecords` ({ "7629169": "7b…" }: decimal TLV type ≥ 65536 → hex) travel in the
+   * payee's onion.
+   */
   async keysend(args: KeysendArgs): Promise<PaymentDetails> {
     return this.call("keysend", withAmounts(args, ["amountMsat"])) as Promise<PaymentDetails>;
   }

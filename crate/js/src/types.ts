@@ -22,6 +22,7 @@ export type {
   PaymentDetails,
   PaymentStatus,
   PeerDetails,
+  ReceiveQuote,
   ReceivedInvoice,
   WalletBalance,
 } from "./wasm_ln.js";
@@ -97,6 +98,15 @@ export interface ReceiveViaJitChannelArgs {
   maxFeeMsat?: Amount;
 }
 
+export interface ReceiveQuoteArgs {
+  amountMsat: Amount;
+  /** The invoice's expiry the quote is for (an offer must cover it if one can). Default 3600. */
+  expirySecs?: number;
+  /** As `receive`'s: a quote above it rejects with `FEE_TOO_HIGH`. Default 5,000 sat + 1 %
+   *  of the amount, at most half of it. */
+  maxFeeMsat?: Amount;
+}
+
 export interface ReceiveForHashArgs {
   amountMsat: Amount;
   /** The hash of a preimage only the caller knows, hex. */
@@ -123,6 +133,15 @@ export interface KeysendArgs {
   /** The payee's node id, hex. */
   nodeId: string;
   amountMsat: Amount;
+  /**
+   * Custom records for the payee's onion (WebLN `keysend`'s `customRecords`): TLV types as
+   * decimal strings, at least 65536 (e.g. "7629169" for a podcasting 2.0 boostagram), to hex
+   * values. A type below 65536, a reserved one, or a value that is not hex: `INVALID_CONFIG`.
+   * The payee fails the payment back on an even type it does not understand (LDK and ldk-node
+   * payees: any even type their app did not declare, e.g. WhatSat's "34349334"); too many
+   * bytes for the onion: `PAYMENT_FAILED`.
+   */
+  customRecords?: Record<string, string>;
 }
 
 export interface ListPaymentsArgs {

@@ -31,6 +31,20 @@ pub const FINAL_CLTV_EXPIRY_DELTA: u16 = 144;
 /// How many times LDK retries a failed payment path.
 pub const PAYMENT_RETRY_ATTEMPTS: u32 = 3;
 
+/// What [`Bolt11Payment::receive`] would do for an amount now, without making an invoice
+/// ([`Bolt11Payment::receive_quote`]): a wallet shows the JIT fee before the user asks for
+/// the invoice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiveQuote {
+    /// The invoice would be paid through a JIT channel the LSP opens when the payment arrives.
+    pub via_jit_channel: bool,
+    /// The LSP's opening fee it would withhold (0 without a JIT channel).
+    pub fee_msat: u64,
+    /// Unix time the LSP's offer ends (the fee holds until then); `None` without a JIT channel.
+    pub expires_at: Option<u64>,
+}
+
 /// A new invoice of ours.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -240,30 +254,16 @@ impl Bolt11Payment {
         if expiry_secs == 0 {
             return Err(Error::InvalidConfig("the expiry must be positive".into()));
         }
-        let lsp = inner.lsp.as_ref().ok_or_else(|| {
-            Error::InvalidConfig("no LSP is configured: JIT channels need one".into())
-        })?;
-        crate::node::connect_inner(inner, lsp.node_id, &lsp.address).await?;
-        let menu = lsp.opening_fee_menu(inner).await?;
-        let crate::liquidity::JitOffer {
-            fee_msat,
-            params,
-            expiry_secs,
-        } = crate::liquidity::cheapest_offer(
-            &menu,
-            amount_msat,
-            runtime::now().as_secs(),
-            expiry_secs,
-            inner.config.our_to_self_delay,
-        )?;
-        let limit =
-            max_fee_msat.unwrap_or_else(|| crate::liquidity::default_max_fee_msat(amount_msat));
-        if fee_msat > limit {
-            return Err(Error::FeeTooHigh(format!(
-                "the LSP asks {fee_msat} msat to open a channel for {amount_msat} msat, \
-                 above the limit of {limit} msat"
-            )));
-        }
+        let (
+            lsp,
+            crate::liquidity::JitOffer {
+                fee_msat,
+                params,
+                expiry_secs,
+            },
+        ) = self
+            .jit_offer(amount_msat, expiry_secs, max_fee_msat)
+            .await?;
         let hint = lsp.buy(inner, amount_msat, params, fee_msat).await?;
         let invoice = self
             .create(
@@ -295,6 +295,84 @@ impl Bolt11Payment {
             invoice.payment_hash
         );
         Ok(invoice)
+    }
+
+    /// The LSP's offer a JIT invoice for `amount_msat` valid `expiry_secs` would buy: its
+    /// cheapest suitable one ([`crate::liquidity::cheapest_offer`]), within `max_fee_msat`
+    /// (default [`crate::liquidity::default_max_fee_msat`]) or [`Error::FeeTooHigh`].
+    /// Connects to the LSP and asks for its fee menu; buys and stores nothing.
+    async fn jit_offer(
+        &self,
+        amount_msat: u64,
+        expiry_secs: u32,
+        max_fee_msat: Option<u64>,
+    ) -> Result<(&crate::liquidity::LspClient, crate::liquidity::JitOffer), Error> {
+        let inner = &self.inner;
+        let lsp = inner.lsp.as_deref().ok_or_else(|| {
+            Error::InvalidConfig("no LSP is configured: JIT channels need one".into())
+        })?;
+        crate::node::connect_inner(inner, lsp.node_id, &lsp.address).await?;
+        let menu = lsp.opening_fee_menu(inner).await?;
+        let offer = crate::liquidity::cheapest_offer(
+            &menu,
+            amount_msat,
+            runtime::now().as_secs(),
+            expiry_secs,
+            inner.config.our_to_self_delay,
+        )?;
+        let limit =
+            max_fee_msat.unwrap_or_else(|| crate::liquidity::default_max_fee_msat(amount_msat));
+        if offer.fee_msat > limit {
+            return Err(Error::FeeTooHigh(format!(
+                "the LSP asks {} msat to open a channel for {amount_msat} msat, \
+                 above the limit of {limit} msat",
+                offer.fee_msat
+            )));
+        }
+        Ok((lsp, offer))
+    }
+
+    /// What [`Self::receive_with_max_fee`] would do for `amount_msat` now, with no invoice
+    /// made and nothing bought or stored: our channels can take it (`via_jit_channel: false`,
+    /// no fee), or the LSP's offer it would buy (its fee and when the offer ends; the LSP is
+    /// connected and asked for its current fee menu), with the same errors:
+    /// [`Error::NoInboundCapacity`] without enough inbound capacity and without an LSP (or
+    /// when no offer suits), [`Error::FeeTooHigh`] above `max_fee_msat` (default
+    /// [`crate::liquidity::default_max_fee_msat`]), [`Error::PeerUnreachable`] when the LSP
+    /// does not answer. `expiry_secs` is the invoice's (the offer must cover it if one can).
+    /// The LSP may change its menu before the invoice is made: the invoice's `fee_msat` is
+    /// the one that counts.
+    pub async fn receive_quote(
+        &self,
+        amount_msat: u64,
+        expiry_secs: u32,
+        max_fee_msat: Option<u64>,
+    ) -> Result<ReceiveQuote, Error> {
+        self.inner.check_running()?;
+        if amount_msat == 0 {
+            return Err(Error::InvalidConfig("the amount must be positive".into()));
+        }
+        if expiry_secs == 0 {
+            return Err(Error::InvalidConfig("the expiry must be positive".into()));
+        }
+        match self.check_inbound(amount_msat) {
+            Ok(()) => Ok(ReceiveQuote {
+                via_jit_channel: false,
+                fee_msat: 0,
+                expires_at: None,
+            }),
+            Err(e) if self.inner.lsp.is_none() => Err(e),
+            Err(_) => {
+                let (_, offer) = self
+                    .jit_offer(amount_msat, expiry_secs, max_fee_msat)
+                    .await?;
+                Ok(ReceiveQuote {
+                    via_jit_channel: true,
+                    fee_msat: offer.fee_msat,
+                    expires_at: Some(crate::liquidity::valid_until_secs(&offer.params)),
+                })
+            }
+        }
     }
 
     /// An invoice the payer chooses the amount of.

@@ -7,7 +7,9 @@ pub mod onchain;
 pub mod spontaneous;
 pub mod store;
 
-pub use bolt11::{decode_invoice, Bolt11Payment, DecodedHop, DecodedInvoice, ReceivedInvoice};
+pub use bolt11::{
+    decode_invoice, Bolt11Payment, DecodedHop, DecodedInvoice, ReceiveQuote, ReceivedInvoice,
+};
 pub use onchain::OnchainPayment;
 pub use spontaneous::SpontaneousPayment;
 pub(crate) use store::{inbound_id, judge_incoming, Incoming};

@@ -18,6 +18,67 @@ use crate::{net, runtime, Error};
 /// The final CLTV delta of keysend payments (as ldk-node).
 const KEYSEND_FINAL_CLTV_EXPIRY_DELTA: u32 = 40;
 
+/// The first TLV type of the onion's custom range (BOLT 4: types below 2^16 are the
+/// protocol's).
+pub const MIN_CUSTOM_RECORD_TYPE: u64 = 1 << 16;
+/// Custom-range types the protocol took: keysend's preimage (bLIP-3) and async payments'
+/// invoice requests; LDK refuses to send them as custom records.
+const RESERVED_CUSTOM_RECORD_TYPES: [u64; 2] = [5_482_373_484, 77_777];
+
+/// Checks custom records (TLV type, value) for a keysend: types at least
+/// [`MIN_CUSTOM_RECORD_TYPE`], none reserved, none twice; sorted by type. `INVALID_CONFIG`
+/// says which one is wrong.
+pub fn check_custom_records(
+    mut records: Vec<(u64, Vec<u8>)>,
+) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+    records.sort_unstable_by_key(|(t, _)| *t);
+    for (i, (t, _)) in records.iter().enumerate() {
+        if *t < MIN_CUSTOM_RECORD_TYPE {
+            return Err(Error::InvalidConfig(format!(
+                "custom record type {t} is below {MIN_CUSTOM_RECORD_TYPE}: lower types are \
+                 the protocol's"
+            )));
+        }
+        if RESERVED_CUSTOM_RECORD_TYPES.contains(t) {
+            return Err(Error::InvalidConfig(format!(
+                "custom record type {t} is reserved by the protocol"
+            )));
+        }
+        if i > 0 && records[i - 1].0 == *t {
+            return Err(Error::InvalidConfig(format!(
+                "custom record type {t} is given twice"
+            )));
+        }
+    }
+    Ok(records)
+}
+
+/// Custom records as JavaScript gives them (WebLN `keysend`'s `customRecords`): decimal TLV
+/// types to hex values, checked by [`check_custom_records`].
+pub fn parse_custom_records<'a>(
+    records: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+    use crate::bitcoin::hex::FromHex;
+    let parsed = records
+        .into_iter()
+        .map(|(t, v)| {
+            let ty = Some(t)
+                .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|t| t.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Error::InvalidConfig(format!(
+                        "custom record type {t:?} is not a decimal number (a TLV type)"
+                    ))
+                })?;
+            let value = Vec::<u8>::from_hex(v).map_err(|e| {
+                Error::InvalidConfig(format!("custom record {ty}: the value is not hex: {e}"))
+            })?;
+            Ok((ty, value))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    check_custom_records(parsed)
+}
+
 /// Keysend payments. Get one with [`crate::Node::spontaneous_payment`].
 pub struct SpontaneousPayment {
     inner: Arc<NodeInner>,
@@ -30,9 +91,29 @@ impl SpontaneousPayment {
 
     /// Pays `amount_msat` to `node_id` and waits for the outcome.
     pub async fn send(&self, node_id: &str, amount_msat: u64) -> Result<PaymentDetails, Error> {
+        self.send_with_custom_records(node_id, amount_msat, Vec::new())
+            .await
+    }
+
+    /// [`Self::send`] with custom records in the payee's onion (TLV type, value): types at
+    /// least [`MIN_CUSTOM_RECORD_TYPE`] (else `INVALID_CONFIG`), e.g. 7629169 for podcasting
+    /// 2.0 boostagrams. Odd types may be ignored by the payee; it fails the payment back on
+    /// an even type it does not understand ("it's OK to be odd"): LDK and ldk-node payees do
+    /// for every even type their app has not declared, e.g. WhatSat's 34349334 message. They share the onion's 1,300 bytes with the route: too many bytes are
+    /// `PAYMENT_FAILED` ("the payment's onion is too large").
+    pub async fn send_with_custom_records(
+        &self,
+        node_id: &str,
+        amount_msat: u64,
+        custom_records: Vec<(u64, Vec<u8>)>,
+    ) -> Result<PaymentDetails, Error> {
         let inner = &self.inner;
         inner.check_running()?;
         inner.check_storage()?;
+        let custom_records = check_custom_records(custom_records)?;
+        let onion = RecipientOnionFields::spontaneous_empty()
+            .with_custom_tlvs(custom_records)
+            .map_err(|()| Error::InvalidConfig("LDK refused the custom records".into()))?;
         let payee = net::parse_node_id(node_id)?;
         if payee == inner.node_id {
             return Err(Error::InvalidConfig("cannot pay ourselves".into()));
@@ -60,7 +141,7 @@ impl SpontaneousPayment {
                 .channel_manager
                 .send_spontaneous_payment(
                     Some(preimage),
-                    RecipientOnionFields::spontaneous_empty(),
+                    onion,
                     payment_id,
                     params,
                     Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
@@ -69,5 +150,40 @@ impl SpontaneousPayment {
                 .map_err(send_failure)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_records_parse_and_are_checked() {
+        let ok =
+            parse_custom_records([("7629169", "7b7d"), ("65537", ""), ("696969", "AbCd")]).unwrap();
+        assert_eq!(
+            ok,
+            vec![
+                (65_537, vec![]),
+                (696_969, vec![0xab, 0xcd]),
+                (7_629_169, vec![0x7b, 0x7d])
+            ]
+        );
+        for (t, v, why) in [
+            ("65535", "00", "below 65536"),
+            ("5482373484", "00", "reserved"),
+            ("0x10000", "00", "not a decimal"),
+            ("+65537", "00", "not a decimal"),
+            ("", "00", "not a decimal"),
+            ("99999999999999999999999", "00", "not a decimal"),
+            ("65537", "abc", "not hex"),
+            ("65537", "zz", "not hex"),
+        ] {
+            let e = parse_custom_records([(t, v)]).unwrap_err();
+            assert_eq!(e.code(), "INVALID_CONFIG");
+            assert!(e.to_string().contains(why), "{t:?} {v:?}: {e}");
+        }
+        let e = check_custom_records(vec![(70_000, vec![1]), (70_000, vec![2])]).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
     }
 }

@@ -103,6 +103,15 @@ export interface PaymentDetails {
   lspFeeLimitMsat: number | null;
   createdAt: number; updatedAt: number;
 }
+/** What `bolt11.receive` would do for an amount now (`bolt11.receiveQuote`). */
+export interface ReceiveQuote {
+  /** Paid through a JIT channel the LSP opens when the payment arrives. */
+  viaJitChannel: boolean;
+  /** The LSP's opening fee, withheld from the payment (0 without a JIT channel). */
+  feeMsat: number;
+  /** Unix time (seconds) the LSP's offer ends; null without a JIT channel. */
+  expiresAt: number | null;
+}
 /** What a node-message signature says (`verifyMessage`). */
 export interface MessageVerification {
   /** The signature is well formed and recovers to a node this node knows (itself, a peer, a
@@ -289,6 +298,16 @@ struct SendArgs {
     max_fee_msat: Option<u64>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct QuoteArgs {
+    amount_msat: u64,
+    #[serde(default = "default_expiry")]
+    expiry_secs: u32,
+    #[serde(default)]
+    max_fee_msat: Option<u64>,
+}
+
 #[derive(Serialize)]
 struct MessageVerificationJs {
     valid: bool,
@@ -300,6 +319,9 @@ struct MessageVerificationJs {
 struct KeysendArgs {
     node_id: String,
     amount_msat: u64,
+    /// Decimal TLV type → hex value.
+    #[serde(default)]
+    custom_records: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -800,6 +822,25 @@ impl LightningNode {
         })
     }
 
+    /// What `bolt11Receive` would do for `amountMsat` now, with no invoice made and nothing
+    /// bought or stored: our channels take it (`viaJitChannel: false`, `feeMsat: 0`,
+    /// `expiresAt: null`), or a JIT channel at the LSP's current cheapest suitable offer (its
+    /// fee, and the Unix time the offer ends). Same errors as `bolt11Receive`.
+    #[wasm_bindgen(js_name = bolt11ReceiveQuote, unchecked_return_type = "Promise<ReceiveQuote>")]
+    pub fn bolt11_receive_quote(
+        &self,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ amountMsat: number; expirySecs?: number; maxFeeMsat?: number }"
+        )]
+        args: JsValue,
+    ) -> Promise {
+        promise_with(&self.node, args, |n, a: QuoteArgs| async move {
+            n.bolt11_payment()
+                .receive_quote(a.amount_msat, a.expiry_secs, a.max_fee_msat)
+                .await
+        })
+    }
+
     /// An invoice paid through a JIT channel from the configured LSP (LSPS2), its fee
     /// withheld from the payment: `FEE_TOO_HIGH` when the LSP's quote exceeds `maxFeeMsat`
     /// (default 5,000 sat + 1 %, at most half the amount), before anything is stored.
@@ -878,16 +919,26 @@ impl LightningNode {
         })
     }
 
-    /// Pays `amountMsat` to `nodeId` without an invoice (keysend).
+    /// Pays `amountMsat` to `nodeId` without an invoice (keysend), with `customRecords` in
+    /// the payee's onion: decimal TLV types (at least 65536) to hex values, else
+    /// `INVALID_CONFIG`.
     #[wasm_bindgen(unchecked_return_type = "Promise<PaymentDetails>")]
     pub fn keysend(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "{ nodeId: string; amountMsat: number }")]
+        #[wasm_bindgen(
+            unchecked_param_type = "{ nodeId: string; amountMsat: number; customRecords?: Record<string, string> }"
+        )]
         args: JsValue,
     ) -> Promise {
         payment_with(&self.node, args, |n, a: KeysendArgs| async move {
+            let records = crate::payment::spontaneous::parse_custom_records(
+                a.custom_records
+                    .iter()
+                    .flatten()
+                    .map(|(t, v)| (t.as_str(), v.as_str())),
+            )?;
             n.spontaneous_payment()
-                .send(&a.node_id, a.amount_msat)
+                .send_with_custom_records(&a.node_id, a.amount_msat, records)
                 .await
         })
     }
