@@ -8,7 +8,7 @@
 //                          description hash or an amount that is not the request's
 //                          (INVOICE_MISMATCH), amounts out of bounds (AMOUNT_OUT_OF_RANGE) and a
 //                          comment too long (INVALID_LNURL), each with the node's payments and
-//                          balance unchanged.
+//                          balance unchanged; and from a node in Worker mode.
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -114,5 +114,16 @@ describe("LNURL-pay and Lightning addresses in Chromium", () => {
     assert.deepEqual(await state(), before, "no payment was made and the balance is unchanged");
     const badRecords = await env.net.merchant.call("GET", "/lnurlp/badhash/payments");
     assert.ok(badRecords.length === 1 && !badRecords[0].paid, `the bad invoice was asked for, never paid: ${JSON.stringify(badRecords)}`);
+
+    // Worker mode: the LNURL requests run in the page, the payment in the node's Worker.
+    await env.fundedNode("worker", undefined, { worker: true });
+    const fromWorker = await attempt(
+      env,
+      (a) => window.nodes.worker.lnurl.pay({ target: a, amountMsat: 1_500_000, comment: "from a worker" }),
+      address,
+    );
+    assert.ok(fromWorker.ok, JSON.stringify(fromWorker));
+    assert.deepEqual(fromWorker.value.successAction, { tag: "message", message: "Thanks! shop got 1500 sat" });
+    assert.equal((await merchantRecord("shop", fromWorker.value.payment.paymentHash)).comment, "from a worker");
   });
 });

@@ -9,7 +9,8 @@
 //                   nothing sent; the period's spending survives a reload (localStorage);
 //                   lookupInvoice before and after the merchant pays; signMessage checked by the
 //                   merchant (ldk-node) and verifyMessage of the merchant's; keysend to the
-//                   merchant; lnurl() to its Lightning address with the amount from `confirm`.
+//                   merchant with a custom record it receives; lnurl() to its Lightning address
+//                   with the amount from `confirm`.
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
@@ -223,10 +224,22 @@ describe("the WebLN provider in Chromium", () => {
     const tampered = await call("verifyMessage", theirs, `${message}!`);
     assert.equal(tampered.ok, false, "over another message the signature recovers to an unknown key");
 
-    // keysend to the merchant.
-    const ks = await call("keysend", { destination: env.net.merchant.nodeId, amount: 1000 });
+    // keysend to the merchant, with a custom record (WebLN's values are text; the onion's bytes
+    // are its UTF-8).
+    const boost = "hello ✓";
+    const ks = await call("keysend", { destination: env.net.merchant.nodeId, amount: 1000, customRecords: { 696969: boost } });
     assert.ok(ks.ok, JSON.stringify(ks));
-    assert.equal((await merchantReceived(sha256(ks.value.preimage))).amount_msat, 1_000_000);
+    const ksHash = sha256(ks.value.preimage);
+    assert.equal((await merchantReceived(ksHash)).amount_msat, 1_000_000);
+    let received;
+    for (let i = 0; i < 200 && !received; i++) {
+      const ev = await env.net.merchant.call("GET", "/events/next?timeout_ms=1000").catch(() => null);
+      if (ev?.type === "PaymentReceived" && ev.payment_hash === ksHash) received = ev;
+    }
+    assert.ok(received, "the merchant's PaymentReceived event for the keysend");
+    assert.deepEqual(received.custom_records, [{ type: 696969, value: Buffer.from(boost).toString("hex") }]);
+    const badType = await call("keysend", { destination: env.net.merchant.nodeId, amount: 1, customRecords: { 100: "x" } });
+    assert.deepEqual([badType.ok, badType.code], [false, "INVALID_CONFIG"], JSON.stringify(badType));
 
     // lnurl(): the merchant's Lightning address, the amount from `confirm` (1 sat × 1000).
     const ln = await call("lnurl", env.net.merchant.lightningAddress("shop"));

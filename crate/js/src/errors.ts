@@ -33,7 +33,7 @@ export type CoreErrorCode =
 /** The codes raised in JavaScript only. */
 export type WebErrorCode =
   /** Not an LNURL, Lightning address or `lightning:` URI we can use, or an insecure one
-   *  (`http` is allowed to loopback only). */
+   *  (`http` is allowed to loopback only); or a comment longer than the service takes (LUD-12). */
   | "INVALID_LNURL"
   /** The LNURL service was unreachable, answered `{"status":"ERROR"}`, or answered garbage. */
   | "LNURL_FAILED"

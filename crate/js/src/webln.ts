@@ -481,12 +481,12 @@ class Provider implements WebLnProvider {
     const amountMsat = satToMsat("amount", args.amount);
     if (amountMsat === 0) throw new LnError("AMOUNT_OUT_OF_RANGE", "a keysend's amount must be positive");
     const customRecords = args.customRecords ?? {};
-    const records = Object.entries(customRecords).map(([type, value]) => {
-      if (!/^\d+$/.test(type) || Number(type) < 65_536 || !Number.isSafeInteger(Number(type))) {
-        throw new LnError("INVALID_CONFIG", `custom record types are numbers from 65536 up, got ${type}`);
-      }
-      return { type: Number(type), value: utf8Hex(String(value)) };
-    });
+    if (typeof customRecords !== "object" || customRecords === null) {
+      throw new LnError("INVALID_CONFIG", "customRecords maps TLV types to text");
+    }
+    // WebLN's values are text (a boostagram's JSON); the node takes hex. The node checks the
+    // types (decimal, 65536 or more, not reserved): INVALID_CONFIG.
+    const hexRecords = Object.fromEntries(Object.entries(customRecords).map(([type, value]) => [type, utf8Hex(String(value))]));
     const maxFeeMsat = this.maxFee(amountMsat);
     const payment = await this.pay(
       amountMsat,
@@ -496,8 +496,8 @@ class Provider implements WebLnProvider {
         this.node.keysend({
           nodeId: args.destination,
           amountMsat,
-          ...(records.length > 0 ? { customRecords: records } : {}),
-        } as Parameters<LightningNode["keysend"]>[0]),
+          ...(Object.keys(hexRecords).length > 0 ? { customRecords: hexRecords } : {}),
+        }),
     );
     return { preimage: preimageOf(payment) };
   }

@@ -46,9 +46,10 @@ export async function fundedPage(name, log) {
   /** The config each node was created with (`open` it again after a reload). */
   env.configs = {};
   /** A node in the page as `window.nodes[key]`, funded with `amountMsat` from the merchant
-   *  through a JIT channel, its graph holding the LSP topology. Returns its node id. */
-  env.fundedNode = async (key, amountMsat = FUND_MSAT) => {
-    env.configs[key] = env.config(`${name}-${key}-${Date.now()}`);
+   *  through a JIT channel, its graph holding the LSP topology; `extra` joins its config
+   *  (`{ worker: true }`). Returns its node id. */
+  env.fundedNode = async (key, amountMsat = FUND_MSAT, extra = {}) => {
+    env.configs[key] = { ...env.config(`${name}-${key}-${Date.now()}`), ...extra };
     const nodeId = await env.inPage(
       async ([key, config]) => {
         window.nodes ??= {};
