@@ -56,6 +56,7 @@ use lightning::util::ser::Writeable;
 use lightning_invoice::Bolt11Invoice;
 use serde::{Deserialize, Serialize};
 
+use crate::bitcoin::secp256k1::PublicKey;
 use crate::chain::esplora::with_timeout;
 use crate::io::{
     DynStore, NETWORK_GRAPH_PERSISTENCE_KEY, NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
@@ -273,14 +274,40 @@ pub(crate) fn no_route_error(
     amount_msat: u64,
     max_fee_msat: Option<u64>,
 ) -> Error {
-    let payee = invoice.recover_payee_pub_key();
+    // The parameters `pay_for_bolt11_invoice` builds (`RouteParametersConfig::default()`
+    // leaves the payment parameters' defaults as they are); without a limit of ours, LDK's
+    // default one (1 % + 50 sat).
+    let params = RouteParameters::from_payment_params_and_value(
+        PaymentParameters::from_bolt11_invoice(invoice),
+        amount_msat,
+    );
+    let params = RouteParameters {
+        max_total_routing_fee_msat: max_fee_msat.or(params.max_total_routing_fee_msat),
+        ..params
+    };
+    no_route_error_for(
+        inner,
+        invoice.recover_payee_pub_key(),
+        !invoice.route_hints().is_empty(),
+        &params,
+    )
+}
+
+/// [`no_route_error`] for the route parameters a payment ran with (`params`, its fee limit
+/// included): a keysend to `payee`; `has_hints` when the payer gave route hints.
+pub(crate) fn no_route_error_for(
+    inner: &NodeInner,
+    payee: PublicKey,
+    has_hints: bool,
+    params: &RouteParameters,
+) -> Error {
+    let amount_msat = params.final_value_msat;
     let info = GraphInfo::of(&inner.graph);
     let in_graph = inner
         .graph
         .read_only()
         .node(&lightning::routing::gossip::NodeId::from_pubkey(&payee))
         .is_some();
-    let has_hints = !invoice.route_hints().is_empty();
     let direct = inner
         .channel_manager
         .list_usable_channels()
@@ -288,7 +315,7 @@ pub(crate) fn no_route_error(
         .any(|c| c.counterparty.node_id == payee);
     if !in_graph && !has_hints && !direct {
         let mut why = format!(
-            "the payee {payee} is not in the graph ({} nodes, {} channels) and the invoice has no route hints",
+            "the payee {payee} is not in the graph ({} nodes, {} channels) and there are no route hints",
             info.nodes, info.channels
         );
         if info.channels == 0 {
@@ -300,14 +327,7 @@ pub(crate) fn no_route_error(
         }
         return Error::NoRoute(why);
     }
-    // The parameters `pay_for_bolt11_invoice` builds (`RouteParametersConfig::default()`
-    // leaves the payment parameters' defaults as they are); without a limit of ours, LDK's
-    // default one (1 % + 50 sat).
-    let params = RouteParameters::from_payment_params_and_value(
-        PaymentParameters::from_bolt11_invoice(invoice),
-        amount_msat,
-    );
-    let limit = max_fee_msat.or(params.max_total_routing_fee_msat);
+    let limit = params.max_total_routing_fee_msat;
     // LDK's own router (the same code the payment ran, not a second copy in the bundle),
     // with the HTLCs in flight as it counted them.
     let attempt = |max_fee: Option<u64>| {

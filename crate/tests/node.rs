@@ -68,7 +68,7 @@ fn channel_full_cycle() {
         // We keysend to the peer.
         let sent = node
             .spontaneous_payment()
-            .send(&peer.node_id, 3_000_000)
+            .send(&peer.node_id, 3_000_000, None)
             .await
             .expect("keysend");
         assert_eq!(sent.kind, PaymentKind::Spontaneous);

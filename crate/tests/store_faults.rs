@@ -447,7 +447,7 @@ fn failed_monitor_write_pauses_payments_until_it_succeeds() {
                 // New payments and channels are refused with a typed error meanwhile.
                 let err = node
                     .spontaneous_payment()
-                    .send(&peer.node_id, 1_000_000)
+                    .send(&peer.node_id, 1_000_000, None)
                     .await
                     .unwrap_err();
                 assert_eq!(err.code(), "STORAGE_UNAVAILABLE", "{err}");
@@ -501,7 +501,7 @@ fn failed_monitor_write_pauses_payments_until_it_succeeds() {
         wait_usable(&node, "usable after restart", &channel_id).await;
         let paid = node
             .spontaneous_payment()
-            .send(&peer.node_id, 1_000_000)
+            .send(&peer.node_id, 1_000_000, None)
             .await
             .expect("pay after restart");
         assert_eq!(paid.status, PaymentStatus::Succeeded);

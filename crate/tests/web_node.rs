@@ -156,7 +156,7 @@ async fn a_node_in_the_browser_opens_pays_restarts_and_closes() {
     // Pay the peer (keysend: no invoice needed from its control API).
     let paid = node
         .spontaneous_payment()
-        .send(peer_id, 10_000_000)
+        .send(peer_id, 10_000_000, None)
         .await
         .expect("keysend");
     assert_eq!(paid.status, PaymentStatus::Succeeded);

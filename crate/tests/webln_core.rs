@@ -8,6 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use common::native::*;
+use regtest_esplora::network::TestNetwork;
 use regtest_esplora::peer::{peer_exe, Chain, Peer};
 use regtest_esplora::RegtestEsplora;
 use serde_json::json;
@@ -151,7 +152,7 @@ fn keysend_custom_records_reach_the_payee() {
         .expect("records");
         let sent = node
             .spontaneous_payment()
-            .send_with_custom_records(&peer.node_id, 21_000, records)
+            .send_with_custom_records(&peer.node_id, 21_000, records, None)
             .await
             .expect("keysend");
         assert_eq!(sent.status, wasm_ln::PaymentStatus::Succeeded);
@@ -182,7 +183,7 @@ fn keysend_custom_records_reach_the_payee() {
         }
         let e = node
             .spontaneous_payment()
-            .send_with_custom_records(&peer.node_id, 1_000, vec![(1_000, vec![1])])
+            .send_with_custom_records(&peer.node_id, 1_000, vec![(1_000, vec![1])], None)
             .await
             .expect_err("a protocol type");
         assert_eq!(e.code(), "INVALID_CONFIG", "{e}");
@@ -192,19 +193,87 @@ fn keysend_custom_records_reach_the_payee() {
         // back ("it's OK to be odd"); more than the onion holds: refused by LDK.
         let e = node
             .spontaneous_payment()
-            .send_with_custom_records(&peer.node_id, 1_000, vec![(34_349_334, vec![1])])
+            .send_with_custom_records(&peer.node_id, 1_000, vec![(34_349_334, vec![1])], None)
             .await
             .expect_err("an unknown even type");
         assert_eq!(e.code(), "PAYMENT_FAILED", "{e}");
         let e = node
             .spontaneous_payment()
-            .send_with_custom_records(&peer.node_id, 1_000, vec![(65_537, vec![7; 1_400])])
+            .send_with_custom_records(&peer.node_id, 1_000, vec![(65_537, vec![7; 1_400])], None)
             .await
             .expect_err("too large");
         assert_eq!(e.code(), "PAYMENT_FAILED", "{e}");
         assert!(e.to_string().contains("too large"), "{e}");
         node.stop().await.expect("stop");
     });
+}
+
+/// A keysend's fee limit (the WebLN provider's budget reserves it): through the LSP to the
+/// merchant (us ⇢ LSP → merchant), a limit below the LSP's forwarding fee is `FEE_TOO_HIGH`
+/// with nothing sent; at the fee, paid. Without the limit LDK allows 1 % + 50 sat.
+#[test]
+fn keysend_fee_limit() {
+    run(async {
+        let esplora = RegtestEsplora::start().await.expect("regtest-esplora");
+        let net = TestNetwork::start(&peer_exe(), &esplora).await;
+        let node = start(&esplora, Arc::new(MemoryStore::new())).await;
+        fund(&esplora, &node, 400_000).await;
+        open_channel_of(&esplora, &node, &net.lsp, 200_000, 0).await;
+        common::wait_until(&node, "the graph by P2P gossip", |n| {
+            n.graph_info().channels >= 2
+        })
+        .await;
+
+        let amount = 20_000_000;
+        let fee = lsp_fee(&net, amount).await;
+        assert!(fee > 0, "the LSP charges for forwarding");
+        let balance = node.balances().lightning_msat;
+        let e = node
+            .spontaneous_payment()
+            .send(&net.merchant.node_id, amount, Some(fee - 1))
+            .await
+            .expect_err("paid above the fee limit");
+        assert_eq!(e.code(), "FEE_TOO_HIGH", "{e}");
+        assert!(e.to_string().contains(&format!("costs {fee} msat")), "{e}");
+        let p = node.list_payments();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].status, wasm_ln::PaymentStatus::Failed);
+        assert_eq!(node.balances().lightning_msat, balance, "nothing left");
+
+        let paid = node
+            .spontaneous_payment()
+            .send_with_custom_records(&net.merchant.node_id, amount, Vec::new(), Some(fee))
+            .await
+            .expect("keysend within the limit");
+        assert_eq!(paid.status, wasm_ln::PaymentStatus::Succeeded);
+        assert_eq!(paid.fee_paid_msat, Some(fee));
+        let got = net.merchant.wait_event("PaymentReceived").await;
+        assert_eq!(got["amount_msat"], amount);
+        node.stop().await.expect("stop");
+    });
+}
+
+/// The LSP's forwarding fee on its announced channel to the merchant for `amount_msat`.
+async fn lsp_fee(net: &TestNetwork, amount_msat: u64) -> u64 {
+    let graph = net.lsp.get("/graph").await;
+    let (lsp, merchant) = (net.lsp.node_id.as_str(), net.merchant.node_id.as_str());
+    let channel = graph["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| {
+            (c["node_one"] == lsp && c["node_two"] == merchant)
+                || (c["node_two"] == lsp && c["node_one"] == merchant)
+        })
+        .unwrap_or_else(|| panic!("no LSP -> merchant channel: {graph}"))
+        .clone();
+    let dir = if channel["node_one"] == lsp {
+        &channel["one_to_two"]
+    } else {
+        &channel["two_to_one"]
+    };
+    dir["fee_base_msat"].as_u64().expect("base fee")
+        + amount_msat * dir["fee_proportional_millionths"].as_u64().expect("ppm") / 1_000_000
 }
 
 fn hex(bytes: &[u8]) -> String {

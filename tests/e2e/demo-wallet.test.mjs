@@ -2,7 +2,8 @@
 // (startNetwork({ topology: "lsp" })): create a wallet with a passphrase, receive 60,000 sat
 // through a JIT channel (the fee shown before the invoice exists is what the LSP withholds),
 // pay the merchant's Lightning address with a comment (its success action shown, the comment
-// reaches the merchant), reload and unlock, the history right; a bad send input is a sentence.
+// reaches the merchant), an unknown outcome (PAYMENT_PENDING after the payment left) offers no
+// second try, reload and unlock, the history right; a bad send input is a sentence.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -144,6 +145,34 @@ async function flow(ctx) {
   await shot(page, "03-sent");
   step(`paid ${address}: "${sent.successAction}"`);
 
+  // An unknown outcome: the node says PAYMENT_PENDING (it stopped mid-payment) after the money
+  // left. The dialog must not say "Not paid" nor offer the review again: a second try would
+  // fetch a new invoice from the service and pay twice. The history tells the outcome.
+  await page.evaluate(() => {
+    const lnurl = window.demo.node.lnurl;
+    const real = lnurl.pay;
+    lnurl.pay = async (args) => {
+      lnurl.pay = real;
+      await real(args);
+      const LnError = (await window.demo.node.bolt11.send({ invoice: "nonsense" }).catch((e) => e)).constructor;
+      throw new LnError("PAYMENT_PENDING", "the node stopped while the payment was in flight");
+    };
+  });
+  await page.fill("#send-input", address);
+  await page.click("#send-next");
+  await until("the send review dialog", () => page.isVisible("#send-confirm"), { page, log, errorBefore: "" });
+  await page.fill("#send-amount", "1000");
+  await page.click("#send-confirm");
+  const unknown = await until("#send-result to say pending", async () => {
+    const status = (await attr(page, "#send-result", "data-status")) ?? "";
+    return status !== "pending" && status !== "" && { status, text: await text(page, "#send-result") };
+  }, { page, log, allowError: true });
+  assert.equal(unknown.status, "unknown", unknown.text);
+  assert.match(unknown.text, /do not pay again/);
+  assert.equal(await page.isVisible("#send-confirm"), false, "no second try from the dialog");
+  await page.click("#send-close");
+  step(`unknown outcome: "${unknown.text}"`);
+
   // A bad input is a sentence at the field, not a code.
   await page.fill("#send-input", "this is not a payment request");
   await page.click("#send-next");
@@ -171,16 +200,20 @@ async function flow(ctx) {
         cells: [...tr.cells].map((td) => td.textContent.trim()),
       })),
     );
-    return r.filter((x) => x.status === "succeeded").length === 2 ? r : null;
+    return r.filter((x) => x.status === "succeeded").length === 3 ? r : null;
   }, { page, log, timeoutMs: 60_000 });
   const inbound = rows.find((r) => r.direction === "inbound");
-  const outbound = rows.find((r) => r.direction === "outbound");
+  const outbound = rows.find((r) => r.direction === "outbound" && r.amountMsat === SEND_SAT * 1000);
+  // The payment whose outcome the dialog did not know: paid once, newest.
+  const unknownRow = rows.find((r) => r.direction === "outbound" && r.amountMsat === 1_000_000);
+  assert.deepEqual([rows.indexOf(unknownRow), unknownRow.status], [0, "succeeded"]);
+  assert.equal(rows.filter((r) => r.amountMsat === 1_000_000).length, 1, "paid once");
   assert.equal(inbound.amountMsat, RECEIVE_SAT * 1000 - quote.feeMsat);
   assert.equal(inbound.feeMsat, quote.feeMsat);
   assert.deepEqual(inbound.cells.slice(1, 4), ["Received", "coffee beans", "+59,000 sat"]);
   assert.equal(outbound.amountMsat, SEND_SAT * 1000);
   assert.deepEqual(outbound.cells.slice(1, 4), ["Sent", `To ${address}: “${COMMENT}”`, "−21,000 sat"]);
-  assert.equal(rows.indexOf(outbound), 0, "newest first");
+  assert.equal(rows.indexOf(outbound), 1, "newest first");
   await shot(page, "04-history-after-reload");
-  step("reloaded: the history has both payments");
+  step("reloaded: the history has every payment");
 }

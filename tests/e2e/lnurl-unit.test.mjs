@@ -199,9 +199,46 @@ describe("lnurl.ts: against a loopback service", () => {
       maxSendableMsat: 5_000_000,
       metadata,
       description: "a test",
-      identifier: "shop@test",
+      // The service's text/identifier (shop@test) is not the address resolved: left out.
       commentAllowed: 10,
     });
+    // Kept when it is the address resolved, case aside; never from an LNURL (no address).
+    const address = `Shop@127.0.0.1:${server.address().port}`;
+    const own = JSON.stringify([["text/plain", "a test"], ["text/identifier", address.toUpperCase()]]);
+    routes["/.well-known/lnurlp/shop"] = () => [200, payRequest({ metadata: own })];
+    assert.equal((await resolvePayRequest(address)).identifier, address.toUpperCase());
+    routes["/p"] = () => [200, payRequest({ metadata: own })];
+    assert.equal((await resolvePayRequest(`${base}/p`)).identifier, undefined);
+  });
+
+  test("redirects are refused; an answer over 64 KiB is LNURL_FAILED", async () => {
+    // A redirect could downgrade https to http: none is followed (this one stays on loopback,
+    // which would pass the final URL's check).
+    routes = { "/moved": () => [302, "", "text/plain"], "/p": () => [200, payRequest()] };
+    const moving = http.createServer((req, res) => res.writeHead(302, { location: `${base}/p` }).end());
+    await new Promise((r) => moving.listen(0, "127.0.0.1", r));
+    try {
+      await rejectsWith(resolvePayRequest(`http://127.0.0.1:${moving.address().port}/p`), "LNURL_FAILED", /redirects are refused/);
+    } finally {
+      moving.closeAllConnections();
+      await new Promise((r) => moving.close(r));
+    }
+    routes = { "/big": () => [200, payRequest({ padding: "x".repeat(70 * 1024) })] };
+    await rejectsWith(resolvePayRequest(`${base}/big`), "LNURL_FAILED", /over 64 KiB/);
+    // Without a content-length (chunked), the stream is cut at the cap.
+    const chunked = http.createServer((req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write(`{"tag":"payRequest","padding":"`);
+      for (let i = 0; i < 80; i++) res.write("x".repeat(1024));
+      res.end(`"}`);
+    });
+    await new Promise((r) => chunked.listen(0, "127.0.0.1", r));
+    try {
+      await rejectsWith(resolvePayRequest(`http://127.0.0.1:${chunked.address().port}/p`), "LNURL_FAILED", /over 64 KiB/);
+    } finally {
+      chunked.closeAllConnections();
+      await new Promise((r) => chunked.close(r));
+    }
   });
 
   test("service failures are LNURL_FAILED, insecure callbacks INVALID_LNURL", async () => {
@@ -273,9 +310,35 @@ describe("lnurl.ts: against a loopback service", () => {
     await rejectsWith(requestInvoice(req, { amountMsat: 2_000 }), "LNURL_FAILED", /not http/);
     answer = withAction({ tag: "video", url: "x" });
     await rejectsWith(requestInvoice(req, { amountMsat: 2_000 }), "LNURL_FAILED", /cannot show/);
+    // http only because this callback is itself http to loopback.
     answer = withAction({ tag: "url", description: "receipt", url: `${base}/receipt/1` });
     const url = await requestInvoice(req, { amountMsat: 2_000 });
     assert.deepEqual(await openSuccessAction(url.successAction, "00".repeat(32)), { tag: "url", description: "receipt", url: `${base}/receipt/1` });
+  });
+});
+
+describe("lnurl.ts: an https service (fetch stubbed)", () => {
+  test("a url success action is https when the callback is: http on its host is refused", async () => {
+    const metadata = JSON.stringify([["text/plain", "x"]]);
+    const req = {
+      url: "https://pay.example/p", domain: "pay.example", callback: "https://pay.example/cb",
+      minSendableMsat: 1_000, maxSendableMsat: 5_000_000, metadata, description: "x", commentAllowed: 0,
+    };
+    const real = globalThis.fetch;
+    let action;
+    globalThis.fetch = async (url) => {
+      const amountMsat = Number(new URL(url).searchParams.get("amount"));
+      const body = { pr: fakeInvoice({ amountMsat, descriptionHash: sha256(metadata) }), successAction: action };
+      return new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+    };
+    try {
+      action = { tag: "url", description: "receipt", url: "http://pay.example/r" };
+      await rejectsWith(requestInvoice(req, { amountMsat: 2_000 }), "LNURL_FAILED", /not https/);
+      action = { tag: "url", description: "receipt", url: "https://pay.example/r" };
+      assert.equal((await requestInvoice(req, { amountMsat: 2_000 })).successAction.url, "https://pay.example/r");
+    } finally {
+      globalThis.fetch = real;
+    }
   });
 });
 

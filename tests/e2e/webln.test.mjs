@@ -5,7 +5,7 @@
 //   webln_provider  NOT_ENABLED before enable(); allow refusing is PERMISSION_DENIED; getInfo
 //                   and getBalance; makeInvoice's number, string and object forms (and out of
 //                   range); sendPayment's preimage hashes to the invoice's hash; a payment over
-//                   msatPerPayment and one over the period's budget are BUDGET_EXCEEDED with
+//                   maxPaymentMsat and one over the period's budget are BUDGET_EXCEEDED with
 //                   nothing sent; the period's spending survives a reload (localStorage);
 //                   lookupInvoice before and after the merchant pays; signMessage checked by the
 //                   merchant (ldk-node) and verifyMessage of the merchant's; keysend to the
@@ -26,7 +26,7 @@ const sha256 = (hex) => crypto.createHash("sha256").update(Buffer.from(hex, "hex
 
 /** The provider's options in the page: the budget and an `allow` that records what it is asked
  *  and refuses while `window.refuse` is set. */
-const BUDGET = { msatPerPayment: 5_000_000, msatPerPeriod: 8_000_000, periodSecs: 3600 };
+const BUDGET = { maxPaymentMsat: 5_000_000, maxPeriodMsat: 8_000_000, periodSecs: 3600 };
 const ORIGIN = "https://shop.example";
 
 /** Makes `window.p`, the provider of `window.nodes.wallet` for ORIGIN. */
@@ -54,8 +54,8 @@ const call = (method, ...args) => attempt(env, ([m, a]) => window.p[m](...a), [m
 const ledger = () =>
   env.inPage(
     ([nodeId, origin]) => {
-      const entries = JSON.parse(localStorage.getItem(`wasm-ln:webln-budget:${nodeId}:${origin}`) ?? "[]");
-      return { msat: entries.reduce((s, e) => s + e.msat, 0), reserved: entries.filter((e) => e.id).length };
+      const { entries } = JSON.parse(localStorage.getItem(`wasm-ln:webln-budget:${nodeId}:${origin}`) ?? '{"entries":[]}');
+      return { msat: entries.reduce((s, e) => s + e.msat, 0), reserved: entries.filter((e) => !e.paid).length };
     },
     [nodeId, ORIGIN],
   );

@@ -33,6 +33,7 @@ const SENTENCES: Record<LnErrorCode, string> = {
   PERMISSION_DENIED: "This site is not allowed to use the wallet.",
   BUDGET_EXCEEDED: "This payment is above the spending limit you allowed.",
   NOT_ENABLED: "The wallet was not enabled for this site.",
+  INVALID_SIGNATURE: "That signature is not valid, or not by a node this wallet knows.",
 };
 
 /** A mistake in what the user typed, found by the page before any call: its own sentence. */

@@ -2,7 +2,7 @@
 // tolerated). An invoice shows its amount, description and expiry and asks to confirm; an
 // address or LNURL shows the service's description, its bounds, a comment field when it takes
 // one, and an amount. Then it pays and shows the service's success action.
-import { checkInvoice, decodeInvoice, type LnurlPayRequest, type OpenedSuccessAction } from "wasm-ln";
+import { checkInvoice, decodeInvoice, LnError, type LnErrorCode, type LnurlPayRequest, type OpenedSuccessAction } from "wasm-ln";
 import { describeError, InputError } from "./errors";
 import { app, requireNode, saveLabel } from "./state";
 import { $, action, clearError, fmtMsat, input, relative } from "./ui";
@@ -10,6 +10,19 @@ import { $, action, clearError, fmtMsat, input, relative } from "./ui";
 type Target =
   | { kind: "invoice"; invoice: string; amountMsat: number | null; description: string | null; expiresAt: number; payee: string }
   | { kind: "lnurl"; target: string; request: LnurlPayRequest };
+
+/** Failures raised before anything left the wallet (the node refuses these before sending,
+ *  or the payment failed for good): "Not paid", and trying again is safe. Any other
+ *  (PAYMENT_PENDING, NODE_STOPPED, INTERNAL, …) leaves the outcome unknown: paying again could
+ *  pay twice (an LNURL service hands out a new invoice each time). */
+const NOT_SENT: ReadonlySet<LnErrorCode> = new Set<LnErrorCode>([
+  "INVALID_LNURL", "LNURL_FAILED", "INVOICE_MISMATCH", "AMOUNT_OUT_OF_RANGE", "INVALID_INVOICE",
+  "INVOICE_EXPIRED", "WRONG_NETWORK", "NO_ROUTE", "FEE_TOO_HIGH", "INSUFFICIENT_FUNDS",
+  "INVALID_CONFIG", "PAYMENT_FAILED",
+]);
+
+/** `bolt11.send`'s default limit on routing fees (LDK's): 1 % + 50 sat. */
+const maxRoutingFeeMsat = (amountMsat: number) => Math.floor(amountMsat / 100) + 50_000;
 
 let target: Target | undefined;
 
@@ -55,6 +68,7 @@ function review(t: Target) {
     fact(dl, "For", t.description || "(no description)", "send-review-description");
     fact(dl, "Expires", `${relative(t.expiresAt)} (${new Date(t.expiresAt * 1000).toLocaleTimeString()})`, "send-review-expiry");
     fact(dl, "Recipient", `${t.payee.slice(0, 16)}…`);
+    if (t.amountMsat != null) fact(dl, "Routing fee", `at most ${fmtMsat(maxRoutingFeeMsat(t.amountMsat))}`, "send-review-max-fee");
     amountField.hidden = t.amountMsat != null;
     amount.value = "";
     amount.removeAttribute("min");
@@ -65,10 +79,13 @@ function review(t: Target) {
     const r = t.request;
     const minSat = Math.ceil(r.minSendableMsat / 1000);
     const maxSat = Math.floor(r.maxSendableMsat / 1000);
-    fact(dl, "Pay to", r.identifier ?? r.domain, "send-review-recipient");
+    // What the user typed (an address the service confirmed is the same), never a name the
+    // service gives itself.
+    fact(dl, "Pay to", payee(t), "send-review-recipient");
     fact(dl, "Service", r.domain);
     fact(dl, "For", r.description || "(no description)", "send-review-description");
     fact(dl, "Amount", minSat === maxSat ? fmtMsat(r.minSendableMsat) : `${fmtMsat(r.minSendableMsat)} to ${fmtMsat(r.maxSendableMsat)}`, "send-review-bounds");
+    fact(dl, "Routing fee", "at most 1 % + 50 sat", "send-review-max-fee");
     amountField.hidden = false;
     amount.min = String(minSat);
     amount.max = String(maxSat);
@@ -86,6 +103,11 @@ function review(t: Target) {
   $("send-success-action").replaceChildren();
   $("send-review").hidden = false;
   $("send-close").hidden = true;
+}
+
+/** The payee as the user typed it: a Lightning address; an LNURL by its service's domain. */
+function payee(t: Extract<Target, { kind: "lnurl" }>): string {
+  return t.target.includes("@") && !/^[a-z][a-z0-9+.-]*:\/\//i.test(t.target) ? t.target.toLowerCase() : t.request.domain;
 }
 
 function showSuccessAction(sa: OpenedSuccessAction | null) {
@@ -179,17 +201,25 @@ export function initSend() {
           ...(comment && !$("send-comment-field").hidden && { comment }),
         });
         const p = r.payment;
-        saveLabel(p.paymentHash, `To ${t.request.identifier ?? t.request.domain}${comment ? `: “${comment}”` : ""}`);
+        saveLabel(p.paymentHash, `To ${payee(t)}${comment ? `: “${comment}”` : ""}`);
         res.dataset.status = "succeeded";
         res.dataset.paymentHash = p.paymentHash;
-        res.textContent = `Paid ${fmtMsat(p.amountMsat ?? msat!)} to ${t.request.identifier ?? t.request.domain}${p.feePaidMsat ? `, fee ${fmtMsat(p.feePaidMsat)}` : ", no fee"}.`;
+        res.textContent = `Paid ${fmtMsat(p.amountMsat ?? msat!)} to ${payee(t)}${p.feePaidMsat ? `, fee ${fmtMsat(p.feePaidMsat)}` : ", no fee"}.`;
         showSuccessAction(r.successAction);
       }
       field.value = "";
     } catch (e) {
-      res.dataset.status = "failed";
-      res.textContent = "Not paid.";
-      $("send-review").hidden = false;
+      if (e instanceof LnError && NOT_SENT.has(e.code)) {
+        res.dataset.status = "failed";
+        res.textContent = "Not paid.";
+        $("send-review").hidden = false;
+      } else {
+        // The payment may be on its way: no second try from here (it could pay twice).
+        res.dataset.status = "unknown";
+        res.textContent = "Payment pending — do not pay again. Its outcome will show in the history.";
+        field.value = "";
+        target = undefined;
+      }
       throw e;
     } finally {
       $("send-close").hidden = false;

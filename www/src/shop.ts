@@ -27,7 +27,7 @@ interface ShopConfig {
 }
 
 /** What the WebLN provider of wasm-ln (`node.webln(options)`) is given here. */
-const WEBLN_BUDGET = { msatPerPayment: 20_000_000, msatPerPeriod: 60_000_000, periodSecs: 86_400 };
+const WEBLN_BUDGET = { maxPaymentMsat: 20_000_000, maxPeriodMsat: 60_000_000, periodSecs: 86_400 };
 const FUND_MSAT = 50_000_000; // the LSP takes no smaller JIT payment
 
 const PRODUCTS: Record<string, string> = { beans: "Espresso beans, 250 g", grinder: "Hand grinder" };
@@ -225,7 +225,7 @@ async function injectWebln(): Promise<void> {
   node.on("paymentSucceeded", () => void showBalance(node, "webln-balance"));
   setStatus("webln-status", "running", `window.webln, ${node.nodeId.slice(0, 16)}…`);
   $("webln-budget").textContent =
-    `${fmtSat(WEBLN_BUDGET.msatPerPayment)} sat a payment, ${fmtSat(WEBLN_BUDGET.msatPerPeriod)} sat a day`;
+    `${fmtSat(WEBLN_BUDGET.maxPaymentMsat)} sat a payment, ${fmtSat(WEBLN_BUDGET.maxPeriodMsat)} sat a day`;
   await showBalance(node, "webln-balance");
   fundButton("webln");
 }

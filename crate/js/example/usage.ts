@@ -83,7 +83,7 @@ export async function lnurlAndWebln(node: LightningNode): Promise<void> {
       return r.method === "enable" || (r.method === "sendPayment" && r.amountMsat <= 1_000_000);
     },
     confirm: ({ payRequest }) => ({ amountMsat: payRequest.minSendableMsat, comment: "from webln" }),
-    budget: { msatPerPayment: 1_000_000, msatPerPeriod: DEFAULT_WEBLN_BUDGET.msatPerPeriod, periodSecs: 3_600 },
+    budget: { maxPaymentMsat: 1_000_000, maxPeriodMsat: DEFAULT_WEBLN_BUDGET.maxPeriodMsat, periodSecs: 3_600 },
     maxFeeMsat: (amountMsat) => defaultWebLnMaxFeeMsat(amountMsat),
     alias: "my wallet",
     color: "#f7931a",
@@ -171,7 +171,7 @@ export async function everything(): Promise<void> {
   const paid: PaymentDetails = await node.bolt11.send({ invoice: inv.invoice, maxFeeMsat: 1_000 });
   const preimage: string | null = paid.preimage;
   const lspFee: number | null = paid.feeMsat;
-  await node.keysend({ nodeId: id, amountMsat: 1_000 });
+  await node.keysend({ nodeId: id, amountMsat: 1_000, maxFeeMsat: 0 });
   await node.keysend({ nodeId: id, amountMsat: 1_000n, customRecords: { "7629169": "7b7d", "696969": "6869" } });
   const signature: string = await node.signMessage("I own this node");
   const verified: MessageVerification = await node.verifyMessage("I own this node", signature);

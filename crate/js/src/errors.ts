@@ -47,11 +47,13 @@ export type WebErrorCode =
   /** WebLN: the payment is above the per-payment budget or what is left of the period's. */
   | "BUDGET_EXCEEDED"
   /** WebLN: a method called before `enable()` succeeded. */
-  | "NOT_ENABLED";
+  | "NOT_ENABLED"
+  /** WebLN `verifyMessage`: the signature is malformed, or not by a node this node knows. */
+  | "INVALID_SIGNATURE";
 
 const CODES: ReadonlySet<string> = new Set<LnErrorCode>([
   "INVALID_LNURL", "LNURL_FAILED", "AMOUNT_OUT_OF_RANGE", "INVOICE_MISMATCH", "PERMISSION_DENIED",
-  "BUDGET_EXCEEDED", "NOT_ENABLED",
+  "BUDGET_EXCEEDED", "NOT_ENABLED", "INVALID_SIGNATURE",
   "INVALID_CONFIG", "INVALID_INVOICE", "INVOICE_EXPIRED", "WRONG_NETWORK", "INSUFFICIENT_FUNDS",
   "NO_ROUTE", "NO_INBOUND_CAPACITY", "FEE_TOO_HIGH", "PEER_UNREACHABLE", "PROXY_UNREACHABLE",
   "CHAIN_SOURCE_UNAVAILABLE", "UNKNOWN_CHANNEL", "UNKNOWN_EVENT", "NODE_LOCKED", "NODE_STOPPED", "WRONG_PASSPHRASE",

@@ -29,7 +29,9 @@ export interface LnurlPayRequest {
   longDescription?: string;
   /** Its `image/png;base64` or `image/jpeg;base64` entry, as a `data:` URL. */
   image?: string;
-  /** Its `text/identifier` (or `text/email`) entry: the Lightning address it pays (LUD-16). */
+  /** Its `text/identifier` (or `text/email`) entry: the Lightning address it pays (LUD-16); only
+   *  when it is the address resolved (case aside), else left out: a service may not name
+   *  another payee. */
   identifier?: string;
   /** The longest comment the service takes, in characters (LUD-12); 0: none. */
   commentAllowed: number;
@@ -71,6 +73,8 @@ export interface LnurlInvoice {
 const DEFAULT_TIMEOUT_MS = 10_000;
 /** LUD-09/10: descriptions and messages are up to 144 characters. */
 const MAX_SUCCESS_TEXT = 144;
+/** The most an LNURL answer may weigh: a pay request with a picture is a few kB. */
+const MAX_BODY_BYTES = 64 * 1024;
 
 function invalid(message: string): LnError {
   return new LnError("INVALID_LNURL", message);
@@ -189,23 +193,25 @@ async function getJson(url: URL, options: LnurlFetchOptions): Promise<Record<str
   try {
     let res: Response;
     try {
+      // No redirects: each hop would have to be checked (an https service redirecting to
+      // http downgrades the request), and fetch shows only where they end.
       res = await fetch(url.href, {
         signal: controller.signal,
         credentials: "omit",
         cache: "no-store",
+        redirect: "error",
         headers: { Accept: "application/json" },
       });
     } catch (e) {
       if (timedOut) throw failed(`${url.host} did not answer within ${timeoutMs / 1000} s`);
       if (options.signal?.aborted) throw failed("the LNURL request was cancelled");
-      throw failed(`could not reach ${url.host}: ${e instanceof Error ? e.message : String(e)}`);
+      throw failed(`could not reach ${url.host} (redirects are refused): ${e instanceof Error ? e.message : String(e)}`);
     }
-    // A redirect must land somewhere as safe as where it started.
-    if (res.url) secureUrl(res.url, "the service's redirect");
     let text: string;
     try {
-      text = await res.text();
+      text = await readCapped(res, controller);
     } catch (e) {
+      if (e instanceof LnError) throw e;
       if (timedOut) throw failed(`${url.host} did not answer within ${timeoutMs / 1000} s`);
       throw failed(`the answer of ${url.host} broke off: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -229,12 +235,56 @@ async function getJson(url: URL, options: LnurlFetchOptions): Promise<Record<str
   }
 }
 
+/** The body of `res` as text, at most {@link MAX_BODY_BYTES} (else `LNURL_FAILED`, the
+ *  request aborted). */
+async function readCapped(res: Response, controller: AbortController): Promise<string> {
+  const tooBig = () => failed(`the answer of ${new URL(res.url || "http://x").host} is over ${MAX_BODY_BYTES / 1024} KiB`);
+  const declared = Number(res.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
+    controller.abort();
+    throw tooBig();
+  }
+  if (!res.body) {
+    const text = await res.text();
+    if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) throw tooBig();
+    return text;
+  }
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_BODY_BYTES) {
+      controller.abort();
+      await reader.cancel().catch(() => undefined);
+      throw tooBig();
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
 function msatField(obj: Record<string, unknown>, name: string): number {
   const v = obj[name];
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     throw failed(`the pay request's ${name} is missing or not a whole number of msat`);
   }
   return v;
+}
+
+/** The Lightning address `target` is (lowercase), or `null` for another form. */
+function addressOf(target: string): string | null {
+  let t = target.trim();
+  if (/^lightning:/i.test(t)) t = t.slice("lightning:".length);
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(t) || !t.includes("@") ? null : t.toLowerCase();
 }
 
 /**
@@ -294,8 +344,13 @@ export async function resolvePayRequest(target: string, options: LnurlFetchOptio
   if (longDescription !== undefined) req.longDescription = longDescription;
   if (png !== undefined) req.image = `data:image/png;base64,${png}`;
   else if (jpeg !== undefined) req.image = `data:image/jpeg;base64,${jpeg}`;
+  // The service says whose address this is; kept only when it is the address resolved, as
+  // wallets show it as the payee (a service may not claim to be someone else).
   const identifier = meta.get("text/identifier") ?? meta.get("text/email");
-  if (identifier !== undefined) req.identifier = identifier;
+  const address = addressOf(target);
+  if (identifier !== undefined && address !== null && identifier.trim().toLowerCase() === address) {
+    req.identifier = identifier;
+  }
   return req;
 }
 
@@ -357,8 +412,10 @@ function parseSuccessAction(v: unknown, callback: URL): SuccessAction | null {
       } catch {
         throw failed(`the success action's url is not a URL: ${a.url}`);
       }
-      if (url.protocol !== "https:" && url.protocol !== "http:") {
-        throw failed(`the success action's url is not http(s): ${a.url}`);
+      // https; http only where the callback itself is plain http to this machine.
+      const loopbackHttp = callback.protocol === "http:" && isLoopbackHost(callback.hostname);
+      if (url.protocol !== "https:" && !(url.protocol === "http:" && loopbackHttp)) {
+        throw failed(`the success action's url is not https: ${a.url}`);
       }
       // LUD-09: the url's domain is the callback's (a service may not send its payers elsewhere).
       if (url.hostname !== callback.hostname) {

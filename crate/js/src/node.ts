@@ -279,10 +279,11 @@ export class LightningNode {
   /**
    * Pays `amountMsat` to `nodeId` without an invoice; settles when the payment does.
    * `customRecords` ({ "7629169": "7b…" }: decimal TLV type ≥ 65536 → hex) travel in the
-   * payee's onion.
+   * payee's onion. `maxFeeMsat` caps the routing fees (default 1 % + 50 sat; above it
+   * `FEE_TOO_HIGH`, nothing sent).
    */
   async keysend(args: KeysendArgs): Promise<PaymentDetails> {
-    return this.call("keysend", withAmounts(args, ["amountMsat"])) as Promise<PaymentDetails>;
+    return this.call("keysend", withAmounts(args, ["amountMsat", "maxFeeMsat"])) as Promise<PaymentDetails>;
   }
 
   /**

@@ -142,6 +142,9 @@ export interface KeysendArgs {
    * bytes for the onion: `PAYMENT_FAILED`.
    */
   customRecords?: Record<string, string>;
+  /** The most the route's fees may be; default LDK's 1 % + 50 sat. No route within it:
+   *  `FEE_TOO_HIGH`, nothing sent. */
+  maxFeeMsat?: Amount;
 }
 
 export interface ListPaymentsArgs {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use lightning::ln::channelmanager::RecipientOnionFields;
+use lightning::ln::channelmanager::RetryableSendFailure;
 use lightning::ln::channelmanager::{PaymentId, Retry};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::sign::EntropySource;
@@ -89,9 +90,17 @@ impl SpontaneousPayment {
         SpontaneousPayment { inner }
     }
 
-    /// Pays `amount_msat` to `node_id` and waits for the outcome.
-    pub async fn send(&self, node_id: &str, amount_msat: u64) -> Result<PaymentDetails, Error> {
-        self.send_with_custom_records(node_id, amount_msat, Vec::new())
+    /// Pays `amount_msat` to `node_id` and waits for the outcome. `max_fee_msat` caps the
+    /// routing fees (default LDK's 1 % + 50 sat): no route within it is
+    /// [`Error::FeeTooHigh`] (as for [`crate::payment::bolt11::Bolt11Payment::send`]), with
+    /// nothing sent.
+    pub async fn send(
+        &self,
+        node_id: &str,
+        amount_msat: u64,
+        max_fee_msat: Option<u64>,
+    ) -> Result<PaymentDetails, Error> {
+        self.send_with_custom_records(node_id, amount_msat, Vec::new(), max_fee_msat)
             .await
     }
 
@@ -106,6 +115,7 @@ impl SpontaneousPayment {
         node_id: &str,
         amount_msat: u64,
         custom_records: Vec<(u64, Vec<u8>)>,
+        max_fee_msat: Option<u64>,
     ) -> Result<PaymentDetails, Error> {
         let inner = &self.inner;
         inner.check_running()?;
@@ -123,10 +133,14 @@ impl SpontaneousPayment {
         }
         let preimage = PaymentPreimage(inner.keys.get_secure_random_bytes());
         let payment_id = PaymentId(inner.keys.get_secure_random_bytes());
-        let params = RouteParameters::from_payment_params_and_value(
+        let mut params = RouteParameters::from_payment_params_and_value(
             PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_EXPIRY_DELTA, false),
             amount_msat,
         );
+        // The limit holds for every retry too (LDK keeps it in the retry's parameters).
+        if max_fee_msat.is_some() {
+            params.max_total_routing_fee_msat = max_fee_msat;
+        }
         let hash = PaymentHash(sha256::Hash::hash(&preimage.0).to_byte_array());
         let record = PaymentDetails::pending(
             payment_id.0.as_hex().to_string(),
@@ -143,11 +157,16 @@ impl SpontaneousPayment {
                     Some(preimage),
                     onion,
                     payment_id,
-                    params,
+                    params.clone(),
                     Retry::Attempts(PAYMENT_RETRY_ATTEMPTS),
                 )
                 .map(|_| ())
-                .map_err(send_failure)
+                .map_err(|e| match e {
+                    RetryableSendFailure::RouteNotFound => {
+                        crate::graph::no_route_error_for(inner, payee, false, &params)
+                    }
+                    f => send_failure(f),
+                })
         })
         .await
     }

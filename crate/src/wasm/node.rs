@@ -322,6 +322,8 @@ struct KeysendArgs {
     /// Decimal TLV type → hex value.
     #[serde(default)]
     custom_records: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    max_fee_msat: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -921,12 +923,13 @@ impl LightningNode {
 
     /// Pays `amountMsat` to `nodeId` without an invoice (keysend), with `customRecords` in
     /// the payee's onion: decimal TLV types (at least 65536) to hex values, else
-    /// `INVALID_CONFIG`.
+    /// `INVALID_CONFIG`. `maxFeeMsat` caps routing fees (default 1 % + 50 sat): no route
+    /// within it is `FEE_TOO_HIGH`, nothing sent.
     #[wasm_bindgen(unchecked_return_type = "Promise<PaymentDetails>")]
     pub fn keysend(
         &self,
         #[wasm_bindgen(
-            unchecked_param_type = "{ nodeId: string; amountMsat: number; customRecords?: Record<string, string> }"
+            unchecked_param_type = "{ nodeId: string; amountMsat: number; customRecords?: Record<string, string>; maxFeeMsat?: number }"
         )]
         args: JsValue,
     ) -> Promise {
@@ -938,7 +941,7 @@ impl LightningNode {
                     .map(|(t, v)| (t.as_str(), v.as_str())),
             )?;
             n.spontaneous_payment()
-                .send_with_custom_records(&a.node_id, a.amount_msat, records)
+                .send_with_custom_records(&a.node_id, a.amount_msat, records, a.max_fee_msat)
                 .await
         })
     }
