@@ -6,7 +6,8 @@
 //   checkout_imports_without_a_dom   import("wasm-ln/checkout") in plain Node: loads, defines nothing
 //   checkout_plain_page_loads_no_wasm  the no-bundler page: the element works, no node downloaded
 //   expired_and_bad_invoice          an invoice expiring in 2 s (expired once, buttons disabled,
-//                                    QR dimmed), a malformed one, a mainnet one on a regtest page,
+//                                    QR dimmed), one expiring while a payment is in flight
+//                                    (expired only once that fails), a malformed one, a mainnet one on a regtest page,
 //                                    one without an amount (no pay button); `error` stays on the
 //                                    element (never reaches window's error listeners)
 //   wrong_preimage_and_webln_errors  stand-in WebLN wallets that decline, fail, vanish, throw a
@@ -221,6 +222,32 @@ console.log(JSON.stringify({
       const expired = (await events(page, "expired")).slice(eventsBefore.length);
       assert.equal(expired.length, 1, `expired fired once: ${JSON.stringify(expired)}`);
       assert.equal(expired[0].paymentHash, hash);
+
+      // A payment still in flight at the expiry that then fails: `expired` then, not before.
+      const { invoice: short, payment_hash: shortHash } = await net.merchant.call("POST", "/invoice", {
+        amount_msat: 1_000_000,
+        description: "fails late",
+        expiry_secs: 4,
+      });
+      const madeAt = Date.now();
+      await page.evaluate(() => {
+        window.webln = {
+          enable: async () => {},
+          sendPayment: () => new Promise((_, reject) => setTimeout(() => reject(new Error("no route to the recipient")), 6000)),
+        };
+      });
+      await setInvoice(page, short);
+      await waitCheckout(page, (s) => s.state === "ready" && !s.weblnButton.hidden, "the short-lived invoice");
+      await page.click("ln-checkout [part=webln-button]");
+      await new Promise((r) => setTimeout(r, Math.max(0, madeAt + 5000 - Date.now())));
+      s = await checkout(page);
+      assert.equal(s.state, "paying", `past the expiry, still paying: ${JSON.stringify(s)}`);
+      assert.equal((await events(page, "expired")).length, eventsBefore.length + 1, "no expired while paying");
+      s = await waitCheckout(page, (s) => s.state === "expired", "expired once the attempt failed", 15_000);
+      assertAlert(s);
+      const late = (await events(page, "expired")).slice(eventsBefore.length + 1);
+      assert.deepEqual(late, [{ paymentHash: shortHash }]);
+      assert.equal((await lastEvent(page, "error")).code, "PAYMENT_FAILED");
     } finally {
       await page.close();
     }
