@@ -6,21 +6,34 @@
 //   checkout_imports_without_a_dom   import("wasm-ln/checkout") in plain Node: loads, defines nothing
 //   checkout_plain_page_loads_no_wasm  the no-bundler page: the element works, no node downloaded
 //   expired_and_bad_invoice          an invoice expiring in 2 s (expired once, buttons disabled,
-//                                    QR dimmed), a malformed one, a mainnet one on a regtest page
-//   wrong_preimage_and_webln_errors  stand-in WebLN wallets that lie, decline, fail; markPaid with
-//                                    a wrong preimage: typed errors, never paid; keyboard only
+//                                    QR dimmed), one expiring while a payment is in flight
+//                                    (expired only once that fails), a malformed one, a mainnet one on a regtest page,
+//                                    one without an amount (no pay button); `error` stays on the
+//                                    element (never reaches window's error listeners)
+//   wrong_preimage_and_webln_errors  stand-in WebLN wallets that decline, fail, vanish, throw a
+//                                    foreign code, lie (`unverified`: nothing payable any more),
+//                                    say "pending" (`pending`); markPaid with a wrong preimage:
+//                                    typed errors, never paid; markPaid of the right one still
+//                                    pays a `pending` checkout; keyboard only
+//   mark_paid_once                   two concurrent markPaid: one `paid`; a wrong preimage after
+//                                    `paid`: an error, no second `paid`; a page without WebCrypto
+//                                    still verifies (the JS SHA-256)
 //   checkout_pays_merchant           the page's embedded node (funded by a JIT receive) pays the
 //                                    merchant's invoice through the LSP; `paid` with a checked
 //                                    preimage; the merchant has it; light and dark screenshots
 //   checkout_lightning_address       the shop's Lightning-address checkout pays the merchant's
 //                                    address with a comment, shows the success action; a bad
 //                                    description hash and an amount out of bounds are refused
+//   held_payment_outlives_expiry     the merchant holds the HTLC of a 20 s hold invoice past its
+//                                    expiry: no `expired` while paying; the element re-parented
+//                                    and a new invoice set meanwhile change nothing; the claim
+//                                    fires `paid` once, then the new invoice shows
 //   checkout_via_webln               a second node injected as window.webln pays; a checkout above
 //                                    its per-payment budget is BUDGET_EXCEEDED and pays nothing
 //   bitcoin_connect_pays             Bitcoin Connect's payment modal pays through that provider
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -144,7 +157,7 @@ console.log(JSON.stringify({
       );
       assert.equal(shown, "21,000 sat");
       const loaded = requests.filter((p) => p.startsWith("/package/")).map((p) => p.slice("/package/".length)).sort();
-      assert.deepEqual(loaded, ["checkout.js", "errors.js", "invoice.js", "lnurl.js", "vendor/base.js", "vendor/bolt11.js", "vendor/qr.js"]);
+      assert.deepEqual(loaded, ["checkout.js", "errors.js", "invoice.js", "lnurl.js", "vendor/base.js", "vendor/bolt11.js", "vendor/qr.js", "vendor/sha2.js"]);
     } finally {
       await page.close();
       await plain.close();
@@ -158,6 +171,9 @@ console.log(JSON.stringify({
       // A stand-in WebLN provider, so that the checkout shows its pay button (never pressed here).
       await page.evaluate(() => {
         window.webln = { enable: async () => {}, sendPayment: async () => ({ preimage: "" }) };
+        // `error` is the element's own event: a page's global error reporter must not see it.
+        window.windowErrors = [];
+        window.addEventListener("error", (e) => window.windowErrors.push(e.detail?.code ?? String(e.message)));
       });
 
       // Malformed.
@@ -165,7 +181,7 @@ console.log(JSON.stringify({
       let s = await waitCheckout(page, (s) => s.state === "error", "the malformed invoice refused");
       assert.equal(s.code, "INVALID_INVOICE");
       assert.match(s.text, /not a valid BOLT11 invoice/);
-      assertAnnounced(s);
+      assertAlert(s);
       assert.equal(s.qrShown, false, "no QR for a malformed invoice");
       assert.deepEqual(await lastEvent(page, "error"), { code: "INVALID_INVOICE", message: s.text });
 
@@ -173,9 +189,18 @@ console.log(JSON.stringify({
       await setInvoice(page, MAINNET_INVOICE);
       s = await waitCheckout(page, (s) => s.state === "error" && s.code === "WRONG_NETWORK", "the mainnet invoice refused");
       assert.match(s.text, /Bitcoin mainnet.*regtest/);
-      assertAnnounced(s);
+      assertAlert(s);
       assert.equal(s.qrShown, false);
       assert.equal((await lastEvent(page, "error")).code, "WRONG_NETWORK");
+      assert.deepEqual(await page.evaluate(() => window.windowErrors), [], "no error event reached window");
+
+      // No amount: neither the node nor the provider path can pay it; the status says so.
+      const { invoice: anyAmount } = await net.merchant.call("POST", "/invoice", { description: "any amount", expiry_secs: 600 });
+      await setInvoice(page, anyAmount);
+      s = await waitCheckout(page, (s) => s.state === "ready" && s.amount === "Any amount", "the amount-less invoice");
+      assert.equal(s.weblnButton.hidden, true, "no pay button for an amount-less invoice");
+      assert.match(s.text, /no amount/i);
+      assert.ok(s.qrShown, "its QR is shown: a wallet that asks for the amount can pay it");
 
       // The merchant's invoice that expires 2 s after it was made.
       const { invoice, payment_hash: hash } = await net.merchant.call("POST", "/invoice", {
@@ -188,7 +213,7 @@ console.log(JSON.stringify({
       await waitCheckout(page, (s) => s.state === "ready" || s.state === "expired", "the invoice shown");
       s = await waitCheckout(page, (s) => s.state === "expired", "the invoice to expire", 10_000);
       assert.match(s.text, /expired/i);
-      assertAnnounced(s);
+      assertAlert(s);
       assert.equal(s.weblnButton.hidden, false, "the pay button stays visible…");
       assert.equal(s.weblnButton.disabled, true, "…disabled");
       assert.equal(s.copyDisabled, true, "copy disabled");
@@ -197,14 +222,41 @@ console.log(JSON.stringify({
       const expired = (await events(page, "expired")).slice(eventsBefore.length);
       assert.equal(expired.length, 1, `expired fired once: ${JSON.stringify(expired)}`);
       assert.equal(expired[0].paymentHash, hash);
+
+      // A payment still in flight at the expiry that then fails: `expired` then, not before.
+      const { invoice: short, payment_hash: shortHash } = await net.merchant.call("POST", "/invoice", {
+        amount_msat: 1_000_000,
+        description: "fails late",
+        expiry_secs: 4,
+      });
+      const madeAt = Date.now();
+      await page.evaluate(() => {
+        window.webln = {
+          enable: async () => {},
+          sendPayment: () => new Promise((_, reject) => setTimeout(() => reject(new Error("no route to the recipient")), 6000)),
+        };
+      });
+      await setInvoice(page, short);
+      await waitCheckout(page, (s) => s.state === "ready" && !s.weblnButton.hidden, "the short-lived invoice");
+      await page.click("ln-checkout [part=webln-button]");
+      await new Promise((r) => setTimeout(r, Math.max(0, madeAt + 5000 - Date.now())));
+      s = await checkout(page);
+      assert.equal(s.state, "paying", `past the expiry, still paying: ${JSON.stringify(s)}`);
+      assert.equal((await events(page, "expired")).length, eventsBefore.length + 1, "no expired while paying");
+      s = await waitCheckout(page, (s) => s.state === "expired", "expired once the attempt failed", 15_000);
+      assertAlert(s);
+      const late = (await events(page, "expired")).slice(eventsBefore.length + 1);
+      assert.deepEqual(late, [{ paymentHash: shortHash }]);
+      assert.equal((await lastEvent(page, "error")).code, "PAYMENT_FAILED");
     } finally {
       await page.close();
     }
   });
 
   test("wrong_preimage_and_webln_errors", async () => {
-    // Stand-in WebLN providers (a wallet that lies, one whose user says no, one that fails) and
-    // markPaid with a wrong preimage: never `paid`, each a typed error in words.
+    // Stand-in WebLN providers (one whose user says no, one that fails, one that vanishes, one
+    // with a foreign error code, a wallet that lies, one that cannot tell) and markPaid with a
+    // wrong preimage: never `paid`, each a typed error in words.
     const page = await openShop("");
     try {
       const { invoice, payment_hash: hash } = await net.merchant.call("POST", "/invoice", {
@@ -219,11 +271,14 @@ console.log(JSON.stringify({
             sendPayment: async () => {
               if (b === "lies") return { preimage: "11".repeat(32) };
               if (b === "declines") throw new Error("User rejected the payment");
+              if (b === "foreign") throw Object.assign(new Error("route hint unusable"), { code: "ROUTE_ERR_42" });
+              if (b === "foreign-cancel") throw Object.assign(new Error("closed by user"), { code: "USER_CANCELLED" });
+              if (b === "pending") throw Object.assign(new Error("the payment is still in flight"), { code: "PAYMENT_PENDING" });
               throw new Error("no route to the recipient");
             },
           };
         }, behaviour);
-      await provider("lies");
+      await provider("declines");
       await setInvoice(page, invoice);
       let s = await waitCheckout(page, (s) => s.state === "ready" && !s.weblnButton.hidden, "the checkout with the WebLN button");
 
@@ -234,19 +289,42 @@ console.log(JSON.stringify({
       await page.keyboard.press("Tab");
       assert.equal(await page.evaluate(() => window.shop.checkout.shadowRoot.activeElement?.getAttribute("part")), "webln-button");
       await page.keyboard.press("Enter");
-      s = await waitCheckout(page, (s) => s.state === "ready" && s.code === "PAYMENT_FAILED", "the lying wallet refused");
-      assert.match(s.text, /preimage that does not match/);
-      assertAnnounced(s);
-      assert.equal(s.weblnButton.disabled, false, "the invoice stays payable");
-
-      await provider("declines");
-      await page.click("ln-checkout [part=webln-button]");
-      s = await waitCheckout(page, (s) => s.code === "PERMISSION_DENIED", "the user's refusal");
+      s = await waitCheckout(page, (s) => s.state === "ready" && s.code === "PERMISSION_DENIED", "the user's refusal");
       assert.match(s.text, /declined.*User rejected/);
+      assertAlert(s);
+      assert.equal(s.weblnButton.disabled, false, "the invoice stays payable");
 
       await provider("fails");
       await page.click("ln-checkout [part=webln-button]");
       s = await waitCheckout(page, (s) => s.code === "PAYMENT_FAILED" && /no route/.test(s.text), "a plain Error");
+
+      // A foreign provider's own code: PAYMENT_FAILED, or PERMISSION_DENIED when it is the user's.
+      await provider("foreign");
+      await page.click("ln-checkout [part=webln-button]");
+      s = await waitCheckout(page, (s) => s.state === "ready" && /route hint unusable/.test(s.text), "a foreign code");
+      assert.equal(s.code, "PAYMENT_FAILED");
+      await provider("foreign-cancel");
+      await page.click("ln-checkout [part=webln-button]");
+      s = await waitCheckout(page, (s) => s.state === "ready" && /closed by user/.test(s.text), "a foreign cancel code");
+      assert.equal(s.code, "PERMISSION_DENIED");
+
+      // The provider gone by the click: nothing was sent.
+      await page.evaluate(() => delete window.webln);
+      await page.click("ln-checkout [part=webln-button]");
+      s = await waitCheckout(page, (s) => s.state === "ready" && /no browser wallet/i.test(s.text), "the vanished provider");
+      assert.equal(s.code, "PAYMENT_FAILED");
+      assert.equal(s.weblnButton.hidden, true, "its button gone");
+
+      // The wallet says it paid, with a preimage of another payment: not proven, not payable again.
+      await provider("lies");
+      await page.evaluate(() => window.dispatchEvent(new Event("webln:ready")));
+      await waitCheckout(page, (s) => !s.weblnButton.hidden && !s.weblnButton.disabled, "the provider back");
+      await page.click("ln-checkout [part=webln-button]");
+      s = await waitCheckout(page, (s) => s.state === "unverified", "the lying wallet's answer");
+      assert.match(s.text, /preimage that does not match/);
+      assert.equal(s.code, "PAYMENT_PENDING");
+      assertAlert(s);
+      assert.equal(s.weblnButton.hidden, true, "nothing payable: another wallet would pay again");
 
       const marked = await page.evaluate(() =>
         window.shop.checkout.markPaid("22".repeat(32)).then(
@@ -255,13 +333,88 @@ console.log(JSON.stringify({
         ),
       );
       assert.equal(marked, "PAYMENT_FAILED", "markPaid with a wrong preimage rejects");
+      assert.equal((await checkout(page)).state, "unverified", "and changes nothing");
       assert.deepEqual(
         (await events(page, "error")).map((e) => e.code),
-        ["PAYMENT_FAILED", "PERMISSION_DENIED", "PAYMENT_FAILED", "PAYMENT_FAILED"],
+        ["PERMISSION_DENIED", "PAYMENT_FAILED", "PAYMENT_FAILED", "PERMISSION_DENIED", "PAYMENT_FAILED", "PAYMENT_PENDING", "PAYMENT_FAILED"],
       );
       assert.deepEqual(await events(page, "paid"), [], "never paid");
       const theirs = await net.merchant.call("GET", `/payments/${hash}`).catch((e) => e);
       assert.ok(theirs instanceof Error || theirs.status !== "succeeded", JSON.stringify(theirs));
+
+      // A provider that cannot tell the outcome: `pending`, nothing payable; the shop's backend
+      // later saw it paid (markPaid): paid.
+      const preimage = randomBytes(32).toString("hex");
+      const { invoice: held } = await net.merchant.call("POST", "/invoice", {
+        amount_msat: 3_000_000,
+        description: "outcome unknown",
+        expiry_secs: 600,
+        payment_hash: sha256(preimage),
+      });
+      await provider("pending");
+      await setInvoice(page, held);
+      await waitCheckout(page, (s) => s.state === "ready" && !s.weblnButton.hidden, "the second checkout");
+      await page.click("ln-checkout [part=webln-button]");
+      s = await waitCheckout(page, (s) => s.state === "pending", "the pending answer");
+      assert.equal(s.code, "PAYMENT_PENDING");
+      assert.equal(s.weblnButton.hidden, true, "nothing payable while the outcome is unknown");
+      await page.evaluate((p) => window.shop.checkout.markPaid(p), preimage);
+      const paid = await waitEvent(page, "paid");
+      assert.equal(paid.paymentHash, sha256(preimage));
+      assert.equal(paid.via, "external");
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("mark_paid_once", async () => {
+    const page = await openShop("");
+    try {
+      const held = async (description) => {
+        const preimage = randomBytes(32).toString("hex");
+        const { invoice } = await net.merchant.call("POST", "/invoice", {
+          amount_msat: 4_000_000,
+          description,
+          expiry_secs: 600,
+          payment_hash: sha256(preimage),
+        });
+        return { invoice, preimage, hash: sha256(preimage) };
+      };
+      // Bitcoin Connect's onPaid and the shop's backend poll, at once.
+      let inv = await held("paid elsewhere");
+      await setInvoice(page, inv.invoice);
+      await waitCheckout(page, (s) => s.state === "ready", "the invoice shown");
+      const settled = await page.evaluate(
+        (p) =>
+          Promise.allSettled([window.shop.checkout.markPaid(p), window.shop.checkout.markPaid(p.toUpperCase())]).then((r) =>
+            r.map((x) => x.status),
+          ),
+        inv.preimage,
+      );
+      assert.deepEqual(settled, ["fulfilled", "fulfilled"]);
+      await new Promise((r) => setTimeout(r, 500));
+      let paid = await events(page, "paid");
+      assert.equal(paid.length, 1, `paid fired once: ${JSON.stringify(paid)}`);
+      assert.equal(paid[0].paymentHash, inv.hash);
+
+      // Already paid: a wrong preimage is still refused, and nothing fires `paid` again.
+      const wrong = await page.evaluate(() => window.shop.checkout.markPaid("33".repeat(32)).then(() => "resolved", (e) => e.code));
+      assert.equal(wrong, "PAYMENT_FAILED");
+      assert.equal((await lastEvent(page, "error"))?.code, "PAYMENT_FAILED");
+      assert.equal((await checkout(page)).state, "paid");
+      assert.equal((await events(page, "paid")).length, 1);
+
+      // A page without WebCrypto (http, not localhost): the preimage is still checked.
+      await page.evaluate(() => Object.defineProperty(Crypto.prototype, "subtle", { get: () => undefined, configurable: true }));
+      assert.equal(await page.evaluate(() => crypto.subtle), undefined);
+      inv = await held("no WebCrypto");
+      await setInvoice(page, inv.invoice);
+      await waitCheckout(page, (s) => s.state === "ready", "the second invoice");
+      const res = await page.evaluate((p) => window.shop.checkout.markPaid(p).then(() => "resolved", (e) => `${e.code}: ${e.message}`), inv.preimage);
+      assert.equal(res, "resolved");
+      paid = await events(page, "paid");
+      assert.equal(paid.length, 2);
+      assert.equal(paid[1].paymentHash, inv.hash);
     } finally {
       await page.close();
     }
@@ -306,7 +459,13 @@ console.log(JSON.stringify({
     s = await checkout(page);
     assert.equal(s.state, "paid");
     assert.match(s.text, /Paid/);
+    assertAnnounced(s);
     assert.equal(s.nodeButton.hidden, true, "nothing left to pay");
+    assert.equal(
+      await page.evaluate(() => window.shop.checkout.shadowRoot.activeElement?.getAttribute("part")),
+      "status",
+      "the pressed button is gone: focus moved to the status",
+    );
     const theirs = await net.merchant.call("GET", `/payments/${hash}`);
     assert.equal(theirs.status, "succeeded", JSON.stringify(theirs));
     assert.equal(theirs.direction, "inbound");
@@ -341,13 +500,95 @@ console.log(JSON.stringify({
     await page.evaluate((a) => window.shop.payAddress(a, 1000), net.merchant.lightningAddress("badhash"));
     s = await waitCheckout(page, (s) => s.state === "error", "the bad-hash invoice refused");
     assert.equal(s.code, "INVOICE_MISMATCH", s.text);
-    assertAnnounced(s);
+    assertAlert(s);
     assert.equal(s.nodeButton.hidden, true, "nothing to pay");
 
     // Above the service's maxSendable (1,000,000 sat).
     await page.evaluate((a) => window.shop.payAddress(a, 2_000_000), address);
     s = await waitCheckout(page, (s) => s.state === "error" && s.code === "AMOUNT_OUT_OF_RANGE", "the amount refused");
-    assertAnnounced(s);
+    assertAlert(s);
+  });
+
+  test("held_payment_outlives_expiry", async () => {
+    // The merchant holds the HTLC (a hold invoice) until after the invoice's expiry: the payment
+    // is in flight, so no `expired`; then it claims, and `paid` fires for that invoice.
+    const page = ctx.pages().find((p) => p.url().includes("wallet=1"));
+    assert.ok(page, "checkout_pays_merchant's page");
+    const preimage = randomBytes(32).toString("hex");
+    const hash = sha256(preimage);
+    const amountMsat = 1_500_000;
+    const expirySecs = 20;
+    const madeAt = Date.now();
+    const { invoice } = await net.merchant.call("POST", "/invoice", {
+      amount_msat: amountMsat,
+      description: "held past its expiry",
+      expiry_secs: expirySecs,
+      payment_hash: hash,
+    });
+    const { invoice: next, payment_hash: nextHash } = await net.merchant.call("POST", "/invoice", {
+      amount_msat: 1_000_000,
+      description: "the next order",
+      expiry_secs: 600,
+    });
+    const paidBefore = (await events(page, "paid")).length;
+    const expiredBefore = (await events(page, "expired")).length;
+    // A shop that answers `expired` with a new invoice: had it fired, the payment's `paid` was lost.
+    await page.evaluate((n) => {
+      window.renewOnExpiry = () => window.shop.showInvoice(n, "A new invoice.");
+      window.shop.checkout.addEventListener("expired", window.renewOnExpiry);
+    }, next);
+    try {
+      await setInvoice(page, invoice);
+      await waitCheckout(page, (s) => s.state === "ready" && !s.nodeButton.hidden && s.amount === "1,500 sat", "the hold invoice");
+      await page.click("ln-checkout [part=node-button]");
+      await waitCheckout(page, (s) => s.state === "paying", "paying");
+      await until(
+        "the merchant to hold the HTLC",
+        async () => {
+          const ev = await net.merchant.call("GET", "/events/next?timeout_ms=1000").catch(() => null);
+          return ev?.type === "PaymentClaimable" && ev.payment_hash === hash ? ev : null;
+        },
+        { page, log, timeoutMs: 60_000, intervalMs: 10 },
+      );
+
+      // Moved in the DOM meanwhile (a page re-rendering its layout): the same payment goes on.
+      await page.evaluate(() => {
+        const c = window.shop.checkout;
+        const [parent, after] = [c.parentNode, c.nextSibling];
+        document.body.append(c);
+        parent.insertBefore(c, after);
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      let s = await checkout(page);
+      assert.equal(s.state, "paying", `re-parented, still paying: ${JSON.stringify(s)}`);
+      assert.equal(await page.evaluate(() => window.shop.checkout.paymentHash), hash);
+
+      // Past the expiry: still paying, no `expired`.
+      const wait = madeAt + (expirySecs + 3) * 1000 - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      s = await checkout(page);
+      assert.equal(s.state, "paying", `still paying after the expiry: ${JSON.stringify(s)}`);
+      assert.equal((await events(page, "expired")).length, expiredBefore, "no expired while the payment is in flight");
+
+      // A new invoice set while paying waits for the attempt.
+      await setInvoice(page, next);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await page.evaluate(() => window.shop.checkout.paymentHash), hash, "the reload waits");
+
+      await net.merchant.call("POST", "/claim", { payment_hash: hash, preimage, amount_msat: amountMsat });
+      const paid = await waitEvent(page, "paid", paidBefore);
+      assert.equal(paid.paymentHash, hash);
+      assert.equal(paid.preimage, preimage);
+      assert.equal(paid.via, "node");
+      s = await waitCheckout(page, (s) => s.state === "ready" && s.amount === "1,000 sat", "then the new invoice");
+      assert.equal(await page.evaluate(() => window.shop.checkout.paymentHash), nextHash);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await events(page, "paid")).length, paidBefore + 1, "paid once");
+      assert.equal((await events(page, "expired")).length, expiredBefore, "never expired");
+      assert.equal((await net.merchant.call("GET", `/payments/${hash}`)).status, "succeeded");
+    } finally {
+      await page.evaluate(() => window.shop.checkout.removeEventListener("expired", window.renewOnExpiry)).catch(() => {});
+    }
   });
 
   test("checkout_via_webln", async () => {
@@ -380,7 +621,7 @@ console.log(JSON.stringify({
     const grinderHash = await page.evaluate(() => window.shop.checkout.paymentHash);
     await page.click("ln-checkout [part=webln-button]");
     s = await waitCheckout(page, (s) => s.code === "BUDGET_EXCEEDED", "the budget refusal");
-    assertAnnounced(s);
+    assertAlert(s);
     const errs = (await events(page, "error")).slice(errorsBefore);
     assert.deepEqual(errs.map((e) => e.code), ["BUDGET_EXCEEDED"]);
     assert.equal(s.weblnButton.disabled, false, "the invoice stays payable another way");
@@ -486,10 +727,18 @@ async function waitCheckout(page, pred, what, timeoutMs = 60_000) {
   }
 }
 
-/** A message in the status region: visible, and in a polite live region. */
+/** A message in the status region: visible, and in a polite live region (progress, paid). */
 function assertAnnounced(s) {
   assert.equal(s.role, "status");
   assert.equal(s.live, "polite");
+  assert.ok(s.visible, "the message is visible");
+  assert.ok(s.text.length > 4, `a message in words: ${JSON.stringify(s.text)}`);
+}
+
+/** A failure in the status region: visible, and assertive (`role="alert"`). */
+function assertAlert(s) {
+  assert.equal(s.role, "alert");
+  assert.equal(s.live, "assertive");
   assert.ok(s.visible, "the message is visible");
   assert.ok(s.text.length > 10, `a message in words: ${JSON.stringify(s.text)}`);
 }

@@ -14,8 +14,10 @@ import { openSuccessAction, requestInvoice, resolvePayRequest, type OpenedSucces
 import type { LightningNode } from "./node.js";
 import type { Network } from "./wasm_ln.js";
 import { generate, correction, toSvgPath } from "./vendor/qr.js";
+import { sha256 } from "./vendor/sha2.js";
 
-/** `paid`'s detail: the preimage's SHA-256 was checked against the payment hash before it fired. */
+/** `paid`'s detail: the preimage's SHA-256 was checked against the payment hash before it fired.
+ *  `paymentHash` is the paid invoice's, which may no longer be the one shown. */
 export interface CheckoutPaidDetail {
   /** Hex. */
   preimage: string;
@@ -32,8 +34,23 @@ export interface CheckoutErrorDetail {
 }
 
 /** Where the checkout is. (`data-state` on its status part says what the message there is:
- *  after a failed payment the state is `ready` again and the message `error`.) */
-export type CheckoutState = "empty" | "loading" | "ready" | "paying" | "paid" | "expired" | "error";
+ *  after a failed payment the state is `ready` again and the message `error`.)
+ *  `unverified`: the wallet said it paid, but its preimage does not prove it; `pending`: the
+ *  wallet could not tell the outcome. Both are final for the buttons (another wallet would pay
+ *  again); `markPaid` still settles them. */
+export type CheckoutState =
+  | "empty"
+  | "loading"
+  | "ready"
+  | "paying"
+  | "paid"
+  | "expired"
+  | "error"
+  | "unverified"
+  | "pending";
+
+/** The states whose message is a failure, announced assertively (`role="alert"`). */
+const ALERT_STATES: ReadonlySet<string> = new Set(["error", "expired", "unverified", "pending"]);
 
 /** The part of WebLN (`@webbtc/webln-types`) the checkout calls. */
 export interface CheckoutWebLN {
@@ -43,6 +60,9 @@ export interface CheckoutWebLN {
 
 /** The part of a `LightningNode` the checkout calls. */
 export type CheckoutNode = Pick<LightningNode, "bolt11">;
+
+/** The attributes an invoice is loaded from (`label` only renames the heading). */
+const LOAD_ATTRIBUTES = ["invoice", "lightning-address", "lnurl", "amount-sat", "amount-sats", "comment", "network"] as const;
 
 const NETWORKS: readonly Network[] = ["bitcoin", "testnet", "signet", "regtest"];
 const NETWORK_NAMES: Record<Network, string> = {
@@ -133,7 +153,7 @@ button:focus-visible, [part=invoice]:focus-visible {
   outline: 3px solid var(--_focus);
   outline-offset: 2px;
 }
-button:disabled { cursor: not-allowed; opacity: 0.55; }
+button:disabled, button[aria-disabled=true] { cursor: not-allowed; opacity: 0.55; }
 [part=status] { min-height: 1.3em; overflow-wrap: anywhere; }
 [part=status][data-state=error], [part=status][data-state=expired] { color: var(--_error); font-weight: 600; }
 [part=status][data-state=paid] { color: var(--_success); font-weight: 600; }
@@ -187,7 +207,7 @@ const Base: typeof HTMLElement =
 /** `<ln-checkout>`. See the package README, section "`<ln-checkout>`". */
 export class LnCheckout extends Base {
   static get observedAttributes(): string[] {
-    return ["invoice", "lightning-address", "lnurl", "amount-sat", "amount-sats", "comment", "network", "label"];
+    return [...LOAD_ATTRIBUTES, "label"];
   }
 
   #root: ShadowRoot | null = null;
@@ -202,6 +222,12 @@ export class LnCheckout extends Base {
   #timer: ReturnType<typeof setInterval> | null = null;
   #lastAnnouncedMinute = -1;
   #expiredFired = false;
+  /** The load attributes the shown invoice came from: a re-parent with the same ones reloads nothing. */
+  #loadedKey: string | null = null;
+  /** Attributes changed while paying: reload once the attempt is over. */
+  #reloadWanted = false;
+  /** The payment hashes `paid` fired for: once each. */
+  #paidHashes = new Set<string>();
   #onWeblnReady = (): void => this.#renderButtons();
 
   /** The node that pays when the "Pay with this wallet" button is pressed (a `LightningNode`). */
@@ -255,6 +281,7 @@ export class LnCheckout extends Base {
   }
 
   disconnectedCallback(): void {
+    // A payment in flight goes on (the element may be moved back); only the countdown stops.
     window.removeEventListener("webln:ready", this.#onWeblnReady);
     this.#stopTimer();
   }
@@ -267,15 +294,19 @@ export class LnCheckout extends Base {
 
   /**
    * For a shop whose backend saw the payment (the QR paid from a phone): checks that
-   * SHA-256(`preimage`) is this invoice's payment hash, then fires `paid`. Rejects with
-   * `PAYMENT_FAILED` (and fires `error`) when it is not.
+   * SHA-256(`preimage`) is this invoice's payment hash, then fires `paid` (once per payment
+   * hash, whoever reports it first). Rejects with `PAYMENT_FAILED` (and fires `error`) when it
+   * is not, also after `paid`.
    */
   async markPaid(preimage: string): Promise<void> {
     const summary = this.#summary;
     if (!summary) throw new LnError("INVALID_INVOICE", "this checkout has no invoice to mark paid");
-    if (this.#state === "paid") return;
-    await this.#settle(preimage, summary, "external");
-    if ((this.#state as CheckoutState) !== "paid") throw new LnError("PAYMENT_FAILED", this.#el.status.textContent ?? "");
+    if (this.#settle(preimage, summary, this.#successAction, "external")) return;
+    const err = new LnError("PAYMENT_FAILED", "This preimage does not match the invoice's payment hash: the payment is not proven.");
+    // The state stays (a paid checkout stays paid; an unverified one stays unpayable).
+    this.#dispatchError(err);
+    if (this.#state !== "paid") this.#show("error", err.message, err.code);
+    throw err;
   }
 
   // ---- loading ------------------------------------------------------------------------------
@@ -286,12 +317,34 @@ export class LnCheckout extends Base {
     this.#scheduled = true;
     queueMicrotask(() => {
       this.#scheduled = false;
-      if (this.isConnected) void this.#load();
+      if (!this.isConnected) return;
+      // A payment in flight keeps its invoice on screen until it resolves.
+      if (this.#state === "paying") {
+        this.#reloadWanted = true;
+        return this.#resume();
+      }
+      if (this.#loadKey() === this.#loadedKey) return this.#resume();
+      void this.#load();
     });
+  }
+
+  #loadKey(): string {
+    return JSON.stringify(LOAD_ATTRIBUTES.map((a) => this.getAttribute(a)));
+  }
+
+  /** Back in a document with the same attributes: the countdown goes on, nothing is refetched. */
+  #resume(): void {
+    if (!this.isConnected) return;
+    this.#renderButtons();
+    if (this.#timer === null && (this.#state === "ready" || this.#state === "paying")) {
+      this.#tick();
+      if (this.#state === "ready" || this.#state === "paying") this.#timer = setInterval(() => this.#tick(), 1000);
+    }
   }
 
   async #load(): Promise<void> {
     const generation = ++this.#generation;
+    this.#loadedKey = this.#loadKey();
     const stale = (): boolean => generation !== this.#generation;
     this.#stopTimer();
     this.#invoice = null;
@@ -337,7 +390,16 @@ export class LnCheckout extends Base {
       return;
     }
     this.#renderInvoice();
-    this.#setStatus("ready", "");
+    const shown = this.#summary;
+    if (!shown) return;
+    // Shown again after it was paid (attributes changed and back): paid, no second event.
+    if (this.#paidHashes.has(shown.paymentHash)) return this.#showPaid();
+    this.#setStatus(
+      "ready",
+      shown.amountMsat === null
+        ? "This invoice has no amount: scan or copy it into a wallet that lets you enter one."
+        : "",
+    );
     this.#tick();
     if (this.#state === "ready") this.#timer = setInterval(() => this.#tick(), 1000);
   }
@@ -398,26 +460,46 @@ export class LnCheckout extends Base {
 
   #renderButtons(): void {
     if (!this.#root) return;
-    const usable = this.#state === "ready" && !!this.#invoice;
-    const busy = this.#state === "paying";
-    const show = !!this.#invoice && this.#state !== "paid";
+    // Read before the changes below: disabling the focused button blurs it at once.
+    const active = this.#root.activeElement;
+    const state = this.#state;
+    // Neither path pays an amount-less invoice (the node would need an amount, a WebLN provider
+    // has none to give): only the QR and the text, for a wallet that asks.
+    const payable = !!this.#invoice && this.#summary?.amountMsat != null;
+    const show = payable && (state === "ready" || state === "paying" || state === "expired");
     const node = this.#el["node-button"] as HTMLButtonElement;
     const webln = this.#el["webln-button"] as HTMLButtonElement;
     node.hidden = !(show && this.#node);
     webln.hidden = !(show && weblnProvider());
-    node.disabled = webln.disabled = !usable || busy;
-    (this.#el["copy-button"] as HTMLButtonElement).disabled = this.#state === "expired";
+    // While paying the buttons are aria-disabled, not disabled: a disabled button drops the
+    // keyboard focus to the page; this one keeps it (and a press does nothing, see #pay).
+    const busy = state === "paying";
+    node.disabled = webln.disabled = state !== "ready" && !busy;
+    for (const b of [node, webln]) {
+      if (busy) b.setAttribute("aria-disabled", "true");
+      else b.removeAttribute("aria-disabled");
+    }
+    (this.#el["copy-button"] as HTMLButtonElement).disabled = state === "expired";
+    // A pressed button that disappears (paid, unverified…) would drop focus to the page: the
+    // status, which says what happened, takes it.
+    if ((active === node && node.hidden) || (active === webln && webln.hidden)) {
+      const status = this.#el.status;
+      status.tabIndex = -1;
+      status.focus();
+    }
   }
 
   #tick(): void {
     const s = this.#summary;
-    if (!s || this.#state === "paid") return this.#stopTimer();
+    if (!s || (this.#state !== "ready" && this.#state !== "paying")) return this.#stopTimer();
     const left = Math.max(0, Math.ceil(s.expiresAt - Date.now() / 1000));
     const clock = this.#el.clock;
     const sr = this.#el.sr;
     if (left <= 0) {
       clock.textContent = "Expired";
       sr.textContent = "";
+      // An HTLC already sent may still settle: the attempt's outcome decides (#attemptOver).
+      if (this.#state === "paying") return this.#stopTimer();
       this.#expire();
       return;
     }
@@ -437,7 +519,7 @@ export class LnCheckout extends Base {
 
   #expire(): void {
     this.#stopTimer();
-    if (this.#expiredFired) return;
+    if (this.#expiredFired || this.#state === "paying") return;
     this.#expiredFired = true;
     this.#el.qr.classList.add("dim");
     this.#setStatus("expired", "This invoice has expired. Ask for a new one to pay.");
@@ -451,31 +533,53 @@ export class LnCheckout extends Base {
 
   #setStatus(state: CheckoutState, text: string, code?: LnErrorCode): void {
     this.#state = state;
+    this.#show(state, text, code);
+    this.#renderButtons();
+  }
+
+  /** The status line's message; failures are assertive (`role="alert"`), the rest polite. */
+  #show(kind: CheckoutState, text: string, code?: LnErrorCode): void {
     const status = this.#el.status;
-    status.dataset.state = state;
+    const alert = ALERT_STATES.has(kind);
+    status.setAttribute("role", alert ? "alert" : "status");
+    status.setAttribute("aria-live", alert ? "assertive" : "polite");
+    status.dataset.state = kind;
     if (code) status.dataset.code = code;
     else delete status.dataset.code;
     status.textContent = text;
-    this.#renderButtons();
+  }
+
+  /** `error`: the element's own event, like an `<img>`'s: it does not bubble, so a page's
+   *  global `error` listeners (error reporters) never take it for a script error. */
+  #dispatchError(err: LnError): void {
+    this.dispatchEvent(new CustomEvent<CheckoutErrorDetail>("error", { detail: { code: err.code, message: err.message } }));
   }
 
   #fail(err: LnError): void {
     this.#setStatus("error", err.message, err.code);
-    this.dispatchEvent(
-      new CustomEvent<CheckoutErrorDetail>("error", { bubbles: true, composed: true, detail: { code: err.code, message: err.message } }),
-    );
+    this.#dispatchError(err);
   }
 
   /** A payment attempt that failed: the invoice stays payable unless it expired meanwhile. */
   #paymentFailed(err: LnError): void {
-    this.#fail(err);
+    this.#dispatchError(err);
+    this.#state = "ready";
     if (this.#summary && Date.now() / 1000 < this.#summary.expiresAt) {
       // Back to payable, the message stays (a retry clears it).
-      this.#state = "ready";
+      this.#show("error", err.message, err.code);
       this.#renderButtons();
+      this.#resume();
     } else {
       this.#expire();
     }
+  }
+
+  /** The wallet answered, but not with a proof: nothing to pay again here, `markPaid` decides. */
+  #unsettled(state: "unverified" | "pending", err: LnError): void {
+    this.#stopTimer();
+    this.#el.countdown.hidden = true;
+    this.#setStatus(state, err.message, err.code);
+    this.#dispatchError(err);
   }
 
   // ---- actions ------------------------------------------------------------------------------
@@ -503,70 +607,102 @@ export class LnCheckout extends Base {
     copied.textContent = ok ? "Copied" : "Could not copy: the invoice is selected, copy it with your keyboard";
   }
 
-  async #payWithNode(): Promise<void> {
+  #payWithNode(): Promise<void> {
     const node = this.#node;
-    const summary = this.#summary;
-    const invoice = this.#invoice;
-    if (!node || !summary || !invoice || this.#state !== "ready") return;
-    this.#setStatus("paying", "Paying with this wallet…");
-    let preimage: string;
-    try {
+    if (!node) return Promise.resolve();
+    return this.#pay("node", "Paying with this wallet…", async (invoice) => {
       const res = await node.bolt11.send({ invoice });
-      if (res.status !== "succeeded" || !res.preimage) {
-        throw new LnError("PAYMENT_FAILED", res.failureReason ?? `the payment is ${res.status}, with no preimage`);
-      }
-      preimage = res.preimage;
-    } catch (e) {
-      if (summary !== this.#summary) return; // another invoice is shown now
-      return this.#paymentFailed(toLnError(e));
-    }
-    await this.#settle(preimage, summary, "node");
+      if (res.status === "succeeded" && res.preimage) return res.preimage;
+      if (res.status === "pending") throw new LnError("PAYMENT_PENDING", "The payment is still in flight: it may yet complete.");
+      throw new LnError("PAYMENT_FAILED", res.failureReason ?? `the payment is ${res.status}, with no preimage`);
+    });
   }
 
-  async #payWithWebln(): Promise<void> {
-    const summary = this.#summary;
-    const invoice = this.#invoice;
-    if (!summary || !invoice || this.#state !== "ready") return;
+  #payWithWebln(): Promise<void> {
     // Looked up at the click, not kept from the render: an extension may come or go.
     const webln = weblnProvider();
     if (!webln) {
-      this.#renderButtons();
-      return this.#paymentFailed(new LnError("NOT_ENABLED", "No browser wallet (WebLN) is available on this page any more."));
+      if (this.#state !== "ready") return Promise.resolve();
+      // Nothing was sent: the same as any payment that could not start.
+      this.#paymentFailed(new LnError("PAYMENT_FAILED", "No browser wallet (WebLN) is available on this page any more: nothing was sent."));
+      return Promise.resolve();
     }
-    this.#setStatus("paying", "Waiting for your browser wallet…");
-    let preimage: string;
-    try {
-      await webln.enable();
-      const res = await webln.sendPayment(invoice);
-      if (typeof res?.preimage !== "string") throw new LnError("PAYMENT_FAILED", "the wallet returned no preimage");
-      preimage = res.preimage;
-    } catch (e) {
-      if (summary !== this.#summary) return; // another invoice is shown now
-      return this.#paymentFailed(weblnError(e));
-    }
-    await this.#settle(preimage, summary, "webln");
+    return this.#pay("webln", "Waiting for your browser wallet…", async (invoice) => {
+      try {
+        await webln.enable();
+        const res = await webln.sendPayment(invoice);
+        if (typeof res?.preimage !== "string") throw new LnError("PAYMENT_FAILED", "the wallet returned no preimage");
+        return res.preimage;
+      } catch (e) {
+        throw weblnError(e);
+      }
+    });
   }
 
-  /** Checks SHA-256(preimage) == payment hash; only then `paid`. */
-  async #settle(preimage: string, summary: InvoiceSummary, via: CheckoutPaidDetail["via"]): Promise<void> {
-    let matches: boolean;
+  /**
+   * One payment attempt of the shown invoice. While it runs the state is `paying`: no expiry,
+   * attribute changes wait. Its outcome belongs to its own invoice, whatever is shown by then.
+   */
+  async #pay(via: "node" | "webln", progress: string, send: (invoice: string) => Promise<string>): Promise<void> {
+    const summary = this.#summary;
+    const invoice = this.#invoice;
+    const successAction = this.#successAction;
+    if (!summary || !invoice || summary.amountMsat === null || this.#state !== "ready") return;
+    this.#setStatus("paying", progress);
+    let preimage: string | null = null;
+    let err: LnError | null = null;
     try {
-      matches = await preimageMatches(preimage, summary.paymentHash);
+      preimage = await send(invoice);
     } catch (e) {
-      return this.#paymentFailed(toLnError(e));
+      err = toLnError(e);
     }
-    if (summary !== this.#summary) return; // the invoice changed meanwhile
-    if (!matches) {
-      return this.#paymentFailed(
-        new LnError("PAYMENT_FAILED", "The wallet returned a preimage that does not match this invoice's payment hash: the payment is not proven."),
-      );
+    // markPaid may have settled it meanwhile, or (after that) another invoice be shown.
+    const current = (this.#state as CheckoutState) === "paying" && this.#summary?.paymentHash === summary.paymentHash;
+    if (preimage !== null) {
+      if (!this.#settle(preimage, summary, successAction, via) && current) {
+        this.#unsettled(
+          "unverified",
+          new LnError(
+            "PAYMENT_PENDING",
+            "Your wallet says it paid, but returned a preimage that does not match this invoice's payment hash: the payment is not proven. Do not pay again; the shop will confirm whether it arrived.",
+          ),
+        );
+      }
+    } else if (err && current) {
+      if (err.code === "PAYMENT_PENDING") {
+        this.#unsettled("pending", new LnError("PAYMENT_PENDING", `The payment's outcome is not known yet: do not pay again. (${err.message})`));
+      } else {
+        this.#paymentFailed(err);
+      }
     }
+    if (this.#reloadWanted) {
+      this.#reloadWanted = false;
+      this.#schedule();
+    }
+  }
+
+  /**
+   * Whether SHA-256(`preimage`) is `summary`'s payment hash; if so, `paid` for that hash (once
+   * per hash), and the paid view when that invoice is the one shown. Synchronous: nothing can
+   * run between the check and the event.
+   */
+  #settle(preimage: string, summary: InvoiceSummary, successAction: SuccessAction | null, via: CheckoutPaidDetail["via"]): boolean {
+    if (!preimageMatches(preimage, summary.paymentHash)) return false;
+    const paymentHash = summary.paymentHash.toLowerCase();
+    if (this.#paidHashes.has(paymentHash)) return true;
+    this.#paidHashes.add(paymentHash);
+    const detail: CheckoutPaidDetail = { preimage: preimage.toLowerCase(), paymentHash, via };
+    if (this.#summary?.paymentHash.toLowerCase() === paymentHash) this.#showPaid(successAction, detail.preimage);
+    this.dispatchEvent(new CustomEvent<CheckoutPaidDetail>("paid", { bubbles: true, composed: true, detail }));
+    return true;
+  }
+
+  #showPaid(successAction: SuccessAction | null = null, preimage: string | null = null): void {
     this.#stopTimer();
     this.#el.countdown.hidden = true;
+    this.#el.qr.classList.remove("dim");
     this.#setStatus("paid", "Paid. Thank you!");
-    const detail: CheckoutPaidDetail = { preimage: preimage.toLowerCase(), paymentHash: summary.paymentHash, via };
-    this.dispatchEvent(new CustomEvent<CheckoutPaidDetail>("paid", { bubbles: true, composed: true, detail }));
-    if (this.#successAction) void this.#showSuccessAction(this.#successAction, detail.preimage);
+    if (successAction && preimage) void this.#showSuccessAction(successAction, preimage);
   }
 
   /** LUD-09/10: the service's message or link after the payment. */
@@ -606,29 +742,29 @@ function weblnProvider(): CheckoutWebLN | null {
 }
 
 /**
- * A WebLN client's failure as an `LnError`: ours (wasm-ln's provider) keep their code; another
- * provider's plain `Error` is `PAYMENT_FAILED` with its message, unless it says the user
- * declined, which is `PERMISSION_DENIED`.
+ * A WebLN client's failure as an `LnError`: one with a code of ours (wasm-ln's provider) keeps
+ * it; anything else (a plain `Error`, another provider's own `code`) is `PAYMENT_FAILED` with
+ * its message, unless its code or message says the user declined: `PERMISSION_DENIED`.
  */
 function weblnError(e: unknown): LnError {
+  if (e instanceof LnError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
   const err = toLnError(e);
-  const hasCode = typeof (e as { code?: unknown } | null)?.code === "string";
-  if (err.code !== "INTERNAL" || hasCode) return err;
-  if (/reject|denied|declin|cancel|refus/i.test(err.message)) {
+  // toLnError keeps a known code; an unknown one (or none) came out as INTERNAL.
+  if (typeof code === "string" && code === err.code) return err;
+  if (/reject|denied|declin|cancel|refus/i.test(`${typeof code === "string" ? code : ""} ${err.message}`)) {
     return new LnError("PERMISSION_DENIED", `Your wallet declined the payment: ${err.message}`);
   }
   return new LnError("PAYMENT_FAILED", err.message);
 }
 
-/** Whether SHA-256(preimage) is `paymentHash` (both hex). */
-async function preimageMatches(preimage: string, paymentHash: string): Promise<boolean> {
+/** Whether SHA-256(preimage) is `paymentHash` (both hex). JavaScript's SHA-256, not WebCrypto:
+ *  that is missing on non-secure pages, and asynchronous. */
+function preimageMatches(preimage: string, paymentHash: string): boolean {
   if (typeof preimage !== "string" || !/^[0-9a-fA-F]{64}$/.test(preimage)) return false;
-  const subtle = globalThis.crypto?.subtle;
-  if (!subtle) throw new LnError("INTERNAL", "this page has no WebCrypto (it is not a secure context): the payment cannot be verified");
   const bytes = new Uint8Array(32);
   for (let i = 0; i < 32; i++) bytes[i] = parseInt(preimage.slice(2 * i, 2 * i + 2), 16);
-  const digest = new Uint8Array(await subtle.digest("SHA-256", bytes));
-  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = Array.from(sha256(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
   return hex === paymentHash.toLowerCase();
 }
 
