@@ -31,7 +31,7 @@ describe("screenshots and accessibility", () => {
     net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR, topology: "lsp", peer: false });
     server = await serveDemo({
       root: path.join(ROOT, "www/dist"),
-      config: { ...demoConfig(net), merchant: { uri: net.merchant.uri, nodeId: net.merchant.nodeId, lightningAddress: net.merchant.lightningAddress("shop") } },
+      config: demoConfig(net),
       peerControlUrl: net.merchant.controlUrl,
       merchantControlUrl: net.merchant.controlUrl,
     });

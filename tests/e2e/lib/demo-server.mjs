@@ -30,7 +30,6 @@ try {
   const config = {
     ...demoConfig(net),
     peer: { uri: net.lsp.uri, nodeId: net.lsp.nodeId },
-    merchant: { uri: net.merchant.uri, nodeId: net.merchant.nodeId, lightningAddress: net.merchant.lightningAddress("shop") },
   };
   server = await serveDemo({
     root: args.root,

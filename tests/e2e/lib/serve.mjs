@@ -28,7 +28,8 @@ const MIME = {
 
 /**
  * The demo page's /config.json for a started network (network.mjs): with the LSP topology it
- * carries `lsp` (a fresh wallet receives through a JIT channel) and the merchant.
+ * carries `lsp` (a fresh wallet receives through a JIT channel) and the merchant with its
+ * Lightning address.
  */
 export function demoConfig(net) {
   return {
@@ -37,7 +38,13 @@ export function demoConfig(net) {
     proxyUrl: net.proxyUrl,
     ...(net.peer && { peer: { uri: net.peer.uri, nodeId: net.peer.nodeId } }),
     ...(net.lsp && { lsp: { nodeId: net.lsp.nodeId, address: net.lsp.address } }),
-    ...(net.merchant && { merchant: { uri: net.merchant.uri, nodeId: net.merchant.nodeId } }),
+    ...(net.merchant && {
+      merchant: {
+        uri: net.merchant.uri,
+        nodeId: net.merchant.nodeId,
+        lightningAddress: net.merchant.lightningAddress("shop"),
+      },
+    }),
   };
 }
 
