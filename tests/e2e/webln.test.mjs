@@ -25,7 +25,8 @@
 //                                     when it was reserved, not when it settled
 //   webln_reservation_left_pending    the node stopped mid-payment (PAYMENT_PENDING), the page
 //                                     reloaded: counted while the node says pending, not after
-//   webln_ledger_async_storage        two payments at once: one passes; a reload counts it
+//   webln_ledger_async_storage        two payments at once: one passes; a reload counts it; a
+//                                     slow write does not land over a later reservation
 //   webln_counted_as_paid             the ledger counts the amount + fee the node reports
 //   webln_paid_already_other_origin   an invoice another origin paid: refused, not charged
 //   webln_keysend_fee_limit           below the LSP's fee: FEE_TOO_HIGH, nothing charged; at it: paid
@@ -158,14 +159,21 @@ const installHelpers = () =>
       };
       return s;
     };
-    /** localStorage behind promises answering a few ms late, as an extension's chrome.storage. */
-    window.asyncLocalStorage = () => ({
-      getItem: async (k) => (await sleep(5), localStorage.getItem(k)),
-      setItem: async (k, v) => {
-        await sleep(5);
-        localStorage.setItem(k, v);
-      },
-    });
+    /** localStorage behind promises answering a few ms late, as an extension's chrome.storage;
+     *  the next write takes `slowNext` ms when set. */
+    window.asyncLocalStorage = () => {
+      const s = {
+        slowNext: 0,
+        getItem: async (k) => (await sleep(5), localStorage.getItem(k)),
+        async setItem(k, v) {
+          const ms = s.slowNext || 5;
+          s.slowNext = 0;
+          await sleep(ms);
+          localStorage.setItem(k, v);
+        },
+      };
+      return s;
+    };
     window.settle = (p) => p.then((value) => ({ ok: true, value }), (e) => ({ ok: false, code: e?.code ?? null, message: String(e?.message ?? e) }));
   });
 
@@ -591,6 +599,31 @@ describe("the WebLN provider in Chromium", () => {
     await sendRefused(4_000_000, /5,0\d\d(\.\d+)? sat spent/, "as");
     await sendOk(2_900_000, "as");
     assert.equal(await outboundCount(), sent + 2);
+
+    // Writes land in order: an earlier write that is slow (makeInvoice's) must not land over a
+    // reservation made after it, or a reload would not count a payment waiting on `allow`.
+    await env.inPage(() => (window.storages.as2 = window.asyncLocalStorage()));
+    await provider("as2", { storage: "as2", ask: true });
+    const { invoice } = await merchantInvoice(5_000_000);
+    await env.inPage(async (invoice) => {
+      const s = window.storages.as2;
+      s.slowNext = 300;
+      window.flights.as2Invoice = window.settle(window.provs.as2.makeInvoice(10));
+      for (let i = 0; i < 500 && s.slowNext !== 0; i++) await new Promise((r) => setTimeout(r, 2));
+      // The user has not answered yet for this payment.
+      window.answers.as2 = new Promise((r) => (window.answerAs2 = r));
+      window.flights.as2Pay = window.settle(window.provs.as2.sendPayment(invoice));
+    }, invoice);
+    assert.ok((await flight("as2Invoice")).ok);
+    await until("the payment waits on allow", () => env.inPage(() => window.asks.as2.some((r) => r.method === "sendPayment")), {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+      log,
+    });
+    await provider("as2q", { storage: "as2", origin: originOf("as2") });
+    await sendRefused(4_000_000, /\(5,060 sat spent or in flight\)/, "as2q");
+    await env.inPage(() => window.answerAs2(false));
+    failed(await flight("as2Pay"), "PERMISSION_DENIED");
   });
 
   test("webln_counted_as_paid", async () => {
