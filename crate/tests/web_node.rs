@@ -175,7 +175,7 @@ async fn a_node_in_the_browser_opens_pays_restarts_and_closes() {
     wait_usable(&node, "channel usable", &channel_id).await;
     let again = node
         .spontaneous_payment()
-        .send(peer_id, 5_000_000)
+        .send(peer_id, 5_000_000, None)
         .await
         .expect("keysend after restart");
     assert_eq!(again.status, PaymentStatus::Succeeded);
