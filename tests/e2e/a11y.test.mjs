@@ -14,8 +14,7 @@ import { fileURLToPath } from "node:url";
 
 import { launchPersistent, recordConsole, screenshot, SCREENSHOTS, until } from "./lib/browser.mjs";
 import { acknowledgeWords, attr, buildDemo, createInvoice, load, startWallet } from "./lib/demo.mjs";
-import { startNetwork } from "./lib/network.mjs";
-import { demoConfig, serveDemo } from "./lib/serve.mjs";
+import { startDemo } from "./lib/serve.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
@@ -24,22 +23,17 @@ const SCHEMES = ["light", "dark"];
 
 let net;
 let server;
+let demo;
 
 describe("screenshots and accessibility", () => {
   before(async () => {
     buildDemo(ROOT);
-    net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR, topology: "lsp", peer: false });
-    server = await serveDemo({
-      root: path.join(ROOT, "www/dist"),
-      config: demoConfig(net),
-      peerControlUrl: net.merchant.controlUrl,
-      merchantControlUrl: net.merchant.controlUrl,
-    });
+    demo = await startDemo({ root: path.join(ROOT, "www/dist") });
+    ({ net, server } = demo);
   });
 
   after(async () => {
-    await server?.close();
-    await net?.stop();
+    await demo?.stop();
   });
 
   test("screenshots_and_accessibility", async () => {

@@ -41,9 +41,10 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { SCREENSHOTS, launchPersistent, recordConsole, screenshot, until } from "./lib/browser.mjs";
-import { lsps2FeeMsat, startNetwork } from "./lib/network.mjs";
+import { buildDemo } from "./lib/demo.mjs";
+import { lsps2FeeMsat } from "./lib/network.mjs";
 import { plainSite } from "./lib/plain.mjs";
-import { demoConfig, serveDemo } from "./lib/serve.mjs";
+import { serveDemo, startDemo } from "./lib/serve.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DIST = path.join(ROOT, "www/dist");
@@ -59,6 +60,7 @@ const MAINNET_INVOICE =
 
 let net;
 let server;
+let demo;
 let ctx;
 let profile;
 const log = [];
@@ -69,15 +71,10 @@ const sha256 = (hex) => createHash("sha256").update(Buffer.from(hex, "hex")).dig
 
 describe("<ln-checkout> and the shop page", () => {
   before(async () => {
-    buildDemo();
-    net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR, topology: "lsp", peer: false });
-    server = await serveDemo({
-      root: DIST,
-      // The pages' nodes take the LSP's graph from its RGS snapshots, same-origin.
-      config: { ...demoConfig(net), rgsUrl: "/rgs/" },
-      peerControlUrl: net.merchant.controlUrl,
-      rgsUrl: net.rgsUrl,
-    });
+    buildDemo(ROOT);
+    // The pages' nodes take the LSP's graph from its RGS snapshots, same-origin.
+    demo = await startDemo({ root: DIST, config: { rgsUrl: "/rgs/" } });
+    ({ net, server } = demo);
     profile = fs.mkdtempSync(path.join(os.tmpdir(), "wasm-ln-checkout-"));
     ctx = await launchPersistent(profile);
     await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
@@ -93,8 +90,7 @@ describe("<ln-checkout> and the shop page", () => {
     }
     await ctx?.close().catch(() => {});
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
-    await server?.close();
-    await net?.stop();
+    await demo?.stop();
   });
 
   test("checkout_imports_without_a_dom", () => {
@@ -780,13 +776,4 @@ async function shots(page, name) {
     await screenshot(page, `shop-${name}-${scheme}`);
   }
   await page.emulateMedia({ colorScheme: null });
-}
-
-/** The shop page against the packed tarball: build-demo.sh rebuilds whichever is stale. */
-function buildDemo() {
-  try {
-    execFileSync(path.join(ROOT, "pkg-scripts/build-demo.sh"), { stdio: ["ignore", "pipe", "pipe"], timeout: 900_000 });
-  } catch (e) {
-    throw new Error(`pkg-scripts/build-demo.sh failed:\n${e.stdout}\n${e.stderr}`);
-  }
 }

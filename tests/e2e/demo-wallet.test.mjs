@@ -24,8 +24,8 @@ import {
   startWallet,
   text,
 } from "./lib/demo.mjs";
-import { lsps2FeeMsat, startNetwork } from "./lib/network.mjs";
-import { demoConfig, serveDemo } from "./lib/serve.mjs";
+import { lsps2FeeMsat } from "./lib/network.mjs";
+import { startDemo } from "./lib/serve.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const PASSPHRASE = "demo wallet e2e passphrase";
@@ -35,21 +35,17 @@ const COMMENT = "thanks for the beans";
 
 let net;
 let server;
+let demo;
 
 describe("demo wallet", () => {
   before(async () => {
     buildDemo(ROOT);
-    net = await startNetwork({ targetDir: process.env.CARGO_TARGET_DIR, topology: "lsp", peer: false });
-    server = await serveDemo({
-      root: path.join(ROOT, "www/dist"),
-      config: demoConfig(net),
-      peerControlUrl: net.merchant.controlUrl,
-    });
+    demo = await startDemo({ root: path.join(ROOT, "www/dist") });
+    ({ net, server } = demo);
   });
 
   after(async () => {
-    await server?.close();
-    await net?.stop();
+    await demo?.stop();
   });
 
   test("demo_wallet_flow", async () => {

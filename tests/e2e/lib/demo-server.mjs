@@ -11,8 +11,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { startNetwork } from "./network.mjs";
-import { demoConfig, serveDemo } from "./serve.mjs";
+import { startDemo } from "./serve.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
@@ -24,25 +23,12 @@ const { values: args } = parseArgs({
 });
 
 console.log("demo: starting bitcoind + regtest-esplora, the LSP, the merchant, carol and the proxy…");
-const net = await startNetwork({ targetDir: args["target-dir"], topology: "lsp", peer: false });
-let server;
-try {
-  const config = {
-    ...demoConfig(net),
-    peer: { uri: net.lsp.uri, nodeId: net.lsp.nodeId },
-  };
-  server = await serveDemo({
-    root: args.root,
-    config,
-    peerControlUrl: net.merchant.controlUrl,
-    merchantControlUrl: net.merchant.controlUrl,
-    rgsUrl: net.rgsUrl,
-    port: Number(args.port),
-  });
-} catch (e) {
-  await net.stop();
-  throw e;
-}
+const { net, server, stop } = await startDemo({
+  root: args.root,
+  config: (net) => ({ peer: { uri: net.lsp.uri, nodeId: net.lsp.nodeId } }),
+  port: Number(args.port),
+  targetDir: args["target-dir"],
+});
 
 console.log(`
   wallet      ${server.url}/        (?worker=1 runs the node in a Worker)
@@ -64,8 +50,7 @@ async function shutdown() {
   if (stopping) return;
   stopping = true;
   console.log("\ndemo: stopping…");
-  await server.close();
-  await net.stop();
+  await stop();
   process.exit(0);
 }
 process.on("SIGINT", shutdown);

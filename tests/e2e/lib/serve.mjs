@@ -11,6 +11,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import http from "node:http";
 import path from "node:path";
+import { startNetwork } from "./network.mjs";
 
 const MIME = {
   ".html": "text/html; charset=utf-8",
@@ -46,6 +47,37 @@ export function demoConfig(net) {
       },
     }),
   };
+}
+
+/**
+ * A fresh LSP network (network.mjs: the LSP, the merchant, carol) and the built pages at `root`
+ * (www/dist: the wallet at /, the shop at /shop.html) served with `demoConfig` plus `config` (or
+ * what `config(net)` returns) as their /config.json; /peer/* and /merchant/* reach the merchant, /rgs/* the LSP's snapshots.
+ * What demo.sh runs and what the page tests start. `stop()` ends both.
+ */
+export async function startDemo({ root, config = {}, port = 0, targetDir }) {
+  const net = await startNetwork({ targetDir, topology: "lsp", peer: false });
+  try {
+    const server = await serveDemo({
+      root,
+      config: { ...demoConfig(net), ...(typeof config === "function" ? config(net) : config) },
+      peerControlUrl: net.merchant.controlUrl,
+      merchantControlUrl: net.merchant.controlUrl,
+      rgsUrl: net.rgsUrl,
+      port,
+    });
+    return {
+      net,
+      server,
+      stop: async () => {
+        await server.close();
+        await net.stop();
+      },
+    };
+  } catch (e) {
+    await net.stop();
+    throw e;
+  }
 }
 
 export async function serveDemo({ root, config, peerControlUrl, rgsUrl, merchantControlUrl, port = 0 }) {

@@ -534,20 +534,14 @@ async fn lnurl_pay_server_and_lightning_address() {
     // Node message signing (ldk-node's, the reference our node is tested against).
     let signed = payer.post("/sign", json!({"message": "hello"})).await;
     let sig = signed["signature"].as_str().expect("signature");
-    let ok = shop
-        .post(
+    let verify = |message: &str| {
+        shop.post(
             "/verify",
-            json!({"message": "hello", "signature": sig, "pubkey": payer.node_id}),
+            json!({"message": message, "signature": sig, "pubkey": payer.node_id}),
         )
-        .await;
-    assert_eq!(ok["valid"], true);
-    let ok = shop
-        .post(
-            "/verify",
-            json!({"message": "hellO", "signature": sig, "pubkey": payer.node_id}),
-        )
-        .await;
-    assert_eq!(ok["valid"], false);
+    };
+    assert_eq!(verify("hello").await["valid"], true);
+    assert_eq!(verify("hellO").await["valid"], false);
 
     // A real payment: the record says paid; the aes success action decrypts with its preimage.
     for (peer, amount) in [(&payer, 1_000_000), (&shop, 100_000)] {
